@@ -1,0 +1,296 @@
+"""The segkit command line: run, backends, plugins.
+
+Settings come from built-in defaults, then the config file, then SEGKIT_* environment variables, then
+flags. Expected problems end in one line on stderr and a non-zero exit; nothing already written is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from segkit import __version__
+from segkit.artifacts import OutputLayout, remove_stale_temp_files, write_json
+from segkit.boxes import parse_input_size
+from segkit.config import Settings, find_config, load_settings
+from segkit.detection_reader import ReaderContext
+from segkit.detection_source import load_detections
+from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError
+from segkit.images import list_images
+from segkit.options import parse_overrides, resolve_options
+from segkit.plugins import PluginHost, get_host
+from segkit.redact import redact
+from segkit.runner import ActiveBackend, ImageOutcome, RunPlan, Runner
+from segkit.summary import render_summary
+
+app = typer.Typer(
+    name="segkit",
+    help="Boxes from a detector in, instance masks out: run any segmenter on the same boxes and compare them.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+PRECEDENCE = "Precedence: flag > SEGKIT_* environment variable > config file > built-in default."
+ConfigOpt = typer.Option(None, "--config", "-c", envvar="SEGKIT_CONFIG", help="YAML config (default: ./configs/default.yaml if present).")
+OptionOpt = typer.Option([], "--option", "-O", help="Backend option KEY.FIELD=VALUE, e.g. -O sam2.device=cpu (repeatable).")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str, target: Console | None = None) -> None:
+    (target or err_console).print(f"[yellow]warning:[/] {redact(message)}", highlight=False, soft_wrap=True)
+
+
+def report_plugin_problems(host: PluginHost) -> None:
+    for problem in host.problems:
+        warn(f"plugin {problem.plugin}: {problem.message}")
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
+    if version:
+        console.print(f"segkit {__version__}")
+        raise typer.Exit()
+
+
+@app.command(help=f"Segment every detection of every image with one or more backends. {PRECEDENCE}")
+def run(
+    backend: List[str] = typer.Option([], "--backend", "-b", envvar="SEGKIT_BACKEND", help="Backend name (repeatable); see `segkit backends`."),
+    images: Optional[Path] = typer.Option(None, "--images", "-i", envvar="SEGKIT_IMAGES", help="Folder of images."),
+    detections: Optional[Path] = typer.Option(None, "--detections", "-d", envvar="SEGKIT_DETECTIONS", help="Folder of per-image detection files, or one file (COCO)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", envvar="SEGKIT_OUT", help="Output folder."),
+    conf: Optional[float] = typer.Option(None, "--conf", envvar="SEGKIT_CONF", min=0.0, max=1.0, help="Skip detections below this confidence (default from config)."),
+    reader: Optional[str] = typer.Option(None, "--reader", envvar="SEGKIT_READER", help="Detection format: auto, qwen-json, qwen-grounding, coco, or a plugin's."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", envvar="SEGKIT_INPUT_SIZE", help="Pixel boxes are of a resized input: WxH, or smart-resize[:MAX_PIXELS] for Qwen2.5-VL."),
+    force: bool = typer.Option(False, "--force", help="Redo images whose outputs are already complete."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Process only the first N images."),
+    option: List[str] = OptionOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    try:
+        code = _run(backend, images, detections, out, conf, reader, input_size, force, limit, option, config)
+    except SegkitError as exc:
+        fail(str(exc), exc.exit_code)
+    raise typer.Exit(code)
+
+
+def _run(backend_names, images, detections, out, conf, reader, input_size, force, limit, option, config) -> int:
+    settings = load_settings(find_config(config))
+    names = list(backend_names) or settings.backends
+    if not names:
+        raise ConfigError("no backend chosen; pass --backend NAME (see `segkit backends`) or set `backends:` in the config")
+    images_dir = images or settings.images
+    det_source = detections or settings.detections
+    if images_dir is None:
+        raise ConfigError("no image folder; pass --images DIR or set `images:` in the config")
+    if det_source is None:
+        raise ConfigError("no detections; pass --detections DIR|FILE or set `detections:` in the config")
+    out_dir = out or settings.out
+    threshold = settings.conf if conf is None else conf
+    reader_name = reader or settings.reader
+    try:
+        input_space = parse_input_size(input_size if input_size is not None else settings.input_size)
+    except ValueError as exc:
+        raise ConfigError(f"--input-size: {exc}") from exc
+
+    host = get_host()
+    host.backends()  # registration problems show up here
+    report_plugin_problems(host)
+    active = _prepare_backends(host, names, settings, parse_overrides(option))
+    readers = {name: entry.cls() for name, entry in host.readers().items()}
+    if reader_name != "auto" and reader_name not in readers:
+        host.reader(reader_name)  # raises the error that lists the readers
+
+    image_paths = list_images(images_dir)
+    image_paths = _drop_duplicate_stems(image_paths)
+    if limit:
+        image_paths = image_paths[:limit]
+    index = load_detections(det_source, readers, reader_name, ReaderContext(input_space))
+    layout = OutputLayout(out_dir)
+    layout.create()
+    remove_stale_temp_files(layout)
+
+    _load_backends(active)
+    plan = RunPlan(image_paths, index, layout, threshold, force, settings.viz)
+    try:
+        summary = _run_with_progress(plan, active)
+    finally:
+        for backend in active:
+            backend.segmenter.close()
+
+    for key, path in index.unused():
+        if limit is None:
+            warn(f"detections for {key!r} ({path or det_source}) match no image in {images_dir}; add the image or remove the entry")
+    write_json(layout.failures_path, [_redacted(f) for f in summary.failures])
+    render_summary(console, summary, str(out_dir))
+    failures = summary.failures
+    if summary.fatal:
+        fail(f"run stopped: {summary.fatal}", BackendFatalError.exit_code)
+    if failures:
+        err_console.print(
+            f"[bold red]{len({f['image'] for f in failures})} image(s) failed[/]; details in {layout.failures_path}",
+            highlight=False,
+        )
+        return 1
+    return 0
+
+
+def _prepare_backends(host: PluginHost, names: list[str], settings: Settings, overrides) -> list[ActiveBackend]:
+    active: list[ActiveBackend] = []
+    seen: set[str] = set()
+    for requested in names:
+        entry = host.backend(requested)
+        if entry.name in seen:
+            continue
+        seen.add(entry.name)
+        options = resolve_options(entry.cls, settings.options, overrides)
+        segmenter = entry.create(options)
+        readiness = segmenter.check_ready()
+        if not readiness.ready:
+            raise BackendNotReady(f"backend {entry.name!r} is not ready: {readiness.reason}")
+        active.append(ActiveBackend(entry.name, segmenter))
+    return active
+
+
+def _load_backends(active: list[ActiveBackend]) -> None:
+    for backend in active:
+        started = time.perf_counter()
+        with err_console.status(f"loading {backend.name}…"):
+            try:
+                backend.segmenter.load()
+            except SegkitError:
+                raise
+            except Exception as exc:
+                raise BackendFatalError(f"backend {backend.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+        backend.stats.load_seconds = time.perf_counter() - started
+
+
+def _drop_duplicate_stems(paths: list[Path]) -> list[Path]:
+    """Outputs are named by stem, so a.jpg and a.png would overwrite each other: keep the first."""
+    kept: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in kept:
+            warn(f"{path} has the same name stem as {kept[path.stem].name}; skipping it (rename one of them)")
+            continue
+        kept[path.stem] = path
+    return list(kept.values())
+
+
+def _run_with_progress(plan: RunPlan, active: list[ActiveBackend]):
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(f"segmenting with {', '.join(b.name for b in active)}", total=len(plan.images))
+
+        def on_image(outcome: ImageOutcome) -> None:
+            for message in outcome.warnings:
+                warn(message, progress.console)
+            for backend, message in outcome.errors:
+                who = f"{backend}: " if backend else ""
+                progress.console.print(f"[red]failed:[/] {who}{redact(message)}", highlight=False, soft_wrap=True)
+            progress.advance(task)
+
+        return Runner(plan, active, on_image).run()
+
+
+def _redacted(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: redact(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+@app.command(help=f"List every backend, the plugin it comes from, and whether it is ready here. {PRECEDENCE}")
+def backends(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    option: List[str] = OptionOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    try:
+        settings = load_settings(find_config(config))
+        overrides = parse_overrides(option)
+    except SegkitError as exc:
+        fail(str(exc), exc.exit_code)
+    host = get_host()
+    rows = []
+    for entry in host.backends().values():
+        try:
+            readiness = entry.create(resolve_options(entry.cls, settings.options, overrides)).check_ready()
+            ready, reason = readiness.ready, readiness.reason
+        except Exception as exc:  # a broken readiness check is itself the answer
+            ready, reason = False, f"{type(exc).__name__}: {exc}"
+        rows.append({
+            "name": entry.name,
+            "aliases": list(entry.aliases),
+            "plugin": entry.plugin,
+            "ready": ready,
+            "reason": redact(reason),
+            "description": entry.description,
+        })
+    if as_json:
+        print(json.dumps({"backends": rows, "problems": _problems(host)}, ensure_ascii=False, indent=2))
+        return
+    report_plugin_problems(host)
+    table = Table(title="segkit backends", title_justify="left")
+    for column in ("backend", "plugin", "ready", "details"):
+        table.add_column(column)
+    for row in rows:
+        name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
+        status = "[green]yes[/]" if row["ready"] else "[red]no[/]"
+        table.add_row(name, row["plugin"], status, row["reason"] or row["description"])
+    console.print(table)
+
+
+@app.command(help="List loaded plugins, the hooks each implements, and the detection readers.")
+def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    host = get_host()
+    rows = host.plugins()
+    readers = [{"name": r.name, "plugin": r.plugin, "description": r.description} for r in host.readers().values()]
+    if as_json:
+        print(json.dumps({"plugins": rows, "readers": readers, "problems": _problems(host)}, ensure_ascii=False, indent=2))
+        return
+    report_plugin_problems(host)
+    table = Table(title="segkit plugins", title_justify="left")
+    for column in ("plugin", "distribution", "hooks"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["distribution"], ", ".join(row["hooks"]))
+    console.print(table)
+    readers_table = Table(title="detection readers", title_justify="left")
+    for column in ("reader", "plugin", "format"):
+        readers_table.add_column(column)
+    for row in readers:
+        readers_table.add_row(row["name"], row["plugin"], row["description"])
+    console.print(readers_table)
+
+
+def _problems(host: PluginHost) -> list[dict[str, str]]:
+    return [{"plugin": p.plugin, "message": redact(p.message)} for p in host.problems]
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

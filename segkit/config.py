@@ -1,0 +1,77 @@
+"""Settings: built-in defaults < config file < SEGKIT_* environment variables < command-line flags.
+
+The config file is ``--config FILE``, else ``$SEGKIT_CONFIG``, else ``configs/default.yaml`` in the
+current folder when it exists. Relative paths in it are relative to the current folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from segkit.errors import ConfigError
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+class VizSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    font: Path | None = Field(None, description="TrueType/OpenType font for labels (default: bundled IPAexGothic)")
+    opacity: float = Field(0.45, ge=0, le=1, description="mask fill opacity in overlays")
+    max_column_width: int = Field(1024, ge=64, description="panel columns are scaled down to this width")
+    jpeg_quality: int = Field(90, ge=1, le=100)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    images: Path | None = None
+    detections: Path | None = None
+    out: Path = Path("segkit-out")
+    backends: list[str] = Field(default_factory=list)
+    conf: float = Field(0.0, ge=0.0, le=1.0)
+    reader: str = "auto"
+    input_size: str | None = None
+    viz: VizSettings = Field(default_factory=VizSettings)
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist; pass an existing YAML file to --config")
+        return explicit
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Built-in defaults overlaid with the YAML file at ``path`` (None: defaults only)."""
+    if path is None:
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the file") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {first_error(exc)}; fix the file") from exc
+
+
+def first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "value"
+    got = err.get("input")
+    if any(word in where.lower() for word in ("key", "token", "secret", "password")):
+        got = "***"  # never echo a secret
+    if err["type"] == "extra_forbidden":
+        return f"unknown setting {where!r}"
+    return f"{where}: {err['msg']} (got {got!r})"

@@ -1,0 +1,86 @@
+"""The detector-input contract: a reader turns one detection file into raw detections per image."""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from segkit.boxes import BoxSpace
+from segkit.detections import RawDetection
+from segkit.errors import InputError
+
+
+@dataclass(frozen=True)
+class ReaderContext:
+    """What the user told segkit about the detector's output."""
+
+    # What pixel boxes are measured in when the detector saw a resized picture (``--input-size``);
+    # None means pixels of the image itself.
+    input_space: BoxSpace | None = None
+
+
+class DetectionFormatError(InputError):
+    """A detection file that its reader cannot read; the message names the file and the fix."""
+
+    def __init__(self, path: Path, problem: str, fix: str = "fix the file or pick another --reader"):
+        self.path = path
+        super().__init__(f"{path}: {problem}; {fix}")
+
+
+class DetectionReader(abc.ABC):
+    """Base class of detection readers.
+
+    ``read`` returns detections keyed by image: a file stem (``"0001"``) or file name (``"0001.jpg"``).
+    A file that holds one image's detections keys them by its own stem.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    suffixes: ClassVar[tuple[str, ...]] = (".json",)
+
+    @abc.abstractmethod
+    def sniff(self, data: Any, path: Path) -> bool:
+        """True if ``data`` (the file parsed by ``parse``) looks like this reader's format."""
+
+    @abc.abstractmethod
+    def read(self, data: Any, path: Path, context: ReaderContext) -> dict[str, list[RawDetection]]:
+        """Raw detections per image key; raise DetectionFormatError for a malformed file."""
+
+    def parse(self, text: str, path: Path) -> Any:
+        """Parse the file's text; JSON by default, with a Markdown ```json fence allowed around it."""
+        return parse_json_text(text, path)
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+def parse_json_text(text: str, path: Path) -> Any:
+    """JSON, or JSON inside a Markdown code fence as chat models often answer."""
+    body = text.strip()
+    match = _FENCE.search(body)
+    if match:
+        body = match.group(1).strip()
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise DetectionFormatError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+
+
+def number(value: Any, path: Path, where: str) -> float:
+    """A JSON number or numeric string, else a DetectionFormatError naming ``where``."""
+    if isinstance(value, bool):
+        raise DetectionFormatError(path, f"{where} is {value!r}, expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DetectionFormatError(path, f"{where} is {value!r}, expected a number") from None
+
+
+def four_numbers(value: Any, path: Path, where: str) -> tuple[float, float, float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise DetectionFormatError(path, f"{where} is {value!r}, expected a list of 4 numbers")
+    return tuple(number(v, path, where) for v in value)  # type: ignore[return-value]

@@ -1,0 +1,47 @@
+"""Errors segkit reports to the user as one line (what, where, how to fix) and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class SegkitError(Exception):
+    """An expected problem the user can fix; its message is the whole story, shown without a traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(SegkitError):
+    """A setting, flag or option value that segkit cannot use."""
+
+
+class InputError(SegkitError):
+    """A missing or unreadable input: image folder, image file, detection file."""
+
+
+class UnknownBackendError(SegkitError):
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        self.known = known
+        listing = ", ".join(known) if known else "none (no segmenter plugin is installed)"
+        super().__init__(f"unknown backend {name!r}; known backends: {listing} (see `segkit backends`)")
+
+
+class UnknownReaderError(SegkitError):
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(f"unknown detection reader {name!r}; known readers: {', '.join(known)}")
+
+
+class BackendNotReady(SegkitError):
+    """A backend that cannot run here: missing dependency, checkpoint or API key."""
+
+
+class BackendFatalError(SegkitError):
+    """Raised by a backend when going on is pointless (bad API key, model that fails to load).
+
+    The run stops taking new images, keeps what it wrote, and exits non-zero with this message.
+    """
+
+    exit_code = 1
+
+
+class ImageFailed(Exception):
+    """One image could not be processed; the run records it and goes on."""

@@ -1,0 +1,20 @@
+"""The two kinds of segkit plugin: detector-output readers and segmenter backends."""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "segkit"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_detection_readers(register):
+    """Register readers of detector output: call ``register(ReaderClass)`` once per reader."""
+
+
+@hookspec
+def register_segmenters(register):
+    """Register segmenter backends: call ``register(name, SegmenterClass, aliases=(), **params)``."""

@@ -1,0 +1,54 @@
+"""Finding and decoding images into the one form every backend receives: (H, W, 3) uint8 RGB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from segkit.errors import ImageFailed, InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    if not folder.exists():
+        raise InputError(f"image folder {folder} does not exist; pass --images DIR or set `images:` in the config")
+    if not folder.is_dir():
+        raise InputError(f"--images {folder} is a file, not a folder; pass the folder that holds the images")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        kinds = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
+        raise InputError(f"no images ({kinds}) in {folder}; point --images at the folder that holds them")
+    return found
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """Decode an image as (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
+
+    Grayscale, palette, RGBA (alpha dropped) and 16-bit images are converted; anything that cannot be
+    decoded raises ImageFailed with the reason.
+    """
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb8(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageFailed(f"cannot decode image {path}: {exc}; re-save it as PNG or JPEG") from exc
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img)
+        if img.mode == "F":
+            peak = float(np.nanmax(arr)) if arr.size else 0.0
+            arr = arr * (255.0 if peak <= 1.0 else 255.0 / max(peak, 1.0))
+        elif arr.size and arr.max() > 255:
+            arr = arr / 257.0  # 16-bit range onto 8 bits
+        gray = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))

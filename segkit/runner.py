@@ -1,0 +1,255 @@
+"""The run loop: every image through every backend, outputs written as each image finishes.
+
+Images flow through a small window of worker threads: while a backend segments one image, the next
+is decoded and the previous one's masks, panel and JSON are written. Each backend has its own pool
+sized by its ``max_concurrency`` (1 for a local model, more for a remote API), so a model is never
+called from two threads at once and an API sees several requests in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from segkit.artifacts import OutputLayout, is_complete, write_jpeg, write_json, write_mask
+from segkit.config import VizSettings
+from segkit.detection_source import DetectionIndex
+from segkit.detections import boxes_array, resolve_detections
+from segkit.errors import BackendFatalError, ImageFailed
+from segkit.images import load_rgb
+from segkit.panel import render_panel
+from segkit.record import build_record
+from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segmentation
+
+
+@dataclass
+class BackendStats:
+    images: int = 0
+    boxes: int = 0
+    masks: int = 0
+    failures: int = 0
+    seconds: float = 0.0  # summed over calls to segment()
+    load_seconds: float = 0.0
+
+    @property
+    def seconds_per_image(self) -> float | None:
+        return self.seconds / self.images if self.images else None
+
+
+@dataclass
+class ActiveBackend:
+    """A backend loaded for this run, with its own worker pool."""
+
+    name: str
+    segmenter: Segmenter
+    stats: BackendStats = field(default_factory=BackendStats)
+    pool: ThreadPoolExecutor | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        self.pool = ThreadPoolExecutor(max(1, int(self.segmenter.max_concurrency)), thread_name_prefix=self.name)
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class ImageOutcome:
+    image: Path
+    status: str  # "done", "complete" (skipped: outputs already there), "failed", "no-detections", "not-run"
+    detections: int = 0
+    masks: int = 0
+    errors: list[tuple[str | None, str]] = field(default_factory=list)  # (backend or None, message)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[ImageOutcome]
+    backends: dict[str, BackendStats]
+    seconds: float
+    fatal: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failures(self) -> list[dict[str, str | None]]:
+        return [
+            {"image": o.image.name, "backend": backend, "error": message}
+            for o in self.outcomes
+            for backend, message in o.errors
+        ]
+
+
+@dataclass
+class RunPlan:
+    images: Sequence[Path]
+    detections: DetectionIndex
+    layout: OutputLayout
+    conf: float = 0.0
+    force: bool = False
+    viz: VizSettings = field(default_factory=VizSettings)
+
+
+class Runner:
+    def __init__(self, plan: RunPlan, backends: Sequence[ActiveBackend], on_image: Callable[[ImageOutcome], None] | None = None):
+        self.plan = plan
+        self.backends = list(backends)
+        self.on_image = on_image or (lambda outcome: None)
+        self.stop = threading.Event()
+        self.fatal: str | None = None
+        self.names = [b.name for b in self.backends]
+
+    def run(self) -> RunSummary:
+        started = time.perf_counter()
+        self.plan.layout.create()
+        for backend in self.backends:
+            backend.start()
+        window = max(b.segmenter.max_concurrency for b in self.backends) + 2
+        outcomes: dict[Path, ImageOutcome] = {}
+        try:
+            with ThreadPoolExecutor(window, thread_name_prefix="image") as images_pool:
+                pending: set[Future] = set()
+                queue = list(self.plan.images)
+                while queue or pending:
+                    while queue and len(pending) < window and not self.stop.is_set():
+                        image = queue.pop(0)
+                        future = images_pool.submit(self._process, image)
+                        future.image = image  # type: ignore[attr-defined]
+                        pending.add(future)
+                    if self.stop.is_set():
+                        queue.clear()
+                    if not pending:
+                        break
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        outcome = future.result()
+                        outcomes[outcome.image] = outcome
+                        self.on_image(outcome)
+        finally:
+            for backend in self.backends:
+                backend.stop()
+        ordered = [outcomes.get(p) or ImageOutcome(p, "not-run") for p in self.plan.images]
+        return RunSummary(ordered, {b.name: b.stats for b in self.backends}, time.perf_counter() - started, self.fatal)
+
+    # -- one image -------------------------------------------------------------------------------
+
+    def _process(self, image: Path) -> ImageOutcome:
+        try:
+            return self._process_image(image)
+        except ImageFailed as exc:
+            return ImageOutcome(image, "failed", errors=[(None, str(exc))])
+        except Exception as exc:  # a bug or an I/O error on one image must not end the run
+            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {type(exc).__name__}: {exc}")])
+
+    def _process_image(self, image: Path) -> ImageOutcome:
+        plan = self.plan
+        key, entry, error = plan.detections.lookup(image)
+        if error:
+            return ImageOutcome(image, "failed", errors=[(None, error)])
+        if entry is None:
+            return ImageOutcome(
+                image, "no-detections",
+                warnings=[f"{image.name}: no detections found for it; add a detection file named {image.stem}.json or remove the image"],
+            )
+        if self.stop.is_set():
+            return ImageOutcome(image, "not-run")
+        stem = image.stem
+        if not plan.force and is_complete(plan.layout, stem, self.names, plan.conf):
+            return ImageOutcome(image, "complete")
+
+        det_file, reader, raws = entry
+        rgb = load_rgb(image)
+        height, width = rgb.shape[:2]
+        detections, skipped = resolve_detections(raws, (width, height), plan.conf)
+        outcome = ImageOutcome(image, "done", detections=len(detections))
+        outcome.warnings += [
+            f"{image.name}: detection {s.id} ({s.label}) skipped: {s.reason}"
+            for s in skipped
+            if not s.reason.startswith("confidence")
+        ]
+
+        results: dict[str, Segmentation] = {}
+        seconds: dict[str, float] = {}
+        failed: dict[str, str] = {}
+        if detections:
+            boxes = boxes_array(detections)
+            futures = {b.name: b.pool.submit(self._segment, b, rgb, boxes) for b in self.backends}  # type: ignore[union-attr]
+            for name, future in futures.items():
+                try:
+                    results[name], seconds[name] = future.result()
+                except BackendFatalError as exc:
+                    failed[name] = str(exc)
+                    self._halt(str(exc))
+                except Exception as exc:
+                    failed[name] = str(exc) if isinstance(exc, (ImageFailed, ContractError)) else f"{type(exc).__name__}: {exc}"
+        else:
+            results = {b.name: Segmentation(np.zeros((0, height, width), bool), np.zeros(0)) for b in self.backends}
+
+        layout = plan.layout
+        mask_files: dict[tuple[int, str], str] = {}
+        for name, seg in results.items():
+            for i, det in enumerate(detections):
+                path = layout.mask_path(stem, det.id, det.label, name)
+                write_mask(path, seg.masks[i])
+                mask_files[(det.id, name)] = layout.relative(path)
+            outcome.masks += len(detections)
+
+        panel_path = layout.panel_path(stem)
+        panel = render_panel(rgb, detections, results, plan.viz, title=image.name)
+        write_jpeg(panel_path, panel, plan.viz.jpeg_quality)
+
+        backend_info = {
+            b.name: {
+                "plugin": b.segmenter.__class__.__module__.split(".")[0],
+                "settings": b.segmenter.settings(),
+                "seconds": round(seconds.get(b.name, 0.0), 4),
+            }
+            for b in self.backends
+            if b.name in results
+        }
+        record = build_record(
+            image=image, size=(width, height), detections_file=det_file, reader=reader, conf=plan.conf,
+            detections=detections, skipped=skipped, results=results, backend_info=backend_info,
+            failed_backends=failed, mask_files=mask_files, panel_file=layout.relative(panel_path),
+        )
+        write_json(layout.json_path(stem), record)  # last: its presence marks the image complete
+        if failed:
+            outcome.status = "failed"
+            outcome.errors += [(name, f"{image.name}: {message}") for name, message in failed.items()]
+        return outcome
+
+    def _segment(self, backend: ActiveBackend, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Segmentation, float]:
+        if self.stop.is_set():
+            raise ImageFailed("run stopped before this backend reached the image")
+        started = time.perf_counter()
+        try:
+            raw = backend.segmenter.segment(rgb, boxes)
+            result = check_segmentation(raw, len(boxes), rgb.shape[0], rgb.shape[1], backend.name)
+        except BackendFatalError:
+            raise
+        except Exception:
+            with backend.lock:
+                backend.stats.failures += 1
+            raise
+        seconds = time.perf_counter() - started
+        with backend.lock:
+            stats = backend.stats
+            stats.images += 1
+            stats.boxes += len(boxes)
+            stats.masks += len(result.masks)
+            stats.seconds += seconds
+        return result, seconds
+
+    def _halt(self, message: str) -> None:
+        if self.fatal is None:
+            self.fatal = message
+        self.stop.set()

@@ -1,0 +1,111 @@
+"""Helpers for testing segmenter plugins offline: sample data, the contract check, a CLI runner.
+
+    from segkit.testing import check_segmenter_contract
+    check_segmenter_contract(MySegmenter("my-backend"))
+
+With segkit installed, pytest also gets the ``segkit_cli`` fixture (see ``pytest_plugin``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from segkit.boxes import to_normalized_xyxy
+from segkit.masks import iou
+from segkit.segmenter import Segmenter, check_segmentation
+
+# Boxes (pixel xyxy) on the 160 x 120 sample image: each frames one drawn shape.
+SAMPLE_SIZE = (160, 120)
+SAMPLE_BOXES = np.array([[10, 12, 62, 70], [80, 20, 150, 60], [40, 76, 120, 112]], dtype=np.float32)
+SAMPLE_LABELS = ("円", "rectangle", "楕円")
+
+
+def sample_image(seed: int = 0, size: tuple[int, int] = SAMPLE_SIZE) -> np.ndarray:
+    """An RGB picture of a disc, a rectangle and an ellipse on a noisy background, (H, W, 3) uint8."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    img = rng.integers(40, 90, size=(height, width, 3), dtype=np.uint8)
+    ys, xs = np.mgrid[0:height, 0:width]
+    sx, sy = width / SAMPLE_SIZE[0], height / SAMPLE_SIZE[1]
+    disc = (xs - 36 * sx) ** 2 / (24 * sx) ** 2 + (ys - 41 * sy) ** 2 / (24 * sy) ** 2 <= 1
+    rect = (xs >= 86 * sx) & (xs < 144 * sx) & (ys >= 26 * sy) & (ys < 54 * sy)
+    ellipse = ((xs - 80 * sx) / (36 * sx)) ** 2 + ((ys - 94 * sy) / (14 * sy)) ** 2 <= 1
+    img[disc] = (220, 40, 40)
+    img[rect] = (40, 200, 60)
+    img[ellipse] = (50, 70, 230)
+    return img
+
+
+@dataclass
+class SampleDataset:
+    images: Path
+    detections: Path
+    names: list[str] = field(default_factory=list)
+    boxes: np.ndarray = field(default_factory=lambda: SAMPLE_BOXES.copy())
+    labels: Sequence[str] = SAMPLE_LABELS
+
+
+def write_sample_dataset(root: Path, n_images: int = 2, size: tuple[int, int] = SAMPLE_SIZE) -> SampleDataset:
+    """Sample PNG images and one Qwen JSON detection file per image, under ``root``."""
+    images, detections = root / "images", root / "detections"
+    images.mkdir(parents=True, exist_ok=True)
+    detections.mkdir(parents=True, exist_ok=True)
+    scale = np.array([size[0] / SAMPLE_SIZE[0], size[1] / SAMPLE_SIZE[1]] * 2, dtype=np.float32)
+    boxes = SAMPLE_BOXES * scale
+    dataset = SampleDataset(images, detections, boxes=boxes)
+    for i in range(n_images):
+        name = f"sample{i:02d}"
+        Image.fromarray(sample_image(i, size)).save(images / f"{name}.png")
+        dets = [
+            {"bbox_xyxy_norm": to_normalized_xyxy(box.tolist(), size), "label_ja": label, "confidence": 0.9}
+            for box, label in zip(boxes, SAMPLE_LABELS)
+        ]
+        (detections / f"{name}.json").write_text(json.dumps({"detections": dets}, ensure_ascii=False), encoding="utf-8")
+        dataset.names.append(name)
+    return dataset
+
+
+def check_segmenter_contract(
+    segmenter: Segmenter,
+    image: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+    order_iou: float = 0.98,
+) -> None:
+    """Assert the segmenter contract on one image: N>1 and N=1 boxes, bool full-resolution masks,
+    one per box, finite scores, and masks that follow their boxes when the boxes are reordered.
+
+    Call ``segmenter.load()`` first if it needs loading. Raises AssertionError naming what is wrong.
+    """
+    image = sample_image() if image is None else image
+    boxes = SAMPLE_BOXES.copy() if boxes is None else np.asarray(boxes, dtype=np.float32)
+    height, width = image.shape[:2]
+    name = segmenter.name
+
+    def run(b: np.ndarray):
+        try:
+            return check_segmentation(segmenter.segment(image.copy(), b.copy()), len(b), height, width, name)
+        except Exception as exc:  # ContractError or the backend's own error
+            raise AssertionError(f"{name}: {exc}") from exc
+
+    many = run(boxes)
+    assert np.all(np.isfinite(many.scores)), f"{name}: scores must be finite, got {many.scores}"
+    one = run(boxes[:1])
+    assert one.masks.shape == (1, height, width), f"{name}: N=1 gave masks of shape {one.masks.shape}"
+    order = np.arange(len(boxes))[::-1]
+    reordered = run(boxes[order])
+    for new_index, old_index in enumerate(order):
+        score = iou(reordered.masks[new_index], many.masks[old_index])
+        assert score >= order_iou, (
+            f"{name}: the mask for box {old_index} changed when the boxes were reordered (IoU {score:.3f});"
+            " masks must come back in box order"
+        )
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
