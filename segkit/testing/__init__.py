@@ -8,10 +8,12 @@ With segkit installed, pytest also gets the ``segkit_cli`` fixture (see ``pytest
 
 from __future__ import annotations
 
+import importlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -19,6 +21,9 @@ from PIL import Image
 from segkit.boxes import to_normalized_xyxy
 from segkit.masks import iou
 from segkit.segmenter import Segmenter, check_segmentation
+
+if TYPE_CHECKING:
+    from segkit.plugins import BackendEntry
 
 # Boxes (pixel xyxy) on the 160 x 120 sample image: each frames one drawn shape.
 SAMPLE_SIZE = (160, 120)
@@ -109,3 +114,30 @@ def check_segmenter_contract(
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def offline_segmenter(entry: "BackendEntry", workdir: Path) -> Iterator[Segmenter]:
+    """A segmenter for ``entry`` made ready to run offline, not yet loaded.
+
+    A plugin whose backends need weights or a server to run provides the module ``<package>.testing``
+    with a context manager ``offline_segmenter(name, workdir)`` that yields a ready segmenter (random
+    weights saved under ``workdir``, a loopback server, ...). Other backends are created with their
+    default options and must already be ready.
+    """
+    package = entry.cls.__module__.split(".")[0]
+    helpers = None
+    if package != "segkit":  # the core's own backends need nothing
+        try:
+            helpers = importlib.import_module(f"{package}.testing")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.testing":
+                raise
+    if helpers is not None and hasattr(helpers, "offline_segmenter"):
+        with helpers.offline_segmenter(entry.name, workdir) as segmenter:
+            yield segmenter
+        return
+    segmenter = entry.create()
+    readiness = segmenter.check_ready()
+    assert readiness.ready, f"{entry.name} is not ready offline ({readiness.reason}) and {package}.testing has no offline_segmenter"
+    yield segmenter

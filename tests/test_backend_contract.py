@@ -1,0 +1,30 @@
+"""Every registered backend, built-in or plugin, honours the segmenter contract.
+
+Backends whose plugin is installed are checked for real: plugins that need weights or a server make
+them offline through ``<package>.testing.offline_segmenter`` (random-weight checkpoints, a loopback
+server). This is the same check segkit ships to plugin authors as ``segkit.testing``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from segkit.plugins import get_host
+from segkit.testing import check_segmenter_contract, offline_segmenter
+
+BACKENDS = sorted(get_host().backends())
+
+
+def test_core_backends_are_registered():
+    assert {"mock", "mock-ellipse"} <= set(BACKENDS)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_backend_honours_the_contract(name, tmp_path):
+    entry = get_host().backend(name)
+    with offline_segmenter(entry, tmp_path) as segmenter:
+        segmenter.load()
+        try:
+            check_segmenter_contract(segmenter)
+        finally:
+            segmenter.close()
