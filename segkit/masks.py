@@ -22,8 +22,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-detection IoU of two (N, H, W) mask stacks, the same convention as ``iou``."""
-    a = a.reshape(a.shape[0], -1)
-    b = b.reshape(b.shape[0], -1)
+    pixels = int(np.prod(a.shape[1:]))
+    a = a.reshape(a.shape[0], pixels)
+    b = b.reshape(b.shape[0], pixels)
     inter = np.count_nonzero(a & b, axis=1).astype(np.float64)
     union = np.count_nonzero(a | b, axis=1).astype(np.float64)
     out = np.ones(a.shape[0], dtype=np.float64)

@@ -11,7 +11,6 @@ from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
-import supervision as sv
 from PIL import Image, ImageDraw
 
 from segkit.config import VizSettings
@@ -60,6 +59,8 @@ def _resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _overlay(base, boxes, masks, detections, scores, viz, font, text_size) -> np.ndarray:
+    import supervision as sv  # imported on first use: it pulls in matplotlib and requests
+
     if not detections:
         return base.copy()
     dets = sv.Detections(xyxy=boxes, mask=masks, class_id=np.arange(len(detections)))

@@ -93,10 +93,12 @@ class PluginHost:
                 self.distributions[ep.name] = f"{ep.dist.name} {ep.dist.version}"
 
     def _check_pending(self) -> None:
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            self._report(str(getattr(exc, "plugin", "?")), str(exc))
+        """Report implementations of hooks that do not exist (usually a misspelt name)."""
+        known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("register_")))
+        for name, caller in vars(self.pm.hook).items():
+            if getattr(caller, "spec", True) is None:
+                for impl in caller.get_hookimpls():
+                    self._report(impl.plugin_name, f"implements unknown hook {name!r} (the hooks are: {known})")
 
     def register(self, plugin: object, name: str) -> None:
         """Add a plugin object at run time (tests, embedding applications)."""

@@ -28,6 +28,10 @@ from segkit.record import build_record
 from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segmentation
 
 
+class RunStopped(Exception):
+    """The run was stopped (a fatal backend error) before this image reached a backend."""
+
+
 @dataclass
 class BackendStats:
     images: int = 0
@@ -183,14 +187,19 @@ class Runner:
         if detections:
             boxes = boxes_array(detections)
             futures = {b.name: b.pool.submit(self._segment, b, rgb, boxes) for b in self.backends}  # type: ignore[union-attr]
+            stopped = False
             for name, future in futures.items():
                 try:
                     results[name], seconds[name] = future.result()
+                except RunStopped:
+                    stopped = True
                 except BackendFatalError as exc:
                     failed[name] = str(exc)
                     self._halt(str(exc))
                 except Exception as exc:
                     failed[name] = str(exc) if isinstance(exc, (ImageFailed, ContractError)) else f"{type(exc).__name__}: {exc}"
+            if stopped and not failed:
+                return ImageOutcome(image, "not-run")  # left for the next run, nothing written
         else:
             results = {b.name: Segmentation(np.zeros((0, height, width), bool), np.zeros(0)) for b in self.backends}
 
@@ -229,12 +238,13 @@ class Runner:
 
     def _segment(self, backend: ActiveBackend, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Segmentation, float]:
         if self.stop.is_set():
-            raise ImageFailed("run stopped before this backend reached the image")
+            raise RunStopped()
         started = time.perf_counter()
         try:
             raw = backend.segmenter.segment(rgb, boxes)
             result = check_segmentation(raw, len(boxes), rgb.shape[0], rgb.shape[1], backend.name)
-        except BackendFatalError:
+        except BackendFatalError as exc:
+            self._halt(str(exc))  # here, so this worker's next queued image already sees the stop
             raise
         except Exception:
             with backend.lock:
