@@ -21,6 +21,7 @@ from segkit.segmenter import Segmentation
 
 ONLY_FIRST = (255, 64, 64)
 ONLY_SECOND = (64, 140, 255)
+BACKGROUND = (24, 24, 24)
 
 
 def render_panel(
@@ -53,9 +54,10 @@ def render_panel(
 
 
 def _resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W) bool masks scaled to the column size (nearest neighbour keeps them binary)."""
     if masks.shape[0] == 0 or (masks.shape[2], masks.shape[1]) == size:
         return masks
-    return np.stack([cv2.resize(m.view(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0 for m in masks])
+    return np.stack([cv2.resize(m.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool) for m in masks])
 
 
 def _overlay(base, boxes, masks, detections, scores, viz, font, text_size) -> np.ndarray:
@@ -105,14 +107,19 @@ def _assemble(columns: list[tuple[str, np.ndarray]], font, text_size: int) -> np
     header = text_size + text_size // 2 + 8
     gap = 4
     height, width = columns[0][1].shape[:2]
-    canvas = Image.new("RGB", (len(columns) * width + (len(columns) - 1) * gap, height + header), (24, 24, 24))
-    draw = ImageDraw.Draw(canvas)
+    total = len(columns) * width + (len(columns) - 1) * gap
+    # Only the title strip goes through PIL (for the CJK font); the columns are copied as arrays.
+    strip = Image.new("RGB", (total, header), BACKGROUND)
+    draw = ImageDraw.Draw(strip)
     text_font = load_font(font, text_size)
+    canvas = np.empty((height + header, total, 3), dtype=np.uint8)
+    canvas[:] = BACKGROUND
     for i, (title, image) in enumerate(columns):
         x = i * (width + gap)
-        canvas.paste(Image.fromarray(image), (x, header))
+        canvas[header:, x : x + width] = image
         draw.text((x + 6, 4), _fit(draw, title, text_font, width - 12), fill=(240, 240, 240), font=text_font)
-    return np.asarray(canvas)
+    canvas[:header] = np.asarray(strip)
+    return canvas
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font, max_width: int) -> str:
