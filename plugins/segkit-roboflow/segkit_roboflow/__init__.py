@@ -1,0 +1,35 @@
+"""segkit backends for the Roboflow hosted API, through inference-sdk.
+
+    roboflow-sam2-tiny, roboflow-sam2-small, roboflow-sam2-b+, roboflow-sam2-large   /sam2/segment_image
+    roboflow-sam3                                                                     /sam3/visual_segment
+
+Set ROBOFLOW_API_KEY; choose the server with -O roboflow.api_url=URL (hosted serverless by default, a
+local inference server, or a dedicated deployment). Other options: see ``RoboflowOptions``.
+inference-sdk is imported only when a backend loads, so `segkit backends` stays fast.
+"""
+
+from __future__ import annotations
+
+import segkit
+
+from segkit_roboflow.backend import RoboflowSam2Segmenter, RoboflowSam3Segmenter, RoboflowSegmenter
+from segkit_roboflow.options import RoboflowOptions
+
+__version__ = "0.1.0"
+__all__ = ["RoboflowOptions", "RoboflowSam2Segmenter", "RoboflowSam3Segmenter", "RoboflowSegmenter", "register_segmenters"]
+
+SAM2_BACKENDS = {
+    "roboflow-sam2-tiny": "hiera_tiny",
+    "roboflow-sam2-small": "hiera_small",
+    "roboflow-sam2-b+": "hiera_b_plus",
+    "roboflow-sam2-large": "hiera_large",
+}
+
+
+@segkit.hookimpl
+def register_segmenters(register):
+    for name, version_id in SAM2_BACKENDS.items():
+        register(name, RoboflowSam2Segmenter, version_id=version_id,
+                 description=f"SAM2 {version_id} on the Roboflow API (/sam2/segment_image), all boxes in one request")
+    register("roboflow-sam3", RoboflowSam3Segmenter,
+             description="SAM3 visual segment on the Roboflow API (/sam3/visual_segment), one request per box")

@@ -1,0 +1,496 @@
+"""Offline testing of the Roboflow backends: a loopback server that speaks the API's wire format.
+
+``RoboflowTestServer`` is a real HTTP server on 127.0.0.1 (an ephemeral port, a thread per request)
+implementing ``POST /sam2/segment_image`` and ``POST /sam3/visual_segment`` as roboflow/inference does:
+
+* the body is validated like FastAPI validates the server's pydantic models: a malformed body gets
+  422 with an ``HTTPValidationError`` body (``{"detail": [{"type", "loc", "msg", "input"}]}``);
+* the key is read from the ``api_key`` query parameter, the JSON body or ``Authorization: Bearer``;
+  a missing or wrong one gets the server's 401;
+* the image (``{"type": "base64"}``) is decoded the server's way (OpenCV, then BGR to RGB) and recorded
+  (encoding, shape, a hash of its pixels) so tests can check that it arrived losslessly;
+* each box prompt is read as the server does, centre-based (x1 = x - width / 2); with
+  ``expected_boxes`` set, a box that matches none of them is refused with 400 and recorded;
+* each prompt gets one mask drawn in the box (``reference_mask``: an ellipse with a hole and a separate
+  corner square, by default) and a confidence (``confidence_for``), encoded as the server encodes:
+  ``json`` -> outer contours from ``cv2.findContours(RETR_EXTERNAL, CHAIN_APPROX_SIMPLE)``, ``rle`` ->
+  COCO RLE. SAM3 answers only a request's first prompt, as its docs warn.
+
+Faults are injected with ``server.inject(Fault(...))`` (429, 503, 401, slow answers, bodies that are not
+JSON, dropped connections), consumed in order; ``delay`` slows every answer (for throughput runs).
+``offline_segmenter(name, workdir)`` yields a roboflow-* segmenter pointed at a running server; segkit's
+contract test picks it up for every backend of this plugin.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from segkit.segmenter import Segmenter
+
+SAM2_PATH = "/sam2/segment_image"
+SAM3_PATH = "/sam3/visual_segment"
+SAM2_VERSION_IDS = ("hiera_tiny", "hiera_small", "hiera_b_plus", "hiera_large")
+UNAUTHORIZED = (
+    "Unauthorized access to roboflow API - check API key and make sure the key is valid for workspace you use. "
+    "Visit https://docs.roboflow.com/api-reference/authentication#retrieve-an-api-key to learn how to retrieve one."
+)
+
+
+# -- the request models, as the server declares them ---------------------------------------------
+
+
+class _Image(BaseModel):
+    type: str
+    value: Any = None
+
+
+class _Box(BaseModel):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class _Point(BaseModel):
+    x: float
+    y: float
+    positive: bool
+
+
+class _Prompt(BaseModel):
+    box: _Box | None = None
+    points: list[_Point] | None = None
+
+
+class _PromptSet(BaseModel):
+    prompts: list[_Prompt] | None = None
+
+
+class _SegmentationRequest(BaseModel):
+    """Sam2SegmentationRequest: the body of both endpoints (unknown fields are ignored, as there)."""
+
+    api_key: str | None = None
+    image: _Image
+    image_id: str | None = None
+    prompts: _PromptSet = _PromptSet()
+    format: str | None = "json"
+    sam2_version_id: str | None = "hiera_large"
+    multimask_output: bool = True
+
+
+# -- what the server draws -------------------------------------------------------------------------
+
+
+def _pixel_centres(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(height, dtype=np.float64)[:, None] + 0.5, np.arange(width, dtype=np.float64)[None, :] + 0.5
+
+
+def reference_mask(box: Sequence[float], height: int, width: int, shape: str = "ring") -> np.ndarray:
+    """The mask the test server returns for a pixel-xyxy box, decided by pixel centres.
+
+    ``box`` fills the box, ``ellipse`` the inscribed ellipse, ``blobs`` adds a separate square near the
+    top-left corner (two regions), ``ring`` also cuts a hole in the ellipse, ``empty`` is empty.
+    """
+    ys, xs = _pixel_centres(height, width)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if shape == "empty":
+        return np.zeros((height, width), bool)
+    if shape == "box":
+        return (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
+    cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
+    mask = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
+    if shape == "ellipse":
+        return mask
+    if shape == "ring":
+        mask &= ((xs - cx) / (0.45 * rx)) ** 2 + ((ys - cy) / (0.45 * ry)) ** 2 > 1.0
+    side = min(x2 - x1, y2 - y1)
+    if side >= 30:  # room for a square well apart from the ellipse
+        sx, sy = x1 + 0.02 * side, y1 + 0.02 * side
+        mask |= (xs >= sx) & (xs < sx + 0.08 * side) & (ys >= sy) & (ys < sy + 0.08 * side)
+    if shape not in ("ring", "blobs"):
+        raise ValueError(f"unknown shape {shape!r}")
+    return mask
+
+
+def confidence_for(box: Sequence[float]) -> float:
+    """The confidence the test server gives a pixel-xyxy box: deterministic, in [0.5, 0.98]."""
+    x1, y1, x2, y2 = (round(float(v), 3) for v in box)
+    return round(0.5 + ((x1 * 7 + y1 * 13 + x2 * 17 + y2 * 19) % 97) / 200, 4)
+
+
+def encode_polygons(mask: np.ndarray) -> list[list[list[int]]]:
+    """The server's polygon encoding: outer contours only, integer points; an empty mask is [[]]."""
+    import cv2
+
+    contours = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
+    polygons = [c.reshape(-1, 2).astype(int).tolist() for c in contours]
+    return polygons or [[]]
+
+
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
+    """The server's RLE encoding: pycocotools' compressed counts as a string."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("utf-8")}
+
+
+def pixels_digest(rgb: np.ndarray) -> str:
+    """A hash of an RGB image's pixels and shape (what the server compares with what was sent)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return hashlib.sha1(repr(rgb.shape).encode() + rgb.tobytes()).hexdigest()
+
+
+# -- faults and records ----------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next ``times`` requests that match (None: forever)."""
+
+    status: int | None = None  # answer with this status and a JSON {"message": ...}
+    delay: float = 0.0  # wait this long before answering (a slow server; timeouts)
+    malformed: bool = False  # answer 200 with a body that is not JSON
+    drop: bool = False  # close the connection without answering
+    retry_after: float | None = None  # Retry-After header on the answer
+    message: str | None = None
+    times: int | None = 1
+    endpoint: str | None = None  # only requests to this path
+    match: Callable[["SeenRequest"], bool] | None = None
+
+    def applies_to(self, seen: "SeenRequest") -> bool:
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.endpoint is not None and seen.path != self.endpoint:
+            return False
+        return self.match is None or bool(self.match(seen))
+
+
+@dataclass
+class SeenRequest:
+    """What the server saw of one request, and what it answered."""
+
+    path: str
+    started: float
+    key_channel: str | None = None  # "query", "body" or "header"
+    key_ok: bool = False
+    content_length: int = 0
+    sam2_version_id: str | None = None
+    format: str | None = None
+    multimask_output: bool | None = None
+    image_type: str | None = None
+    image_encoding: str | None = None  # "png", "jpeg", ...
+    image_shape: tuple[int, ...] | None = None
+    image_digest: str | None = None
+    prompts: list[dict] = field(default_factory=list)
+    boxes_xyxy: list[tuple[float, float, float, float]] = field(default_factory=list)
+    status: int | None = None
+    fault: str | None = None
+    finished: float | None = None
+
+
+class RoboflowTestServer:
+    """A loopback stand-in for the Roboflow inference API (see the module docstring)."""
+
+    def __init__(self, api_key: str | None = None, shape: str = "ring", delay: float = 0.0,
+                 expected_boxes: Sequence[Sequence[float]] | None = None):
+        self.api_key = api_key or f"rf_test_{secrets.token_hex(10)}"
+        self.shape = shape
+        self.delay = delay
+        self.expected_boxes = None if expected_boxes is None else np.asarray(expected_boxes, dtype=np.float64).reshape(-1, 4)
+        self.requests: list[SeenRequest] = []
+        self.problems: list[str] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "RoboflowTestServer":
+        handler = type("Handler", (_Handler,), {"app": self})
+        httpd = _Server(("127.0.0.1", 0), handler)
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="roboflow-test-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "RoboflowTestServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- test controls ---------------------------------------------------------------------------
+
+    def inject(self, *faults: Fault) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+            self.problems.clear()
+            self.max_in_flight = 0
+
+    def seen(self, path: str | None = None) -> list[SeenRequest]:
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    # -- the far side of the wire ----------------------------------------------------------------
+
+    def _take_fault(self, seen: SeenRequest) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.applies_to(seen):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def handle(self, path: str, query: dict[str, list[str]], headers: Any, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        seen = SeenRequest(path=path, started=time.perf_counter(), content_length=len(raw))
+        with self._lock:
+            self.requests.append(seen)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            status, extra, body = self._answer(seen, query, headers, raw)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        seen.status, seen.finished = status, time.perf_counter()
+        return status, extra, body
+
+    def _answer(self, seen: SeenRequest, query, headers, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        if seen.path not in (SAM2_PATH, SAM3_PATH):
+            return _json(404, {"detail": "Not Found"})
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            pos = getattr(exc, "pos", 0)
+            return _json(422, {"detail": [{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
+                                           "input": {}, "ctx": {"error": str(getattr(exc, "msg", exc))}}]})
+        try:
+            request = _SegmentationRequest.model_validate(data)
+        except ValidationError as exc:
+            detail = [{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": e.get("input")}
+                      for e in exc.errors(include_url=False)]
+            return _json(422, {"detail": detail}, default=str)
+
+        seen.sam2_version_id = request.sam2_version_id if seen.path == SAM2_PATH else None
+        seen.format, seen.multimask_output, seen.image_type = request.format, request.multimask_output, request.image.type
+        seen.prompts = [p.model_dump(exclude_none=True) for p in (request.prompts.prompts or [])]
+        for prompt in request.prompts.prompts or []:
+            if prompt.box is not None:
+                b = prompt.box
+                seen.boxes_xyxy.append((b.x - b.width / 2, b.y - b.height / 2, b.x + b.width / 2, b.y + b.height / 2))
+        image = self._decode_image(seen, request.image)
+
+        fault = self._take_fault(seen)
+        if fault is not None:
+            seen.fault = _describe(fault)
+            self._wait(fault.delay)
+            if fault.drop:
+                return -1, {}, b""
+            if fault.malformed:
+                return 200, {"Content-Type": "application/json"}, b'{"predictions": [{"masks": [[[1, 2], [3'
+            if fault.status is not None:
+                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                status, headers_out, body = _json(fault.status, {"message": fault.message or _default_message(fault.status)})
+                return status, {**headers_out, **extra}, body
+
+        key, channel = _find_key(query, headers, data)
+        seen.key_channel, seen.key_ok = channel, (key is not None and secrets.compare_digest(key, self.api_key))
+        if not seen.key_ok:
+            return _json(401, {"message": UNAUTHORIZED})
+        if seen.path == SAM2_PATH and request.sam2_version_id not in SAM2_VERSION_IDS:
+            return _json(400, {"message": "Invalid Model ID sent in request."})
+        if isinstance(image, str):
+            return _json(400, {"message": f"Could not load input image. Cause: {image}"})
+        if not seen.boxes_xyxy or len(seen.boxes_xyxy) != len(seen.prompts):
+            return _json(400, {"message": "Error with model input. Cause: the test server answers box prompts only"})
+        problem = self._check_boxes(seen.boxes_xyxy)
+        if problem:
+            with self._lock:
+                self.problems.append(problem)
+            return _json(400, {"message": f"Error with model input. Cause: {problem}"})
+
+        started = time.perf_counter()
+        self._wait(self.delay)
+        boxes = seen.boxes_xyxy[:1] if seen.path == SAM3_PATH else seen.boxes_xyxy
+        height, width = image.shape[:2]
+        fmt = request.format
+        if fmt in ("json", "polygon") and not (seen.path == SAM2_PATH and fmt == "polygon"):
+            encode, name = encode_polygons, "polygon"
+        elif fmt == "rle":
+            encode, name = encode_rle, "rle"
+        elif seen.path == SAM3_PATH:  # SAM3 answers an unknown format with no predictions
+            return _json(200, {"predictions": [], "time": time.perf_counter() - started})
+        else:  # SAM2 raises ValueError(f"Invalid format {format}"), which the server turns into a 500
+            return _json(500, {"message": "Internal error."})
+        predictions = [
+            {"masks": encode(reference_mask(box, height, width, self.shape)), "confidence": confidence_for(box), "format": name}
+            for box in boxes
+        ]
+        return _json(200, {"predictions": predictions, "time": time.perf_counter() - started})
+
+    def _decode_image(self, seen: SeenRequest, image: _Image) -> np.ndarray | str:
+        import cv2
+
+        if image.type != "base64" or not isinstance(image.value, str):
+            return f"image type {image.type!r} is not served by the test server; send base64"
+        try:
+            payload = base64.b64decode(image.value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            return f"the image is not valid base64 ({exc})"
+        seen.image_encoding = _sniff(payload)
+        bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            return "the image bytes cannot be decoded"
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        seen.image_shape, seen.image_digest = rgb.shape, pixels_digest(rgb)
+        return rgb
+
+    def _check_boxes(self, boxes: list[tuple[float, float, float, float]]) -> str | None:
+        if self.expected_boxes is None:
+            return None
+        for box in boxes:
+            if not np.any(np.all(np.abs(self.expected_boxes - np.asarray(box)) <= 1e-6, axis=1)):
+                return (f"box {[round(v, 3) for v in box]} (read centre-based: x1 = x - width / 2) matches none of the"
+                        " expected boxes; were the boxes sent top-left-based or as xyxy?")
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:  # clients that hang up are expected here
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: RoboflowTestServer
+    protocol_version = "HTTP/1.1"
+    server_version = "roboflow-test-server"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        status, headers, body = self.app.handle(parts.path, parse_qs(parts.query), self.headers, raw)
+        if status < 0:  # drop the connection without an answer
+            self.close_connection = True
+            return
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        status, headers, body = _json(405 if urlsplit(self.path).path in (SAM2_PATH, SAM3_PATH) else 404,
+                                      {"detail": "Method Not Allowed"})
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _json(status: int, payload: Any, default: Callable[[Any], Any] | None = None) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(payload, default=default).encode("utf-8")
+
+
+def _find_key(query: dict[str, list[str]], headers: Any, data: Any) -> tuple[str | None, str | None]:
+    auth = headers.get("Authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), "header"
+    if query.get("api_key"):
+        return query["api_key"][0], "query"
+    if isinstance(data, dict) and isinstance(data.get("api_key"), str):
+        return data["api_key"], "body"
+    return None, None
+
+
+def _sniff(payload: bytes) -> str:
+    if payload.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if payload.startswith(b"\xff\xd8"):
+        return "jpeg"
+    return "other"
+
+
+def _default_message(status: int) -> str:
+    return {429: "Rate limit exceeded.", 503: "Service Unavailable.", 401: UNAUTHORIZED,
+            403: "Forbidden: the API key has no access to this workspace."}.get(status, f"Test server error {status}.")
+
+
+def _describe(fault: Fault) -> str:
+    if fault.drop:
+        return "drop"
+    if fault.malformed:
+        return "malformed"
+    if fault.status is not None:
+        return f"status {fault.status}"
+    return f"delay {fault.delay:g}"
+
+
+@contextmanager
+def offline_segmenter(name: str, workdir: Path) -> Iterator[Segmenter]:
+    """A roboflow-* segmenter for ``name`` pointed at a running test server, not yet loaded."""
+    from segkit.plugins import get_host
+
+    from segkit_roboflow.options import RoboflowOptions
+
+    entry = get_host().backend(name)
+    with RoboflowTestServer() as server:
+        options = RoboflowOptions(api_url=server.url, api_key=server.api_key, timeout=10, max_tries=2,
+                                  backoff=0.05, max_backoff=0.2)
+        yield entry.create(options)
