@@ -24,6 +24,8 @@ SAM2_BACKENDS = {
     "roboflow-sam2-b+": "hiera_b_plus",
     "roboflow-sam2-large": "hiera_large",
 }
+SAM3_BACKEND = "roboflow-sam3"
+BACKENDS = (*SAM2_BACKENDS, SAM3_BACKEND)
 
 
 @segkit.hookimpl
@@ -31,5 +33,5 @@ def register_segmenters(register):
     for name, version_id in SAM2_BACKENDS.items():
         register(name, RoboflowSam2Segmenter, version_id=version_id,
                  description=f"SAM2 {version_id} on the Roboflow API (/sam2/segment_image), all boxes in one request")
-    register("roboflow-sam3", RoboflowSam3Segmenter,
+    register(SAM3_BACKEND, RoboflowSam3Segmenter,
              description="SAM3 visual segment on the Roboflow API (/sam3/visual_segment), one request per box")

@@ -91,7 +91,7 @@ class RoboflowSegmenter(Segmenter):
         try:
             return read_predictions(answer, expected, height, width, self.options.format)
         except ResponseError as exc:
-            raise ImageFailed(redact(f"{self.name}: {self.endpoint}: unexpected answer: {exc}")) from None
+            raise ImageFailed(redact(f"{self.endpoint}: unexpected answer: {exc}")) from None
 
 
 class RoboflowSam2Segmenter(RoboflowSegmenter):

@@ -151,6 +151,18 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("utf-8")}
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """What a mask becomes through the API's polygons: every region with its holes filled (pixels not
+    reachable from outside through 4-connected background)."""
+    import cv2
+
+    height, width = mask.shape
+    canvas = np.zeros((height + 2, width + 2), np.uint8)
+    canvas[1:-1, 1:-1] = mask
+    cv2.floodFill(canvas, np.zeros((height + 4, width + 4), np.uint8), (0, 0), 2)
+    return canvas[1:-1, 1:-1] != 2
+
+
 def pixels_digest(rgb: np.ndarray) -> str:
     """A hash of an RGB image's pixels and shape (what the server compares with what was sent)."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)

@@ -182,11 +182,13 @@ class RoboflowTransport:
                 failure = Failure("image", f"the API answered with a JSON {type(answer).__name__}, not an object")
             if failure.kind == "fatal":
                 raise self._set_fatal(failure.message)
+            # (segkit prefixes an image's failure with the backend and image names; a fatal error it
+            # shows as is, so that one names the backend itself)
             if failure.kind == "image":
-                raise ImageFailed(redact(f"{self.backend}: {self.endpoint}: {failure.message}"))
+                raise ImageFailed(redact(f"{self.endpoint}: {failure.message}"))
             if attempt >= self.policy.max_tries:
                 raise ImageFailed(redact(
-                    f"{self.backend}: {self.endpoint} at {self.host} failed after {attempt} "
+                    f"{self.endpoint} at {self.host} failed after {attempt} "
                     f"{'try' if attempt == 1 else 'tries'}: {failure.message}"
                 ))
             wait = self.policy.delay(attempt, self.rng, failure.retry_after)
@@ -212,7 +214,7 @@ class RoboflowTransport:
         if isinstance(exc, requests.exceptions.Timeout):  # the SDK lets read timeouts through unwrapped
             return Failure("retry", f"no answer within {self.options.timeout:g} s (raise -O roboflow.timeout=SECONDS)")
         if isinstance(exc, (HTTPServerConnectionError, requests.exceptions.ConnectionError, ConnectionError)):
-            return Failure("retry", f"cannot connect to {self.host} ({_short(exc)}); check api_url and the network")
+            return Failure("retry", f"cannot connect to {self.host} ({_connection_reason(exc)}); check api_url and the network")
         if isinstance(exc, (requests.exceptions.JSONDecodeError, json.JSONDecodeError)):
             return Failure("retry", "the API answered with a body that is not valid JSON")
         if isinstance(exc, requests.exceptions.RequestException):
@@ -224,6 +226,7 @@ class RoboflowTransport:
     def _classify_status(self, code: int, detail: str, retry_after: float | None) -> Failure:
         said = f"{_status_text(code)}" + (f": {detail}" if detail else "")
         if code in (401, 403):
+            said = _status_text(code) + (f": {_first_sentence(detail)}" if detail else "")
             return Failure("fatal", f"{self.host} refused the API key ({said}); {_key_hint()}")
         if code in (402, 423):
             return Failure("fatal", f"{self.host} refused the request ({said}); check the workspace's billing and API usage")
@@ -241,7 +244,33 @@ class RoboflowTransport:
 
 
 def _key_hint() -> str:
-    return f"check the key in {KEY_ENV} (or options.roboflow.api_key) and that it belongs to the workspace"
+    return f"check the key in {KEY_ENV} (or options.roboflow.api_key)"
+
+
+def _first_sentence(text: str) -> str:
+    head, dot, _ = text.partition(". ")
+    return head if dot else text
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """Why a connection failed, without the URL: the SDK's own message masks the key by cutting off
+    everything after ``api_key=``, the cause included, so read the underlying requests error."""
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None or isinstance(current, requests.exceptions.ConnectionError):
+            break
+        current = current.__cause__ or current.__context__
+    if current is None:
+        return _short(exc)
+    inner = current.args[0] if current.args else current
+    reason = getattr(inner, "reason", None) or inner
+    args = getattr(reason, "args", ())
+    if len(args) == 2 and isinstance(args[1], BaseException):  # ProtocolError('Connection aborted.', RemoteDisconnected(...))
+        reason = args[1]
+    text = str(reason)
+    if "): " in text:  # urllib3 prefixes "HTTPConnection(host=..., port=...): "
+        text = text.split("): ", 1)[1]
+    return _short(Exception(text)) if text.strip() else type(reason).__name__
 
 
 def _short(exc: BaseException) -> str:
