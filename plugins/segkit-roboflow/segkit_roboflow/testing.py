@@ -506,3 +506,29 @@ def offline_segmenter(name: str, workdir: Path) -> Iterator[Segmenter]:
         options = RoboflowOptions(api_url=server.url, api_key=server.api_key, timeout=10, max_tries=2,
                                   backoff=0.05, max_backoff=0.2)
         yield entry.create(options)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m segkit_roboflow.testing [--delay S] [--shape ring] [--key KEY]``: serve on loopback
+    until interrupted; the first line printed is ``<url> <key>``."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m segkit_roboflow.testing", description=main.__doc__)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds every answer waits (default 0)")
+    parser.add_argument("--shape", default="ring", choices=["ring", "blobs", "ellipse", "box", "empty"])
+    parser.add_argument("--key", default=None, help="the API key to accept (default: a random one)")
+    args = parser.parse_args(argv)
+    with RoboflowTestServer(api_key=args.key, shape=args.shape, delay=args.delay) as server:
+        print(server.url, server.api_key, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
