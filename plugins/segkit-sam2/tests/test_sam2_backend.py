@@ -1,0 +1,131 @@
+"""The sam2-* backends on real SAM 2.1 architectures with random weights, loaded from checkpoint files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segkit.masks import iou
+from segkit.plugins import get_host
+from segkit.testing import SAMPLE_BOXES, sample_image
+from segkit_sam2.backend import best_per_box
+from segkit_sam2.models import MODELS
+from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_segmenter, random_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """sam2-tiny, loaded once for the tests that only segment."""
+    with offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny")) as segmenter:
+        segmenter.load()
+        yield segmenter
+
+
+def test_the_four_models_are_registered_with_the_b_plus_alias():
+    host = get_host()
+    backends = host.backends()
+    for model in MODELS.values():
+        entry = backends[model.backend]
+        assert entry.plugin == "sam2" and entry.params == {"size": model.size}
+    assert host.backend("sam2-b+").name == "sam2-base-plus"
+    assert backends["sam2-large"].description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"
+
+
+def test_one_full_resolution_bool_mask_per_box_in_box_order(tiny):
+    image = sample_image(3, (200, 150))
+    boxes = SAMPLE_BOXES * np.float32(1.25)
+    many = tiny.segment(image, boxes)
+    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
+    assert many.scores.shape == (3,) and np.all((many.scores >= 0) & (many.scores <= 1))
+
+    reversed_ = tiny.segment(image, boxes[::-1].copy())
+    assert np.array_equal(reversed_.masks, many.masks[::-1])
+    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
+
+    for i in range(3):  # N=1: sam2 drops the box axis; the backend must not
+        one = tiny.segment(image, boxes[i : i + 1].copy())
+        assert one.masks.shape == (1, 150, 200)
+        assert iou(one.masks[0], many.masks[i]) > 0.99
+        assert one.scores[0] == pytest.approx(many.scores[i], rel=1e-4)
+
+
+def test_same_answer_twice(tiny):
+    image, boxes = sample_image(1), SAMPLE_BOXES
+    first, second = tiny.segment(image, boxes), tiny.segment(image, boxes)
+    assert np.array_equal(first.masks, second.masks) and np.array_equal(first.scores, second.scores)
+
+
+def test_the_model_receives_the_rgb_pixels_it_was_given(tiny):
+    """sam2 takes RGB: a red image must reach the image encoder with its red channel highest."""
+    seen = []
+    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    try:
+        image = np.zeros((90, 120, 3), np.uint8)
+        image[...] = (230, 120, 20)
+        tiny.segment(image, np.array([[10, 10, 60, 60]], np.float32))
+    finally:
+        hook.remove()
+    (tensor,) = seen
+    assert tensor.shape == (1, 3, OFFLINE_IMAGE_SIZE, OFFLINE_IMAGE_SIZE)  # stretched to a square, no padding
+    mean = np.array([0.485, 0.456, 0.406])[:, None, None]
+    std = np.array([0.229, 0.224, 0.225])[:, None, None]
+    pixels = (tensor[0].numpy() * std + mean) * 255
+    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+
+
+def test_settings_say_what_ran(tiny):
+    settings = tiny.settings()
+    assert settings["config"] == "configs/sam2.1/sam2.1_hiera_t.yaml"
+    assert settings["checkpoint"] == "sam2.1_hiera_tiny.pt"
+    assert settings["device"] == "cpu" and settings["dtype"] == "float32" and settings["tf32"] is False
+    assert settings["multimask_output"] is False and settings["image_size"] == OFFLINE_IMAGE_SIZE
+    assert settings["implementation"].startswith("sam2 1.")
+    assert "stretch" in settings["resize"]
+
+
+def test_matches_sam2_image_predictor_at_the_official_size(tmp_path):
+    """At the config's own 1024 input, segkit's answer is SAM2ImagePredictor's, best-of-3 included."""
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    image, boxes = sample_image(2), SAMPLE_BOXES
+    with offline_segmenter("sam2-tiny", tmp_path, image_size=1024, multimask_output=True) as segmenter:
+        segmenter.load()
+        ours = segmenter.segment(image, boxes)
+        predictor = SAM2ImagePredictor(segmenter.predictor.model)  # the same weights, sam2's own wrapper
+        predictor.set_image(image)
+        masks, scores, _ = predictor.predict(box=boxes, multimask_output=True)
+    assert masks.shape == (3, 3, 120, 160)
+    best = scores.argmax(axis=1)
+    np.testing.assert_array_equal(ours.masks, masks[np.arange(3), best] > 0)
+    np.testing.assert_allclose(ours.scores, scores[np.arange(3), best], rtol=1e-6)
+
+
+def test_best_per_box_normalises_the_single_box_shape():
+    rng = np.random.default_rng(0)
+    masks = rng.random((3, 8, 10)) > 0.5  # N=1, C=3 as predict returns it
+    scores = np.array([0.2, 0.9, 0.4], np.float32)
+    result = best_per_box(masks.astype(np.float32), scores, 1)
+    assert result.masks.shape == (1, 8, 10) and np.array_equal(result.masks[0], masks[1])
+    assert result.scores.tolist() == [pytest.approx(0.9)]
+    many = best_per_box(np.stack([masks, ~masks]).astype(np.float32), np.array([[0.1, 0.2, 0.3], [0.9, 0.1, 0.1]]), 2)
+    assert many.masks.shape == (2, 8, 10)
+    assert np.array_equal(many.masks[0], masks[2]) and np.array_equal(many.masks[1], ~masks[0])
+
+
+def test_bfloat16_autocast_runs_when_asked(tmp_path):
+    with offline_segmenter("sam2-tiny", tmp_path, image_size=128, dtype="bfloat16") as segmenter:
+        segmenter.load()
+        result = segmenter.segment(sample_image(), SAMPLE_BOXES)
+        assert segmenter.settings()["dtype"] == "bfloat16"
+    assert result.masks.shape == (3, 120, 160) and result.masks.dtype == np.bool_
+    assert np.all(np.isfinite(result.scores))
+
+
+def test_a_checkpoint_anywhere_by_option(tmp_path):
+    from segkit_sam2 import Sam2Options, Sam2Segmenter
+
+    path = random_checkpoint("tiny", tmp_path / "elsewhere", name="my-tiny.pt")
+    segmenter = Sam2Segmenter("sam2-tiny", Sam2Options(checkpoint_tiny=path, checkpoint_dir=tmp_path / "empty"), size="tiny")
+    readiness = segmenter.check_ready()
+    assert readiness.ready and str(path) in readiness.reason
+    assert segmenter.settings()["checkpoint"] == "my-tiny.pt"
