@@ -1,4 +1,4 @@
-"""The segkit command line: run, backends, plugins.
+"""The segkit command line: run, compare, backends, plugins.
 
 Settings come from built-in defaults, then the config file, then SEGKIT_* environment variables, then
 flags. Expected problems end in one line on stderr and a non-zero exit; nothing already written is lost.
@@ -18,8 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from segkit import __version__
-from segkit.artifacts import OutputLayout, remove_stale_temp_files, write_json
+from segkit.artifacts import OutputLayout, find_backend_records, remove_stale_temp_files, write_json
 from segkit.boxes import parse_input_size
+from segkit.coco_export import CocoExport
+from segkit.compare import CompareOptions, CompareResult, ImageComparison, compare_folder
 from segkit.config import Settings, find_config, load_settings
 from segkit.detection_reader import ReaderContext
 from segkit.detection_source import load_detections
@@ -28,8 +30,9 @@ from segkit.images import list_images
 from segkit.options import parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
+from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
 from segkit.runner import ActiveBackend, ImageOutcome, RunPlan, Runner
-from segkit.summary import render_summary
+from segkit.summary import render_report, render_summary
 
 app = typer.Typer(
     name="segkit",
@@ -44,6 +47,12 @@ err_console = Console(stderr=True)
 PRECEDENCE = "Precedence: flag > SEGKIT_* environment variable > config file > built-in default."
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="SEGKIT_CONFIG", help="YAML config (default: ./configs/default.yaml if present).")
 OptionOpt = typer.Option([], "--option", "-O", help="Backend option KEY.FIELD=VALUE, e.g. -O sam2.device=cpu (repeatable).")
+IouThresholdOpt = typer.Option(
+    DEFAULT_IOU_THRESHOLD, "--iou-threshold", envvar="SEGKIT_IOU_THRESHOLD", min=0.0, max=1.0,
+    help="The report counts detections whose pair IoU is below this (0.5: COCO's match criterion).",
+)
+WorstOpt = typer.Option(DEFAULT_WORST, "--worst", envvar="SEGKIT_WORST", min=0, help="How many lowest-IoU detections the report lists.")
+CocoOpt = typer.Option(False, "--coco", envvar="SEGKIT_COCO", help="Also write every backend's masks as COCO RLE annotations, OUT/coco/<backend>.json.")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -78,17 +87,22 @@ def run(
     input_size: Optional[str] = typer.Option(None, "--input-size", envvar="SEGKIT_INPUT_SIZE", help="Pixel boxes are of a resized input: WxH, or smart-resize[:MAX_PIXELS] for Qwen2.5-VL."),
     force: bool = typer.Option(False, "--force", help="Redo images whose outputs are already complete."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Process only the first N images."),
+    iou_threshold: float = IouThresholdOpt,
+    worst: int = WorstOpt,
+    coco: bool = CocoOpt,
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     try:
-        code = _run(backend, images, detections, out, conf, reader, input_size, force, limit, option, config)
+        code = _run(backend, images, detections, out, conf, reader, input_size, force, limit, option, config,
+                    iou_threshold, worst, coco)
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
     raise typer.Exit(code)
 
 
-def _run(backend_names, images, detections, out, conf, reader, input_size, force, limit, option, config) -> int:
+def _run(backend_names, images, detections, out, conf, reader, input_size, force, limit, option, config,
+         iou_threshold, worst, coco) -> int:
     settings = load_settings(find_config(config))
     names = list(backend_names) or settings.backends
     if not names:
@@ -125,7 +139,7 @@ def _run(backend_names, images, detections, out, conf, reader, input_size, force
     remove_stale_temp_files(layout)
 
     _load_backends(active)
-    plan = RunPlan(image_paths, index, layout, threshold, force, settings.viz)
+    plan = RunPlan(image_paths, index, layout, threshold, force, settings.viz, CocoExport() if coco else None)
     try:
         summary = _run_with_progress(plan, active)
     finally:
@@ -136,7 +150,17 @@ def _run(backend_names, images, detections, out, conf, reader, input_size, force
         if limit is None:
             warn(f"detections for {key!r} ({path or det_source}) match no image in {images_dir}; add the image or remove the entry")
     write_json(layout.failures_path, [_redacted(f) for f in summary.failures])
+    names = [b.name for b in active]
+    report = build_report([o.record for o in summary.outcomes if o.record is not None], names, iou_threshold, worst)
+    written = save_report(layout, report)
+    if plan.coco is not None:
+        written += plan.coco.write(layout, names)
     render_summary(console, summary, str(out_dir))
+    render_report(console, report, [str(p) for p in written], show_backends=False)
+    others = sorted(set(find_backend_records(layout)) - set(names))
+    if others:
+        console.print(f"{out_dir} also holds results of {', '.join(others)} (other runs or machines);"
+                      f" `segkit compare {out_dir}` compares every backend in it.", highlight=False)
     failures = summary.failures
     if summary.fatal:
         fail(f"run stopped: {summary.fatal}", BackendFatalError.exit_code)
@@ -218,6 +242,62 @@ def _run_with_progress(plan: RunPlan, active: list[ActiveBackend]):
 
 def _redacted(row: dict[str, Any]) -> dict[str, Any]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+@app.command(help=(
+    "Compare every backend in an output folder from the masks already written, without running any model:"
+    " rebuilds json/<stem>.json, the panels and report.json/report.csv. To compare runs made on different"
+    " machines, copy their output folders into one (cp -r, rsync) and compare that."
+))
+def compare(
+    out_dir: Path = typer.Argument(..., help="Output folder of `segkit run`, or several merged into one."),
+    backend: List[str] = typer.Option([], "--backend", "-b", help="Compare only these backends, in this order (default: all; the last report's order, then by name)."),
+    images: Optional[Path] = typer.Option(None, "--images", "-i", help="Folder of the original images, for the panels (default: where the run read them)."),
+    panels: bool = typer.Option(True, "--panels/--no-panels", help="Redraw the panels (needs the original images); --no-panels keeps the existing ones."),
+    iou_threshold: float = IouThresholdOpt,
+    worst: int = WorstOpt,
+    coco: bool = CocoOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    try:
+        settings = load_settings(find_config(config))
+        options = CompareOptions(backend, images, panels, coco, iou_threshold, worst, settings.viz)
+        result = _compare_with_progress(out_dir, options)
+    except SegkitError as exc:
+        fail(str(exc), exc.exit_code)
+    layout = OutputLayout(out_dir)
+    written = save_report(layout, result.report)
+    written += result.coco_files
+    for problem in result.problems:
+        err_console.print(f"[red]failed:[/] {redact(problem)}", highlight=False, soft_wrap=True)
+    missing = result.images_missing
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        warn(f"panels of {len(missing)} image(s) not redrawn, the original image was not found where the run read it"
+             f" ({shown}); pass --images DIR, or --no-panels to keep the existing panels")
+    render_report(console, result.report, [str(p) for p in written])
+    compared = len(result.records)
+    redrawn = len(result.panels("redrawn"))
+    console.print(f"{compared} images compared ({', '.join(result.backends)}), {redrawn} panels redrawn,"
+                  f" in {result.seconds:.1f} s. Outputs in {out_dir}", highlight=False)
+    if result.problems:
+        err_console.print(f"[bold red]{len(result.problems)} image(s) could not be compared[/] and are left out of the report",
+                          highlight=False)
+        raise typer.Exit(1)
+
+
+def _compare_with_progress(out_dir: Path, options: CompareOptions) -> CompareResult:
+    progress = Progress(
+        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("comparing", total=None)
+
+        def on_image(outcome: ImageComparison) -> None:
+            progress.advance(task)
+
+        return compare_folder(out_dir, options, on_image)
 
 
 @app.command(help=f"List every backend, the plugin it comes from, and whether it is ready here. {PRECEDENCE}")

@@ -13,18 +13,19 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from segkit.artifacts import OutputLayout, is_complete, write_jpeg, write_json, write_mask
+from segkit.artifacts import OutputLayout, complete_record, load_mask, write_jpeg, write_json, write_mask
+from segkit.coco_export import CocoExport
 from segkit.config import VizSettings
 from segkit.detection_source import DetectionIndex
 from segkit.detections import boxes_array, resolve_detections
 from segkit.errors import BackendFatalError, ImageFailed
 from segkit.images import load_rgb
 from segkit.panel import render_panel
-from segkit.record import build_record
+from segkit.record import backend_record, combine_records, pair_ious_by_id
 from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segmentation
 
 
@@ -72,6 +73,7 @@ class ImageOutcome:
     masks: int = 0
     errors: list[tuple[str | None, str]] = field(default_factory=list)  # (backend or None, message)
     warnings: list[str] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # the image record written (or found complete), for the report
 
 
 @dataclass
@@ -101,6 +103,7 @@ class RunPlan:
     conf: float = 0.0
     force: bool = False
     viz: VizSettings = field(default_factory=VizSettings)
+    coco: CocoExport | None = None  # collects every mask as COCO RLE when set (--coco)
 
 
 class Runner:
@@ -167,8 +170,11 @@ class Runner:
         if self.stop.is_set():
             return ImageOutcome(image, "not-run")
         stem = image.stem
-        if not plan.force and is_complete(plan.layout, stem, self.names, plan.conf):
-            return ImageOutcome(image, "complete")
+        done = None if plan.force else complete_record(plan.layout, stem, self.names, plan.conf)
+        if done is not None:
+            if plan.coco is not None:
+                self._export_written_masks(stem, done)
+            return ImageOutcome(image, "complete", record=done)
 
         det_file, reader, raws = entry
         rgb = load_rgb(image)
@@ -204,37 +210,57 @@ class Runner:
             results = {b.name: Segmentation(np.zeros((0, height, width), bool), np.zeros(0)) for b in self.backends}
 
         layout = plan.layout
-        mask_files: dict[tuple[int, str], str] = {}
-        for name, seg in results.items():
-            for i, det in enumerate(detections):
-                path = layout.mask_path(stem, det.id, det.label, name)
-                write_mask(path, seg.masks[i])
-                mask_files[(det.id, name)] = layout.relative(path)
-            outcome.masks += len(detections)
+        common = dict(image=image, size=(width, height), detections_file=det_file, reader=reader, conf=plan.conf,
+                      detections=detections, skipped=skipped)
+        backend_records: list[dict[str, Any]] = []
+        record_files: dict[str, str] = {}
+        for b in self.backends:
+            if b.name not in results and b.name not in failed:
+                continue  # stopped before it ran: nothing to record
+            info = {
+                "plugin": b.segmenter.__class__.__module__.split(".")[0],
+                "settings": b.segmenter.settings(),
+                "seconds": round(seconds.get(b.name, 0.0), 4),
+            }
+            seg = results.get(b.name)
+            mask_files: dict[int, str] = {}
+            if seg is not None:
+                for i, det in enumerate(detections):
+                    path = layout.mask_path(stem, det.id, det.label, b.name)
+                    write_mask(path, seg.masks[i])
+                    mask_files[det.id] = layout.relative(path)
+                outcome.masks += len(detections)
+            rec = backend_record(backend=b.name, info=info, segmentation=seg, mask_files=mask_files,
+                                 failed=failed.get(b.name), **common)
+            record_path = layout.backend_record_path(b.name, stem)
+            write_json(record_path, rec)
+            record_files[b.name] = layout.relative(record_path)
+            backend_records.append(rec)
 
         panel_path = layout.panel_path(stem)
         panel = render_panel(rgb, detections, results, plan.viz, title=image.name)
         write_jpeg(panel_path, panel, plan.viz.jpeg_quality)
 
-        backend_info = {
-            b.name: {
-                "plugin": b.segmenter.__class__.__module__.split(".")[0],
-                "settings": b.segmenter.settings(),
-                "seconds": round(seconds.get(b.name, 0.0), 4),
-            }
-            for b in self.backends
-            if b.name in results
-        }
-        record = build_record(
-            image=image, size=(width, height), detections_file=det_file, reader=reader, conf=plan.conf,
-            detections=detections, skipped=skipped, results=results, backend_info=backend_info,
-            failed_backends=failed, mask_files=mask_files, panel_file=layout.relative(panel_path),
-        )
+        record = combine_records(backend_records, pair_ious_by_id(detections, results), layout.relative(panel_path), record_files)
         write_json(layout.json_path(stem), record)  # last: its presence marks the image complete
+        outcome.record = record
+        if plan.coco is not None:
+            ids = [det.id for det in detections]
+            for name, seg in results.items():
+                plan.coco.add(stem, record, name, ids, seg.masks)
         if failed:
             outcome.status = "failed"
             outcome.errors += [(name, f"{image.name}: {message}") for name, message in failed.items()]
         return outcome
+
+    def _export_written_masks(self, stem: str, record: dict[str, Any]) -> None:
+        """COCO export of an image an earlier run completed: its masks are read back once."""
+        size = (record["width"], record["height"])
+        for name in self.names:
+            dets = [d for d in record["detections"] if name in d["backends"]]
+            masks = [load_mask(self.plan.layout.root / d["backends"][name]["mask"], size) for d in dets]
+            stack = np.stack(masks) if masks else np.zeros((0, size[1], size[0]), bool)
+            self.plan.coco.add(stem, record, name, [d["id"] for d in dets], stack)  # type: ignore[union-attr]
 
     def _segment(self, backend: ActiveBackend, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Segmentation, float]:
         if self.stop.is_set():
