@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from segkit.errors import ImageFailed
+from segkit.errors import BackendFatalError, ImageFailed
 from segkit.redact import redact, register_secret
 from segkit.segmenter import Readiness, Segmentation, Segmenter
 
@@ -169,11 +169,12 @@ class RoboflowSam3Segmenter(RoboflowSegmenter):
 
         futures = [self._pool.submit(one, prompt) for prompt in box_prompts(boxes)]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in futures if f in done and f.exception() is not None), None)
-        if failed is not None:
+        errors = [f.exception() for f in futures if f in done and f.exception() is not None]
+        if errors:
             for future in pending:
                 future.cancel()
-            raise failed.exception()  # type: ignore[misc]
+            fatal = [e for e in errors if isinstance(e, BackendFatalError)]
+            raise (fatal or errors)[0]
         results = [f.result() for f in futures]
         return Segmentation(np.stack([m for m, _ in results]), np.asarray([s for _, s in results], dtype=np.float64))
 

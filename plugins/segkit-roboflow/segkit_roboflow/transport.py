@@ -4,10 +4,12 @@ What the SDK (1.8) does on its own, and what this module adds:
 
 * It sets no timeout: a stalled server blocks a worker forever. Each request here gets a
   (connect, read) timeout through the requests session the SDK keeps per thread.
-* It retries 429, 503 and 504 answers and connection errors itself, 3 tries 1 s apart, with no jitter
-  and no regard for Retry-After. Around each SDK call this module tries up to ``max_tries`` times on
-  429, 408, every 5xx but 501, timeouts, connection errors and bodies that are not JSON, waiting an
-  exponentially growing, jittered delay (at least the server's Retry-After, up to ``max_backoff``).
+* It retries 429, 503 and 504 answers and connection errors itself: 3 tries, a random 0-1 s apart
+  (``backoff.constant(interval=1)`` with backoff's default full jitter), never growing, ignoring
+  Retry-After, and not at all on 500, 502, read timeouts or bodies that are not JSON.
+* Around each SDK call this module tries up to ``max_tries`` times on 429, 408, every 5xx but 501,
+  timeouts, connection errors and bodies that are not JSON, waiting an exponentially growing, jittered
+  delay (at least the server's Retry-After, up to ``max_backoff``).
 * 401 and 403 (bad key), 402 and 423 (billing), 404 (wrong api_url), 501 and every other 4xx are not
   retried: they raise BackendFatalError, which ends the run with one line. 413 (image too large) fails
   that image only. An image whose requests keep failing raises ImageFailed and the run goes on.

@@ -190,8 +190,9 @@ def test_the_key_is_in_no_error_message(server, make_segmenter, transport):
         (Fault(status=401), {}),
         (Fault(delay=1.0, times=None), {"timeout": 0.1}),
         (Fault(malformed=True, times=None), {}),
-        (None, {"api_url": f"http://127.0.0.1:{free_port()}"}),
     ]
+    if transport == "query":  # connection errors quote the URL, which carries the key only here
+        cases.append((None, {"api_url": f"http://127.0.0.1:{free_port()}"}))
     for fault, options in cases:
         server.clear()
         if fault is not None:

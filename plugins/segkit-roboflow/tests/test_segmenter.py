@@ -83,14 +83,14 @@ def test_multimask_is_passed_on(server, make_segmenter):
 
 
 def test_sam3_sends_its_prompts_concurrently(server, make_segmenter):
-    server.delay = 0.3
+    server.delay = 0.15
     boxes = np.concatenate([SAMPLE_BOXES, SAMPLE_BOXES + 2])  # 6 boxes
     segmenter = make_segmenter("roboflow-sam3", concurrency=3)
     started = time.perf_counter()
     segmenter.segment(sample_image(), boxes)
     elapsed = time.perf_counter() - started
     assert server.max_in_flight == 3  # the cap holds, and is reached
-    assert elapsed < 6 * 0.3  # not one after the other
+    assert elapsed < 6 * 0.15  # not one after the other
     server.clear()
     make_segmenter("roboflow-sam3", concurrency=1).segment(sample_image(), boxes[:2])
     assert server.max_in_flight == 1
