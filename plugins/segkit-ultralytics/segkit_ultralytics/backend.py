@@ -1,0 +1,224 @@
+"""The ultralytics-sam2.1-* backends: SAM 2.1 as the ``ultralytics`` package runs it.
+
+Loaded once per run through ``ultralytics.SAM`` (which builds the architecture its weight file name says)
+and its ``SAM2Predictor``; each image is encoded once (``set_image``) and all of its boxes are decoded in
+one ``inference_features`` call, which returns one mask per prompt with no ``conf`` filter, mapped back
+to the boxes by prompt index. Nothing heavy is imported until ``load``.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.metadata
+import importlib.util
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
+from segkit.errors import BackendNotReady
+from segkit_ultralytics.models import MODELS, UltralyticsModel
+from segkit_ultralytics.weights import first_line, mismatch_message, missing_message
+
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def keep_ultralytics_offline() -> None:
+    """Before the first ``import ultralytics``: no DNS probe, no telemetry, no pip auto-install (the user can
+    still set YOLO_OFFLINE=0). segkit never downloads weights, and Ultralytics does all three when online."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+class UltralyticsOptions(BaseModel):
+    """Options of every ultralytics-sam2.1-* backend: `options.ultralytics`, SEGKIT_ULTRALYTICS_<FIELD>, -O."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights_dir: Path = Field(Path("checkpoints"), description="folder holding sam2.1_t.pt, sam2.1_s.pt, sam2.1_b.pt, sam2.1_l.pt")
+    weights_t: Path | None = Field(None, description="ultralytics-sam2.1-t's weight file (its name must end in sam2.1_t.pt)")
+    weights_s: Path | None = Field(None, description="ultralytics-sam2.1-s's weight file")
+    weights_b: Path | None = Field(None, description="ultralytics-sam2.1-b's weight file")
+    weights_l: Path | None = Field(None, description="ultralytics-sam2.1-l's weight file")
+    imgsz: int = Field(1024, ge=64, description="letterbox size of the model input (Ultralytics' default 1024)")
+    device: str = Field("auto", description="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere (Ultralytics never uses it on CPU)")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not DEVICE.match(value):
+            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @field_validator("imgsz")
+    @classmethod
+    def _imgsz(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError("must be a multiple of 32 (the model's stride)")
+        return value
+
+
+class UltralyticsSam2Segmenter(Segmenter):
+    """SAM 2.1 through Ultralytics: letterboxed input, one set_image per image, all boxes in one call."""
+
+    options_key = "ultralytics"
+    Options = UltralyticsOptions
+
+    def __init__(self, name: str, options: UltralyticsOptions | None = None, *, size: str, **params: Any):
+        super().__init__(name, options, size=size, **params)
+        self.model: UltralyticsModel = MODELS[size]
+        self.predictor: Any = None
+        self.device: Any = None
+        self.half = False
+
+    @property
+    def weights_option(self) -> str:
+        return f"weights_{self.model.size}"
+
+    @property
+    def weights(self) -> Path:
+        explicit = getattr(self.options, self.weights_option)
+        return Path(explicit) if explicit is not None else Path(self.options.weights_dir) / self.model.weights
+
+    def check_ready(self) -> Readiness:
+        if importlib.util.find_spec("ultralytics") is None:
+            return Readiness.missing("the ultralytics package is not installed; pip install ultralytics")
+        problem = missing_message(self.model, self.weights, self.weights_option)
+        if problem:
+            return Readiness.missing(problem)
+        return Readiness.ok(f"{self.weights} ({self.weights.stat().st_size / 1e6:.0f} MB), ultralytics {package_version('ultralytics')}")
+
+    def load(self) -> None:
+        readiness = self.check_ready()
+        if not readiness.ready:
+            raise BackendNotReady(f"backend {self.name!r} is not ready: {readiness.reason}")
+        keep_ultralytics_offline()
+        try:
+            import torch
+            from ultralytics import SAM
+        except ImportError as exc:
+            raise BackendNotReady(
+                f"backend {self.name!r}: cannot import ultralytics ({first_line(exc)}); reinstall it with pip install -U ultralytics"
+            ) from exc
+        self.device = resolve_device(self.options.device)
+        self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
+        if self.device.type == "cuda" and torch.cuda.get_device_properties(self.device).major >= 8:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        threads = torch.get_num_threads()
+        try:
+            sam = SAM(str(self.weights))  # the file name picks SAM 2.1 and the size; checked in check_ready
+            if not sam.is_sam2:
+                raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a SAM 2 model")
+            predictor = sam.task_map["segment"]["predictor"](
+                overrides={
+                    "model": str(self.weights),
+                    "imgsz": self.options.imgsz,
+                    "device": ultralytics_device(self.device),
+                    "quantize": 16 if self.half else None,
+                    "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
+                    "verbose": False,
+                    "save": False,
+                }
+            )
+            predictor.setup_model(model=sam.model, verbose=False)
+        except (BackendFatalError, BackendNotReady):
+            raise
+        except torch.OutOfMemoryError as exc:
+            raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.weights}; try a smaller model or device=cpu") from exc
+        except Exception as exc:  # torch's strict load, a bad file: tell what the file really holds
+            raise BackendFatalError(mismatch_message(self.model, self.name, self.weights, exc)) from exc
+        finally:
+            torch.set_num_threads(threads)  # Ultralytics' select_device('cpu') sets it to cpu_count - 1 for everyone
+        self.half = bool(predictor.model.fp16)
+        self.predictor = predictor
+
+    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
+        if self.predictor is None:
+            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
+        height, width = image.shape[:2]
+        bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
+        try:
+            self.predictor.set_image(bgr)
+            masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=boxes)
+        finally:
+            self.predictor.reset_image()
+        return by_prompt(masks, rows, len(boxes), height, width)
+
+    def settings(self) -> dict[str, Any]:
+        imgsz = self.options.imgsz
+        return {
+            "implementation": f"ultralytics {package_version('ultralytics')} (SAM2Predictor)",
+            "model": f"SAM 2.1 {self.model.label}",
+            "weights": self.weights.name,
+            "imgsz": imgsz,
+            "device": str(self.device) if self.device is not None else self.options.device,
+            "half": self.half,
+            "resize": f"letterbox to {imgsz}x{imgsz} (aspect ratio kept, padded bottom and right)",
+            "multimask_output": False,
+            "mask_threshold": 0.0,
+            "conf_filter": "none: one mask per box, low scores kept",
+        }
+
+    def close(self) -> None:
+        if self.predictor is None:
+            return
+        self.predictor = None
+        gc.collect()
+        if getattr(self.device, "type", None) == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def by_prompt(masks: Any, rows: Any, n_boxes: int, height: int, width: int) -> Segmentation:
+    """One mask and score per box from Ultralytics' answer: ``masks`` (M, H, W) bool or None and ``rows``
+    (M, 6) = box xyxy, score, prompt index. Ultralytics' Results drop masks scoring <= ``conf`` (M < N):
+    a box with no mask gets an empty mask and score 0, at its own index."""
+    out_masks = np.zeros((n_boxes, height, width), dtype=bool)
+    out_scores = np.zeros(n_boxes, dtype=np.float64)
+    if masks is None or len(rows) == 0:
+        return Segmentation(out_masks, out_scores)
+    rows = rows.detach().float().cpu().numpy()
+    index = rows[:, 5].astype(np.int64)
+    out_masks[index] = masks.detach().cpu().numpy().astype(bool, copy=False)
+    out_scores[index] = rows[:, 4]
+    return Segmentation(out_masks, out_scores)
+
+
+def resolve_device(requested: str) -> Any:
+    """``auto`` picks CUDA, else MPS, else CPU; an explicit device must exist here."""
+    import torch
+
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
+    device = torch.device(requested)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendNotReady(f"device {requested!r} was asked for but CUDA is not available here; use device=auto or cpu")
+        index = torch.cuda.current_device() if device.index is None else device.index
+        if index >= torch.cuda.device_count():
+            raise BackendNotReady(f"device {requested!r} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
+        return torch.device("cuda", index)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise BackendNotReady(f"device {requested!r} was asked for but MPS is not available here; use device=auto or cpu")
+    return device
+
+
+def ultralytics_device(device: Any) -> str:
+    """Ultralytics' spelling: 'cpu', 'mps' or a CUDA index."""
+    return str(device.index) if device.type == "cuda" else device.type
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
