@@ -142,6 +142,8 @@ class Sam2Segmenter(Segmenter):
             raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
         from segkit_sam2 import runtime
 
+        if not image.flags.writeable:  # sam2's ToTensor warns about read-only arrays; a copy costs ~1 ms
+            image = image.copy()
         try:
             with runtime.inference_context(self.device, self.dtype):
                 self.predictor.set_image(image)
