@@ -58,7 +58,10 @@ class GrabCutOptions(BaseModel):
         384, ge=0,
         description="shrink a box's window to this many pixels on its longer side before GrabCut (0: never shrink)",
     )
-    threads: int = Field(0, ge=0, le=64, description="boxes segmented at once (0: min(4, CPU cores))")
+    threads: int = Field(
+        1, ge=0, le=64,
+        description="boxes segmented at once (0: min(4, CPU cores)); OpenCV releases the GIL, so more threads use more cores",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="OpenCV RNG seed, set before every box")
 
     @field_validator("max_side")
@@ -231,6 +234,7 @@ class GrabCutSegmenter(segkit.Segmenter):
 
     @property
     def threads(self) -> int:
+        """Threads used for the boxes of one image (results do not depend on it)."""
         return self.options.threads or min(4, os.cpu_count() or 1)
 
     def check_ready(self) -> segkit.Readiness:
