@@ -273,6 +273,9 @@ class GrabCutSegmenter(segkit.Segmenter):
             raise segkit.ImageFailed(f"grabcut needs an (H, W, 3) uint8 RGB image, got {image.dtype} {image.shape}")
         image = np.ascontiguousarray(image)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if not np.isfinite(boxes).all():
+            bad = int(np.flatnonzero(~np.isfinite(boxes).all(axis=1))[0])
+            raise segkit.ImageFailed(f"grabcut: box {bad} {boxes[bad].tolist()} is not finite pixel xyxy")
         height, width = image.shape[:2]
 
         def one(i: int) -> BoxResult:

@@ -267,6 +267,12 @@ def test_a_bad_option_is_one_clear_line(segkit_cli, flag, expected):
     assert "-O grabcut.<field>=VALUE" in lines[0]
 
 
+def test_a_box_that_is_not_finite_fails_that_image_only():
+    boxes = np.array([[2, 2, 10, 10], [np.nan, 2, 10, 10]], np.float32)
+    with pytest.raises(segkit.ImageFailed, match=r"grabcut: box 1 \[nan, 2.0, 10.0, 10.0\] is not finite"):
+        grabcut().segment(sample_image(), boxes)
+
+
 def test_an_image_that_is_not_rgb8_fails_that_image_only():
     with pytest.raises(segkit.ImageFailed, match=r"grabcut needs an \(H, W, 3\) uint8 RGB image"):
         grabcut().segment(np.zeros((20, 20, 3), np.float32), np.array([[2, 2, 10, 10]], np.float32))
