@@ -129,6 +129,8 @@ def compare_folder(
     options = options or CompareOptions()
     layout = OutputLayout(root)
     found = check_folder(layout)
+    if options.images is not None and not options.images.is_dir():
+        raise InputError(f"--images {options.images} is not a folder; pass the folder that holds the original images")
     order = backend_order(layout, list(found), options.backends)
     stems = sorted({stem for name in order for stem in found[name]})
     coco = CocoExport() if options.coco else None
@@ -163,6 +165,9 @@ class _ImageJob:
             self._compare(stem, outcome)
         except (OutputFileError, RecordConflict) as exc:
             outcome.problem = f"{stem}: {exc}; re-run `segkit run --force` for this image with the backends concerned, or delete its files"
+            outcome.record = None
+        except OSError as exc:
+            outcome.problem = f"{stem}: cannot write its outputs ({exc}); check that {self.layout.root} is writable and has space"
             outcome.record = None
         except (KeyError, TypeError, ValueError) as exc:
             outcome.problem = (f"{stem}: a backend record is not what segkit writes ({type(exc).__name__}: {exc});"

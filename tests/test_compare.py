@@ -137,6 +137,7 @@ def test_panels_need_the_original_images(ran, tmp_path):
     assert load(ran.out / "json" / "one.json")["panel"] == "viz/one_panel.jpg"
     result = ran("compare", ran.out, "--images", moved)
     assert result.exit_code == 0 and "2 panels redrawn" in " ".join(result.output.split())
+    assert "--images nowhere is not a folder" in one_line_error(ran("compare", ran.out, "--images", "nowhere"))
 
 
 def test_edited_masks_are_what_compare_measures(ran):
