@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Fetch the official SAM 2.1 weight files into this folder. Needs internet; segkit itself never downloads.
+#
+#   checkpoints/download.sh                          # all eight files
+#   checkpoints/download.sh sam2                     # Meta's four (sam2-* backends)
+#   checkpoints/download.sh ultralytics              # Ultralytics' four (ultralytics-sam2.1-* backends)
+#   checkpoints/download.sh sam2-large ultralytics-sam2.1-b   # by backend name
+#
+# Files already here are kept. Each download goes to <file>.part first, so an interrupted one never
+# leaves a truncated checkpoint under the real name.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+meta="https://dl.fbaipublicfiles.com/segment_anything_2/092824"
+ultralytics="https://github.com/ultralytics/assets/releases/download/v8.3.0"
+
+url_of() {  # backend name -> official URL
+    case "$1" in
+        sam2-tiny) echo "$meta/sam2.1_hiera_tiny.pt" ;;
+        sam2-small) echo "$meta/sam2.1_hiera_small.pt" ;;
+        sam2-base-plus | sam2-b+) echo "$meta/sam2.1_hiera_base_plus.pt" ;;
+        sam2-large) echo "$meta/sam2.1_hiera_large.pt" ;;
+        ultralytics-sam2.1-t) echo "$ultralytics/sam2.1_t.pt" ;;
+        ultralytics-sam2.1-s) echo "$ultralytics/sam2.1_s.pt" ;;
+        ultralytics-sam2.1-b) echo "$ultralytics/sam2.1_b.pt" ;;
+        ultralytics-sam2.1-l) echo "$ultralytics/sam2.1_l.pt" ;;
+        *) return 1 ;;
+    esac
+}
+
+sam2_backends="sam2-tiny sam2-small sam2-base-plus sam2-large"
+ultralytics_backends="ultralytics-sam2.1-t ultralytics-sam2.1-s ultralytics-sam2.1-b ultralytics-sam2.1-l"
+
+fetch() {  # url file
+    if command -v curl >/dev/null 2>&1; then
+        curl --fail --location --retry 3 --continue-at - --output "$2" "$1"
+    elif command -v wget >/dev/null 2>&1; then
+        wget --tries=3 --continue --output-document="$2" "$1"
+    else
+        echo "error: neither curl nor wget is installed; download $1 into $here yourself" >&2
+        exit 1
+    fi
+}
+
+names=()
+if [ "$#" -eq 0 ]; then
+    set -- sam2 ultralytics
+fi
+for arg in "$@"; do
+    case "$arg" in
+        -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        all) names+=($sam2_backends $ultralytics_backends) ;;
+        sam2) names+=($sam2_backends) ;;
+        ultralytics) names+=($ultralytics_backends) ;;
+        *)
+            if ! url_of "$arg" >/dev/null; then
+                echo "error: unknown backend '$arg'; use sam2, ultralytics, all, or one of: $sam2_backends $ultralytics_backends" >&2
+                exit 2
+            fi
+            names+=("$arg") ;;
+    esac
+done
+
+for name in "${names[@]}"; do
+    url="$(url_of "$name")"
+    file="$here/$(basename "$url")"
+    if [ -s "$file" ]; then
+        echo "$(basename "$file"): already here ($name)"
+        continue
+    fi
+    echo "$(basename "$file"): downloading for $name from $url"
+    fetch "$url" "$file.part"
+    mv "$file.part" "$file"
+done
