@@ -35,8 +35,9 @@ def load_rgb(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
             return _to_rgb8(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageFailed(f"cannot decode image {path}: {exc}; re-save it as PNG or JPEG") from exc
+    except Exception as exc:  # PIL and its format plugins (some added by other libraries) raise many kinds
+        reason = str(exc) if isinstance(exc, (UnidentifiedImageError, OSError)) else f"{type(exc).__name__}: {exc}"
+        raise ImageFailed(f"cannot decode image {path}: {reason}; re-save it as PNG or JPEG") from exc
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:

@@ -25,8 +25,15 @@ from segkit.detections import boxes_array, resolve_detections
 from segkit.errors import BackendFatalError, ImageFailed
 from segkit.images import load_rgb
 from segkit.panel import render_panel
+from segkit.redact import redact
 from segkit.record import backend_record, combine_records, pair_ious_by_id
 from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segmentation
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for a failure, secrets masked: it goes to the terminal, failures.json and the records."""
+    expected = isinstance(exc, (ImageFailed, ContractError, BackendFatalError))
+    return redact(str(exc) if expected else f"{type(exc).__name__}: {exc}")
 
 
 class RunStopped(Exception):
@@ -153,9 +160,9 @@ class Runner:
         try:
             return self._process_image(image)
         except ImageFailed as exc:
-            return ImageOutcome(image, "failed", errors=[(None, str(exc))])
+            return ImageOutcome(image, "failed", errors=[(None, failure_message(exc))])
         except Exception as exc:  # a bug or an I/O error on one image must not end the run
-            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {type(exc).__name__}: {exc}")])
+            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {failure_message(exc)}")])
 
     def _process_image(self, image: Path) -> ImageOutcome:
         plan = self.plan
@@ -200,10 +207,10 @@ class Runner:
                 except RunStopped:
                     stopped = True
                 except BackendFatalError as exc:
-                    failed[name] = str(exc)
-                    self._halt(str(exc))
+                    failed[name] = failure_message(exc)
+                    self._halt(failed[name])
                 except Exception as exc:
-                    failed[name] = str(exc) if isinstance(exc, (ImageFailed, ContractError)) else f"{type(exc).__name__}: {exc}"
+                    failed[name] = failure_message(exc)
             if stopped and not failed:
                 return ImageOutcome(image, "not-run")  # left for the next run, nothing written
         else:
@@ -270,7 +277,7 @@ class Runner:
             raw = backend.segmenter.segment(rgb, boxes)
             result = check_segmentation(raw, len(boxes), rgb.shape[0], rgb.shape[1], backend.name)
         except BackendFatalError as exc:
-            self._halt(str(exc))  # here, so this worker's next queued image already sees the stop
+            self._halt(failure_message(exc))  # here, so this worker's next queued image already sees the stop
             raise
         except Exception:
             with backend.lock:

@@ -81,3 +81,15 @@ def test_list_images(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "c.webp"]
     with pytest.raises(InputError, match="is a file"):
         list_images(tmp_path / "a.jpg")
+
+
+def test_a_format_plugin_that_breaks_is_still_one_image_failure(tmp_path, monkeypatch):
+    # Libraries register extra PIL openers (Ultralytics adds HEIF, which imports pi_heif lazily).
+    def accept(prefix):
+        raise ModuleNotFoundError("No module named 'pi_heif'")
+
+    monkeypatch.setattr(Image, "ID", ["BROKEN", *Image.ID])
+    monkeypatch.setitem(Image.OPEN, "BROKEN", (lambda fp, filename: None, accept))
+    (tmp_path / "x.heic").write_bytes(b"not really an image")
+    with pytest.raises(ImageFailed, match=r"cannot decode image .*x.heic: ModuleNotFoundError: No module named 'pi_heif'"):
+        load_rgb(tmp_path / "x.heic")

@@ -344,3 +344,31 @@ def test_the_core_and_plugin_listing_import_no_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+class LeaksKey(segkit.Segmenter):
+    def segment(self, image, boxes):
+        raise segkit.ImageFailed("POST https://api.example/sam2?api_key=hunter22secret failed: 503 for key hunter22secret")
+
+
+def test_secrets_in_backend_errors_never_reach_outputs(images):
+    from segkit.redact import register_secret
+
+    register_secret("hunter22secret")
+    host = get_host()
+
+    class Plugin:
+        @staticmethod
+        @segkit.hookimpl
+        def register_segmenters(register):
+            register("leaks-key", LeaksKey)
+
+    host.register(Plugin, name="leaky-plugin")
+    try:
+        result = images.run("mock", "leaks-key")
+    finally:
+        host.unregister("leaky-plugin")
+    assert result.exit_code == 1 and "failed: 503" in result.output
+    written = "".join(p.read_text(encoding="utf-8") for p in images.out.rglob("*.json"))
+    assert "failed: 503" in written
+    assert "hunter22secret" not in result.output + written
