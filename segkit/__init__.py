@@ -17,7 +17,7 @@ The public plugin API. A segmenter plugin subclasses ``Segmenter`` and registers
 from segkit.boxes import NORMALIZED, PER_MILLE, PIXELS, BoxSpace
 from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext
 from segkit.detections import Detection, RawDetection
-from segkit.errors import BackendFatalError, ImageFailed, SegkitError
+from segkit.errors import BackendFatalError, BackendNotReady, ImageFailed, SegkitError
 from segkit.hookspecs import hookimpl
 from segkit.segmenter import NoOptions, Readiness, Segmentation, Segmenter
 
@@ -28,6 +28,7 @@ __all__ = [
     "PER_MILLE",
     "PIXELS",
     "BackendFatalError",
+    "BackendNotReady",
     "BoxSpace",
     "Detection",
     "DetectionFormatError",

@@ -1,9 +1,12 @@
 """Helpers for testing segmenter plugins offline: sample data, the contract check, a CLI runner.
 
-    from segkit.testing import check_segmenter_contract
+    from segkit.testing import check_segmenter_contract, sample_image, sample_masks, SAMPLE_BOXES
     check_segmenter_contract(MySegmenter("my-backend"))
+    masks = MySegmenter("my-backend").segment(sample_image(), SAMPLE_BOXES).masks  # vs sample_masks()
 
 With segkit installed, pytest also gets the ``segkit_cli`` fixture (see ``pytest_plugin``).
+``sample_image`` / ``sample_masks`` give a picture and the true masks for ``SAMPLE_BOXES``, and ``iou``
+is segkit's own mask IoU, for quality checks.
 """
 
 from __future__ import annotations
@@ -31,19 +34,28 @@ SAMPLE_BOXES = np.array([[10, 12, 62, 70], [80, 20, 150, 60], [40, 76, 120, 112]
 SAMPLE_LABELS = ("円", "rectangle", "楕円")
 
 
-def sample_image(seed: int = 0, size: tuple[int, int] = SAMPLE_SIZE) -> np.ndarray:
-    """An RGB picture of a disc, a rectangle and an ellipse on a noisy background, (H, W, 3) uint8."""
+SAMPLE_COLOURS = ((220, 40, 40), (40, 200, 60), (50, 70, 230))
+
+
+def sample_masks(size: tuple[int, int] = SAMPLE_SIZE) -> np.ndarray:
+    """The true masks of ``sample_image``'s three shapes, (3, H, W) bool, in SAMPLE_BOXES order: what a
+    box-prompted segmenter should return for SAMPLE_BOXES (scaled to ``size``)."""
     width, height = size
-    rng = np.random.default_rng(seed)
-    img = rng.integers(40, 90, size=(height, width, 3), dtype=np.uint8)
     ys, xs = np.mgrid[0:height, 0:width]
     sx, sy = width / SAMPLE_SIZE[0], height / SAMPLE_SIZE[1]
     disc = (xs - 36 * sx) ** 2 / (24 * sx) ** 2 + (ys - 41 * sy) ** 2 / (24 * sy) ** 2 <= 1
     rect = (xs >= 86 * sx) & (xs < 144 * sx) & (ys >= 26 * sy) & (ys < 54 * sy)
     ellipse = ((xs - 80 * sx) / (36 * sx)) ** 2 + ((ys - 94 * sy) / (14 * sy)) ** 2 <= 1
-    img[disc] = (220, 40, 40)
-    img[rect] = (40, 200, 60)
-    img[ellipse] = (50, 70, 230)
+    return np.stack([disc, rect, ellipse])
+
+
+def sample_image(seed: int = 0, size: tuple[int, int] = SAMPLE_SIZE) -> np.ndarray:
+    """An RGB picture of a disc, a rectangle and an ellipse on a noisy background, (H, W, 3) uint8."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    img = rng.integers(40, 90, size=(height, width, 3), dtype=np.uint8)
+    for mask, colour in zip(sample_masks(size), SAMPLE_COLOURS):
+        img[mask] = colour
     return img
 
 
