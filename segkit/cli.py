@@ -25,7 +25,7 @@ from segkit.compare import CompareOptions, CompareResult, ImageComparison, compa
 from segkit.config import Settings, find_config, load_settings
 from segkit.detection_reader import ReaderContext
 from segkit.detection_source import load_detections
-from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError
+from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
 from segkit.images import list_images
 from segkit.options import parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
@@ -199,7 +199,7 @@ def _load_backends(active: list[ActiveBackend]) -> None:
             except SegkitError:
                 raise
             except Exception as exc:
-                raise BackendFatalError(f"backend {backend.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+                raise BackendFatalError(f"backend {backend.name!r} failed to load: {one_line(exc)}") from exc
         backend.stats.load_seconds = time.perf_counter() - started
 
 

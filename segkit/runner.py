@@ -22,7 +22,7 @@ from segkit.coco_export import CocoExport
 from segkit.config import VizSettings
 from segkit.detection_source import DetectionIndex
 from segkit.detections import boxes_array, resolve_detections
-from segkit.errors import BackendFatalError, ImageFailed
+from segkit.errors import BackendFatalError, ImageFailed, one_line
 from segkit.images import load_rgb
 from segkit.panel import render_panel
 from segkit.redact import redact
@@ -32,8 +32,7 @@ from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segme
 
 def failure_message(exc: BaseException) -> str:
     """One line for a failure, secrets masked: it goes to the terminal, failures.json and the records."""
-    expected = isinstance(exc, (ImageFailed, ContractError, BackendFatalError))
-    return redact(str(exc) if expected else f"{type(exc).__name__}: {exc}")
+    return redact(str(exc) if isinstance(exc, ContractError) else one_line(exc))
 
 
 class RunStopped(Exception):

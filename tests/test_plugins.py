@@ -164,7 +164,7 @@ class FatalOnSecond(segkit.Segmenter):
 
 class LoadFails(segkit.Segmenter):
     def load(self):
-        raise RuntimeError("CUDA out of memory")
+        raise RuntimeError("CUDA out of memory\n  Tried to allocate 2.00 GiB\n  (more lines of torch detail)\n")
 
     def segment(self, image, boxes):
         raise AssertionError("never called")
@@ -268,7 +268,9 @@ def test_fatal_backend_error_stops_the_run_and_keeps_what_was_written(test_plugi
 def test_load_failure_is_one_line(test_plugin, images):
     result = images.run("load-fails")
     assert result.exit_code == 1
-    assert result.output.strip().endswith("error: backend 'load-fails' failed to load: RuntimeError: CUDA out of memory")
+    assert result.output.strip().endswith(
+        "error: backend 'load-fails' failed to load: RuntimeError: CUDA out of memory Tried to allocate 2.00 GiB"
+    )
 
 
 def test_backend_options_precedence(test_plugin, images):
