@@ -25,7 +25,7 @@ from segkit.config import VizSettings
 from segkit.detections import Detection, boxes_array
 from segkit.images import load_rgb
 from segkit.panel import render_panel
-from segkit.record import build_record
+from segkit.record import backend_record, combine_records, pair_ious_by_id
 
 
 def make_data(root: Path, n: int, size: tuple[int, int], n_boxes: int) -> None:
@@ -73,10 +73,14 @@ def stage_times(root: Path, backends: list[MockSegmenter]) -> dict[str, float]:
         write_jpeg(layout.panel_path(path.stem), render_panel(rgb, dets, results, viz), viz.jpeg_quality)
         totals["panel"] += time.perf_counter() - t
         t = time.perf_counter()
-        record = build_record(image=path, size=(w, h), detections_file=None, reader="qwen-json", conf=0.0,
-                              detections=dets, skipped=[], results=results, backend_info={}, failed_backends={},
-                              mask_files=files, panel_file=None)
-        write_json(layout.json_path(path.stem), record)
+        records = []
+        for name, seg in results.items():
+            record = backend_record(backend=name, image=path, size=(w, h), detections_file=None, reader="qwen-json",
+                                    conf=0.0, detections=dets, skipped=[], info={}, segmentation=seg,
+                                    mask_files={i: f for (i, b), f in files.items() if b == name})
+            write_json(layout.backend_record_path(name, path.stem), record)
+            records.append(record)
+        write_json(layout.json_path(path.stem), combine_records(records, pair_ious_by_id(dets, results), None, {}))
         totals["json"] += time.perf_counter() - t
     return totals
 

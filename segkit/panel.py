@@ -21,7 +21,8 @@ from segkit.segmenter import Segmentation
 
 ONLY_FIRST = (255, 64, 64)
 ONLY_SECOND = (64, 140, 255)
-BACKGROUND = (24, 24, 24)
+BACKGROUND_LEVEL = 24
+BACKGROUND = (BACKGROUND_LEVEL,) * 3
 
 
 def render_panel(
@@ -112,8 +113,7 @@ def _assemble(columns: list[tuple[str, np.ndarray]], font, text_size: int) -> np
     strip = Image.new("RGB", (total, header), BACKGROUND)
     draw = ImageDraw.Draw(strip)
     text_font = load_font(font, text_size)
-    canvas = np.empty((height + header, total, 3), dtype=np.uint8)
-    canvas[:] = BACKGROUND
+    canvas = np.full((height + header, total, 3), BACKGROUND_LEVEL, dtype=np.uint8)  # a grey: one memset
     for i, (title, image) in enumerate(columns):
         x = i * (width + gap)
         canvas[header:, x : x + width] = image

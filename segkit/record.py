@@ -193,31 +193,3 @@ def combine_records(
         "files": files + ([panel_file] if panel_file else []),
     }
 
-
-def build_record(
-    *,
-    image: Path,
-    size: tuple[int, int],
-    detections_file: Path | None,
-    reader: str | None,
-    conf: float,
-    detections: Sequence[Detection],
-    skipped: Sequence[SkippedDetection],
-    results: Mapping[str, Segmentation],
-    backend_info: Mapping[str, dict[str, Any]],
-    failed_backends: Mapping[str, str],
-    mask_files: Mapping[tuple[int, str], str],
-    panel_file: str | None,
-) -> dict[str, Any]:
-    """The image record straight from in-memory results, without backend record files (benchmarks, tests)."""
-    common = dict(image=image, size=size, detections_file=detections_file, reader=reader, conf=conf,
-                  detections=detections, skipped=skipped)
-    records = [
-        backend_record(backend=name, info=backend_info.get(name, {}), segmentation=seg,
-                       mask_files={det_id: f for (det_id, b), f in mask_files.items() if b == name}, **common)
-        for name, seg in results.items()
-    ] + [
-        backend_record(backend=name, info={}, segmentation=None, mask_files={}, failed=message, **common)
-        for name, message in failed_backends.items()
-    ]
-    return combine_records(records, pair_ious_by_id(detections, results), panel_file, {})
