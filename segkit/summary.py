@@ -48,7 +48,7 @@ def _below(entry: Mapping[str, Any]) -> str:
 
 def _pair_columns(table: Table, threshold: float) -> None:
     for column in ("n", "mean IoU", "median", "p5", "min", f"< {threshold:g}", "area b/a"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)  # numbers stay whole; names wrap instead
 
 
 def _pair_cells(entry: Mapping[str, Any]) -> list[str]:
@@ -67,7 +67,7 @@ def render_report(console: Console, report: Mapping[str, Any], files: Sequence[s
     else:
         table = Table(title=f"IoU per pair of backends: {report['detections']} detections in {report['images']} images",
                       title_justify="left", caption=f"< {threshold:g}: share of detections with IoU below {threshold:g}; area b/a: median of area(b) / area(a)", caption_justify="left")
-        table.add_column("pair (a vs b)", no_wrap=True)
+        table.add_column("pair (a vs b)", overflow="fold")
         _pair_columns(table, threshold)
         for entry in report["pairs"]:
             table.add_row(entry["pair"], *_pair_cells(entry))
@@ -78,9 +78,9 @@ def render_report(console: Console, report: Mapping[str, Any], files: Sequence[s
             more = len(labels) - len(shown)
             by_label = Table(title="per label, lowest mean IoU first", title_justify="left",
                              caption=f"{more} more rows in report.csv" if more else None, caption_justify="left")
-            by_label.add_column("label")
+            by_label.add_column("label", overflow="fold")
             if len(report["pairs"]) > 1:
-                by_label.add_column("pair")
+                by_label.add_column("pair", overflow="fold")
             _pair_columns(by_label, threshold)
             for entry in shown:
                 lead = [entry["label"], entry["pair"]] if len(report["pairs"]) > 1 else [entry["label"]]

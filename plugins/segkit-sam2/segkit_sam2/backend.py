@@ -10,6 +10,7 @@ import gc
 import importlib.metadata
 import importlib.util
 import re
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -131,7 +132,9 @@ class Sam2Segmenter(Segmenter):
             raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.checkpoint}; try a smaller model or device=cpu") from exc
         except Exception as exc:  # torch's strict load, a bad file: tell what the file really holds
             raise BackendFatalError(mismatch_message(self.model, self.name, self.checkpoint, exc)) from exc
-        predictor = SAM2ImagePredictor(model, mask_threshold=self.options.mask_threshold)
+        with warnings.catch_warnings():  # sam2's transforms call torch.jit.script, which torch 2.9+ deprecates
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+            predictor = SAM2ImagePredictor(model, mask_threshold=self.options.mask_threshold)
         if model.image_size != OFFICIAL_IMAGE_SIZE:
             # SAM2ImagePredictor hard-codes the feature-map sizes of a 1024 input; derive them from the model.
             predictor._bb_feat_sizes = feature_sizes(model.image_size)
