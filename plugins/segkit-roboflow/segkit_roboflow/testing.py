@@ -437,16 +437,13 @@ class _Handler(BaseHTTPRequestHandler):
         if status < 0:  # drop the connection without an answer
             self.close_connection = True
             return
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._send(status, headers, body)
 
     def do_GET(self) -> None:
-        status, headers, body = _json(405 if urlsplit(self.path).path in (SAM2_PATH, SAM3_PATH) else 404,
-                                      {"detail": "Method Not Allowed"})
+        self._send(*_json(405 if urlsplit(self.path).path in (SAM2_PATH, SAM3_PATH) else 404,
+                          {"detail": "Method Not Allowed"}))
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
