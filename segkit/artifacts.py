@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
+from segkit.errors import InputError
 from segkit.record import RECORD_VERSION
 
 
@@ -49,7 +50,12 @@ class OutputLayout:
 
     def create(self) -> None:
         for folder in (self.json_dir, self.masks_dir, self.viz_dir, self.backends_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot create output folder {folder}: {exc.strerror or exc}; pass --out a folder you can write to"
+                ) from exc
 
     def backend_record_path(self, backend: str, stem: str) -> Path:
         return self.backends_dir / backend / f"{stem}.json"

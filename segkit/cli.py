@@ -98,6 +98,8 @@ def run(
                     iou_threshold, worst, coco)
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:  # images in flight were finished; every file is whole
+        fail("interrupted; the images already written are kept: run the same command again to continue", 130)
     raise typer.Exit(code)
 
 

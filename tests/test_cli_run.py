@@ -282,3 +282,13 @@ def test_same_stem_images_are_not_overwritten(cli):
 def test_output_folder_env_var_is_documented_in_help(cli):
     assert "SEGKIT_OUT" in cli("run", "--help").output
     assert os.environ.get("SEGKIT_OUT") is None
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(two_images):
+    cli = two_images
+    blocker = cli.root / "taken"
+    blocker.write_text("a file where the output folder should go")
+    result = cli("run", "-b", "mock", "-i", cli.images, "-d", cli.dets, "-o", blocker)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith(f"error: cannot create output folder {blocker}/json: ")
+    assert result.output.rstrip().endswith("pass --out a folder you can write to")

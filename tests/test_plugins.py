@@ -374,3 +374,43 @@ def test_secrets_in_backend_errors_never_reach_outputs(images):
     written = "".join(p.read_text(encoding="utf-8") for p in images.out.rglob("*.json"))
     assert "failed: 503" in written
     assert "hunter22secret" not in result.output + written
+
+
+def test_ctrl_c_keeps_whole_files_and_says_how_to_continue(site, tmp_path):
+    import signal
+    import time
+
+    make_distribution(site, "segkit-slow", "segkit_slow", """
+        import time
+        import numpy as np
+        import segkit
+
+        class Slow(segkit.Segmenter):
+            def segment(self, image, boxes):
+                time.sleep(0.4)
+                return segkit.Segmentation(np.ones((len(boxes), *image.shape[:2]), bool), np.ones(len(boxes)))
+
+        @segkit.hookimpl
+        def register_segmenters(register):
+            register("slow", Slow)
+    """, "slow")
+    images, dets, out = tmp_path / "i", tmp_path / "d", tmp_path / "o"
+    for i in range(12):
+        write_rgb(images / f"{i:02d}.png", SIZE)
+        write_qwen(dets / f"{i:02d}.json", [qwen_det((8, 6, 40, 30), SIZE)])
+    args = [sys.executable, "-m", "segkit", "run", "-b", "slow", "-i", str(images), "-d", str(dets), "-o", str(out)]
+    proc = subprocess.Popen(args, env={"PYTHONPATH": str(site), "PATH": ""}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list((out / "json").glob("*.json")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted; the images already written are kept" in stderr and "Traceback" not in stderr + stdout
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    written = sorted((out / "json").glob("*.json"))
+    assert 1 <= len(written) < 12
+    for path in written:  # every record that exists is whole, and its masks exist
+        record = json.loads(path.read_text())
+        assert all((out / f).is_file() for f in record["files"])
