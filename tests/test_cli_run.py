@@ -292,3 +292,12 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(two_images):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.startswith(f"error: cannot create output folder {blocker}/json: ")
     assert result.output.rstrip().endswith("pass --out a folder you can write to")
+
+
+def test_a_new_confidence_threshold_redoes_the_images(two_images):
+    cli = two_images
+    assert cli.run("mock").exit_code == 0  # --conf 0: both detections of one.png
+    result = cli("run", "-b", "mock", "-i", cli.images, "-d", cli.dets, "-o", cli.out, "--conf", "0.85")
+    assert "2 segmented" in result.output
+    record = cli.record("one")
+    assert record["conf_threshold"] == 0.85 and [d["label"] for d in record["detections"]] == ["りんご"]
