@@ -47,12 +47,16 @@ class ImageFailed(Exception):
     """One image could not be processed; the run records it and goes on."""
 
 
+def exception_text(exc: BaseException, limit: int = 400) -> str:
+    """The first two non-empty lines of an exception's message, joined and cut to ``limit`` characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(lines[:2])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def one_line(exc: BaseException, limit: int = 400) -> str:
     """An exception as one line: its type (unless it is one of segkit's own) and first lines of text."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = " ".join(lines[:2]) if lines else ""
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    text = exception_text(exc, limit)
     if isinstance(exc, (SegkitError, ImageFailed)):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -19,8 +19,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
-from segkit.errors import BackendNotReady
-from segkit_sam2.checkpoints import first_line, mismatch_message, missing_message
+from segkit.errors import BackendNotReady, exception_text, one_line
+from segkit_sam2.checkpoints import mismatch_message, missing_message
 from segkit_sam2.models import MODELS, Sam2Model
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -112,7 +112,7 @@ class Sam2Segmenter(Segmenter):
             from sam2.sam2_image_predictor import SAM2ImagePredictor
         except (ImportError, RuntimeError) as exc:  # RuntimeError: sam2 refuses to run from its clone's parent folder
             raise BackendNotReady(
-                f"backend {self.name!r}: cannot import sam2 ({type(exc).__name__}: {first_line(exc)}); reinstall it with pip install -U sam2"
+                f"backend {self.name!r}: cannot import sam2 ({one_line(exc)}); reinstall it with pip install -U sam2"
             ) from exc
         from segkit_sam2 import runtime
 
@@ -124,7 +124,7 @@ class Sam2Segmenter(Segmenter):
             model = build_sam2(self.model.config, str(self.checkpoint), device=str(self.device), hydra_overrides_extra=overrides)
         except MissingConfigException as exc:
             raise BackendNotReady(
-                f"backend {self.name!r}: sam2 has no config {self.model.config!r} ({first_line(exc)}); sam2 looks configs up"
+                f"backend {self.name!r}: sam2 has no config {self.model.config!r} ({exception_text(exc)}); sam2 looks configs up"
                 f" by name inside its package (sam2 {package_version('sam2')}): upgrade it with pip install -U 'sam2>=1.1',"
                 " and if your program initialises hydra itself, sam2's configs are not on its search path"
             ) from exc

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from segkit.errors import exception_text, one_line
+
 from segkit_sam2.models import HIERA_SIZES, MODELS, Sam2Model
 
 
@@ -50,7 +52,7 @@ def read_state_dict(path: Path) -> tuple[dict[str, Any] | None, str]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # a truncated download, an HTML error page, a pickle of something else
-        return None, f"it is not a readable PyTorch checkpoint ({type(exc).__name__}: {first_line(exc)}); download it again"
+        return None, f"it is not a readable PyTorch checkpoint ({one_line(exc)}); download it again"
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         return data["model"], ""
     if isinstance(data, dict) and identify(data) is not None:
@@ -77,11 +79,5 @@ def mismatch_message(model: Sam2Model, backend: str, path: Path, error: BaseExce
         )
     if problem:
         return f"{where} holds {describe(version, size)} weights but {problem}; {fix}"
-    return f"{where} looks like {describe(version, size)} but does not load into {model.config}: {first_line(error)}; {fix}"
+    return f"{where} looks like {describe(version, size)} but does not load into {model.config}: {exception_text(error)}; {fix}"
 
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    summary = " ".join(lines[:2]) if lines else type(error).__name__
-    return summary if len(summary) <= 300 else summary[:297] + "..."

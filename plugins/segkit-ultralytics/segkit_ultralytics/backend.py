@@ -20,9 +20,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
-from segkit.errors import BackendNotReady
+from segkit.errors import BackendNotReady, exception_text, one_line
 from segkit_ultralytics.models import MODELS, UltralyticsModel
-from segkit_ultralytics.weights import first_line, mismatch_message, missing_message
+from segkit_ultralytics.weights import mismatch_message, missing_message
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -103,7 +103,7 @@ class UltralyticsSam2Segmenter(Segmenter):
             from ultralytics import SAM
         except ImportError as exc:
             raise BackendNotReady(
-                f"backend {self.name!r}: cannot import ultralytics ({first_line(exc)}); reinstall it with pip install -U ultralytics"
+                f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
             ) from exc
         self.device = resolve_device(self.options.device)
         self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"

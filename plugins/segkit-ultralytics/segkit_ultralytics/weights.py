@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from segkit.errors import exception_text, one_line
+
 from segkit_ultralytics.models import HIERA_SIZES, MODELS, UltralyticsModel
 
 
@@ -58,7 +60,7 @@ def mismatch_message(model: UltralyticsModel, backend: str, path: Path, error: B
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # a truncated download, an HTML error page, a pickle of something else
-        return f"{where} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first_line(exc)}); {fix}"
+        return f"{where} is not a readable PyTorch checkpoint ({one_line(exc)}); {fix}"
     state_dict = data.get("model", data) if isinstance(data, dict) else None
     found = identify(state_dict) if isinstance(state_dict, dict) else None
     if found is None:
@@ -66,10 +68,5 @@ def mismatch_message(model: UltralyticsModel, backend: str, path: Path, error: B
     version, size = found
     if (version, size) != ("2.1", model.size):
         return f"{where} holds {describe(version, size)} weights but {backend} is {describe('2.1', model.size)}; {fix}"
-    return f"{where} looks like {describe(version, size)} but does not load: {first_line(error)}; {fix}"
+    return f"{where} looks like {describe(version, size)} but does not load: {exception_text(error)}; {fix}"
 
-
-def first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    summary = " ".join(lines[:2]) if lines else type(error).__name__
-    return summary if len(summary) <= 300 else summary[:297] + "..."
