@@ -62,8 +62,10 @@ class ActiveBackend:
     stats: BackendStats = field(default_factory=BackendStats)
     pool: ThreadPoolExecutor | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    info: dict[str, Any] = field(default_factory=dict)  # plugin and settings, fixed once loaded
 
     def start(self) -> None:
+        self.info = {"plugin": self.segmenter.__class__.__module__.split(".")[0], "settings": self.segmenter.settings()}
         self.pool = ThreadPoolExecutor(max(1, int(self.segmenter.max_concurrency)), thread_name_prefix=self.name)
 
     def stop(self) -> None:
@@ -223,11 +225,7 @@ class Runner:
         for b in self.backends:
             if b.name not in results and b.name not in failed:
                 continue  # stopped before it ran: nothing to record
-            info = {
-                "plugin": b.segmenter.__class__.__module__.split(".")[0],
-                "settings": b.segmenter.settings(),
-                "seconds": round(seconds.get(b.name, 0.0), 4),
-            }
+            info = {**b.info, "seconds": round(seconds.get(b.name, 0.0), 4)}
             seg = results.get(b.name)
             mask_files: dict[int, str] = {}
             if seg is not None:
