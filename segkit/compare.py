@@ -32,7 +32,7 @@ from segkit.config import VizSettings
 from segkit.detections import Detection
 from segkit.errors import ImageFailed, InputError
 from segkit.images import load_rgb
-from segkit.masks import area, backend_pairs, ious
+from segkit.masks import area, pairwise_ious_by_id
 from segkit.panel import render_panel
 from segkit.record import RECORD_VERSION, RecordConflict, combine_records
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report
@@ -206,13 +206,7 @@ class _ImageJob:
                 masks.append(mask)
             stacks[record["backend"]] = (ids, np.stack(masks) if masks else np.zeros((0, size[1], size[0]), bool))
 
-        pair_ious: dict[tuple[str, str], dict[int, float]] = {}
-        for a, b in backend_pairs(list(stacks)):
-            (ids_a, masks_a), (ids_b, masks_b) = stacks[a], stacks[b]
-            at_b = {det_id: j for j, det_id in enumerate(ids_b)}
-            shared = [(i, at_b[det_id]) for i, det_id in enumerate(ids_a) if det_id in at_b]
-            values = ious(masks_a[[i for i, _ in shared]], masks_b[[j for _, j in shared]])
-            pair_ious[(a, b)] = {ids_a[i]: float(v) for (i, _), v in zip(shared, values)}
+        pair_ious = pairwise_ious_by_id(stacks)
 
         provisional = combine_records(records, pair_ious, None, record_files)  # raises when the records disagree
         panel_file = self._redraw_panel(stem, provisional, records[0], stacks, outcome) if self.options.panels else None

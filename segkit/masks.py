@@ -46,6 +46,26 @@ def pairwise_ious(stacks: Mapping[str, np.ndarray]) -> dict[tuple[str, str], np.
     return {(a, b): ious(stacks[a], stacks[b]) for a, b in backend_pairs(list(stacks))}
 
 
+def pairwise_ious_by_id(stacks: Mapping[str, tuple[Sequence[int], np.ndarray]]) -> dict[tuple[str, str], dict[int, float]]:
+    """IoU per detection id for every pair of backends, from each backend's (ids, (N, H, W) masks).
+
+    A pair covers the detections both backends have (merged runs may differ); when they have the same
+    detections in the same order, the stacks are compared as they are, without copying them.
+    """
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for a, b in backend_pairs(list(stacks)):
+        (ids_a, masks_a), (ids_b, masks_b) = stacks[a], stacks[b]
+        if list(ids_a) == list(ids_b):
+            shared_ids, values = list(ids_a), ious(masks_a, masks_b)
+        else:
+            at_b = {det_id: j for j, det_id in enumerate(ids_b)}
+            shared = [(i, at_b[det_id]) for i, det_id in enumerate(ids_a) if det_id in at_b]
+            shared_ids = [ids_a[i] for i, _ in shared]
+            values = ious(masks_a[[i for i, _ in shared]], masks_b[[j for _, j in shared]])
+        out[(a, b)] = {det_id: float(v) for det_id, v in zip(shared_ids, values)}
+    return out
+
+
 def xor_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels only A covers and pixels only B covers, per detection then united: two (H, W) masks."""
     return np.any(a & ~b, axis=0), np.any(b & ~a, axis=0)

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from segkit.boxes import to_normalized_xyxy
 from segkit.detections import Detection, SkippedDetection
-from segkit.masks import area, pair_name, pairwise_ious
+from segkit.masks import area, pair_name, pairwise_ious_by_id
 from segkit.segmenter import Segmentation
 
 RECORD_VERSION = 2
@@ -103,14 +103,9 @@ def backend_record(
 
 
 def pair_ious_by_id(detections: Sequence[Detection], results: Mapping[str, Segmentation]) -> dict[tuple[str, str], dict[int, float]]:
-    """IoU per detection id for every pair of backends, from masks in memory (all share the detections)."""
-    if len(results) < 2:
-        return {}
+    """IoU per detection id for every pair of backends, from a run's masks in memory (all share the detections)."""
     ids = [det.id for det in detections]
-    return {
-        pair: {det_id: float(v) for det_id, v in zip(ids, values)}
-        for pair, values in pairwise_ious({name: seg.masks for name, seg in results.items()}).items()
-    }
+    return pairwise_ious_by_id({name: (ids, seg.masks) for name, seg in results.items()})
 
 
 def pair_iou(ious: Mapping[str, float], a: str, b: str) -> float | None:

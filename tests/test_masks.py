@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segkit.masks import area, backend_pairs, disagreement, iou, ious, pairwise_ious, xor_by_side
+from segkit.masks import area, backend_pairs, disagreement, iou, ious, pairwise_ious, pairwise_ious_by_id, xor_by_side
 
 
 def masks(*rows):
@@ -57,3 +57,14 @@ def test_disagreement_levels():
     np.testing.assert_allclose(disagreement(stacks), [[0, 2 / 3, 2 / 3, 0]])
     two = [np.stack([LEFT]), np.stack([LEFT3])]
     np.testing.assert_allclose(disagreement(two), [[0, 0, 1, 0]])
+
+
+def test_pairwise_ious_by_id_pairs_only_shared_detections():
+    # Backend x answered detections 0 and 3; y answered 3, 5 and 0 (another run, another order).
+    x = (np.array([0, 3]), np.stack([LEFT, LEFT3]))
+    y = (np.array([3, 5, 0]), np.stack([RIGHT, LEFT, LEFT]))
+    z = (np.array([0, 3]), np.stack([LEFT, EMPTY]))
+    result = pairwise_ious_by_id({"x": x, "y": y, "z": z})
+    assert result[("x", "y")] == {0: 1.0, 3: pytest.approx(1 / 4)}
+    assert result[("x", "z")] == {0: 1.0, 3: 0.0}  # same ids, same order: compared as they are
+    assert result[("y", "z")] == {3: 0.0, 0: 1.0}
