@@ -78,13 +78,19 @@ def sniff_reader(path: Path, readers: dict[str, DetectionReader], reader_name: s
         reader = readers[reader_name]
         return reader_name, reader.parse(text, path)
     last_error: SegkitError | None = None
+    parsed: dict = {}  # parse function -> data or error: readers sharing a parser parse the text once
     for name, reader in readers.items():
         if path.suffix.lower() not in reader.suffixes:
             continue
-        try:
-            data = reader.parse(text, path)
-        except SegkitError as exc:
-            last_error = exc
+        parse = type(reader).parse
+        if parse not in parsed:
+            try:
+                parsed[parse] = reader.parse(text, path)
+            except SegkitError as exc:
+                parsed[parse] = exc
+        data = parsed[parse]
+        if isinstance(data, SegkitError):
+            last_error = data
             continue
         if reader.sniff(data, path):
             return name, data

@@ -148,3 +148,14 @@ def test_confidence_threshold_and_degenerate_boxes(tmp_path):
     assert [d.id for d in kept] == [0, 3]  # ids are positions in the source file
     assert kept[1].box == pytest.approx((50, 20, 90, 50))
     assert [(s.label, s.reason.split(" ")[0]) for s in skipped] == [("low", "confidence"), ("flat", "box")]
+
+
+def test_readers_sharing_a_parser_parse_each_file_once(tmp_path, monkeypatch):
+    import segkit.detection_reader as module
+
+    calls = []
+    real = module.parse_json_text
+    monkeypatch.setattr(module, "parse_json_text", lambda text, path: calls.append(path) or real(text, path))
+    write(tmp_path / "a.json", [{"image_id": 1, "bbox": [0, 0, 1, 1]}])  # COCO: the last reader to sniff
+    assert load(tmp_path.joinpath("a.json")).found["1"][1] == "coco"
+    assert len(calls) == 1
