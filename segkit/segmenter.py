@@ -4,13 +4,18 @@ A backend receives one RGB image, (H, W, 3) uint8, and all of its boxes at once,
 pixel xyxy with N >= 1, and returns one boolean (H, W) mask per box, in the same order, with a score
 per mask. ``__init__`` and ``check_ready`` must stay cheap (no heavy imports, no model loading): they
 run for `segkit backends`. Heavy work belongs in ``load``, which segkit calls once per run.
+
+GPU backends may also take several images at once: ``segment_batch`` gets a list of images and a list
+of their boxes and returns one ``Segmentation`` per image; the runner groups up to ``batch_size``
+images per call. The default loops over ``segment``, so a backend that only implements ``segment``
+works unchanged.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -50,12 +55,14 @@ class Segmenter(abc.ABC):
     Subclasses set ``options_key`` and ``Options`` (a pydantic model) to take settings from the
     config's ``options.<options_key>`` section, ``SEGKIT_<KEY>_<FIELD>`` environment variables and
     ``-O key.field=value`` flags. Remote backends raise ``max_concurrency`` to segment several images
-    at once.
+    at once; GPU backends raise ``batch_size`` and override ``segment_batch`` to encode several images
+    in one forward pass.
     """
 
     options_key: ClassVar[str | None] = None
     Options: ClassVar[type[BaseModel]] = NoOptions
     max_concurrency: int = 1
+    batch_size: int = 1  # most images the runner passes to one segment_batch call
 
     def __init__(self, name: str, options: BaseModel | None = None, **params: Any):
         self.name = name
@@ -72,6 +79,14 @@ class Segmenter(abc.ABC):
     @abc.abstractmethod
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
         """Segment every box of one image at once."""
+
+    def segment_batch(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[Segmentation]:
+        """Segment several images, each with all of its boxes; one Segmentation per image, in order.
+
+        Override to batch the image encoder on a GPU. If it raises, segkit retries the images of the
+        batch one at a time through ``segment``, so one bad image fails alone.
+        """
+        return [self.segment(image, image_boxes) for image, image_boxes in zip(images, boxes)]
 
     def settings(self) -> dict[str, Any]:
         """What this backend ran with, recorded in every image's JSON. Never include secrets."""
