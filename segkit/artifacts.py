@@ -1,7 +1,7 @@
 """The one place that names, writes and reads back output files. Every file is written atomically.
 
     OUT/backends/<backend>/<stem>.json                     backend record: one backend's answers for one image
-    OUT/masks/<stem>_det<NN>_<label>_<backend>.png         binary 0/255 mask, full resolution
+    OUT/masks/<stem>/det<NN>_<label>_<backend>.png         binary mask (1-bit PNG), full resolution
     OUT/json/<stem>.json                                   image record: the backend records combined, pair IoUs
     OUT/viz/<stem>_panel.jpg                               original | overlay per backend | diff
     OUT/report.json, OUT/report.csv                        the dataset report of the last run or compare
@@ -10,25 +10,38 @@
 
 Backend records and masks are named by backend, so folders written by runs with different backends
 (on different machines) merge by plain copying; the rest is rebuilt from them by `segkit compare`.
+Masks live in one folder per image, so no two images can name the same file (image stems are unique
+in a run, detection ids within an image, backend names contain no '_').
+
+Files get the mode the user's umask allows, as ``open`` gives (mkstemp's 0600 would hide them from
+the user's group). One process at a time writes to a folder: ``OutputLock`` holds ``OUT/.segkit.lock``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import math
 import os
 import re
-import tempfile
+import threading
 import unicodedata
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
+from pydantic import BaseModel, ValidationError
 
-from segkit.errors import InputError
-from segkit.record import RECORD_VERSION
+from segkit.errors import InputError, SegkitError
+from segkit.mask_png import encode_mask_png, looks_whole
+from segkit.mask_set import MaskSet, decode_mask
+from segkit.record import RECORD_VERSION, Answer, BackendRecord, ImageRecord
+
+TEMP_SUFFIX = ".tmp"
+LOCK_NAME = ".segkit.lock"
 
 
 def safe_label(label: str, limit: int = 40) -> str:
@@ -64,7 +77,7 @@ class OutputLayout:
         return self.json_dir / f"{stem}.json"
 
     def mask_path(self, stem: str, det_id: int, label: str, backend: str) -> Path:
-        return self.masks_dir / f"{stem}_det{det_id:02d}_{safe_label(label)}_{backend}.png"
+        return self.masks_dir / stem / f"det{det_id:02d}_{safe_label(label)}_{backend}.png"
 
     def panel_path(self, stem: str) -> Path:
         return self.viz_dir / f"{stem}_panel.jpg"
@@ -88,21 +101,61 @@ class OutputLayout:
         return path.relative_to(self.root).as_posix()
 
 
+def unusable_stem(stem: str) -> str | None:
+    """Why an image's name cannot name its outputs, or None. (``..png`` has the stem '.'.)"""
+    if stem in (".", "..") or not stem:
+        return f"its name stem {stem!r} cannot name a folder; rename the image"
+    return None
+
+
+_temp_names = itertools.count()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place: no half-written files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write to a temporary file beside ``path`` and rename it into place: no half-written files.
+
+    The temporary name is unique to this process and call (no random names to draw: a mask is written
+    per detection and backend, so this is on the hot path), and the file is created with mode 0666 less
+    the umask, as ``open`` would."""
+    tmp = path.parent / f".{path.name[:100]}.{os.getpid()}-{next(_temp_names)}{TEMP_SUFFIX}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
+def _finite(value: Any) -> Any:
+    """The same data with NaN and infinities replaced by null (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_bytes(data: Any) -> bytes:
+    """Strict JSON (no NaN / Infinity), UTF-8, indented; pydantic models are dumped as JSON."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    try:
+        text = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
+    except ValueError:  # a non-finite number from the input: null, never a bare NaN
+        text = json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, json_bytes(data))
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -114,15 +167,8 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
-def encode_png(mask: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-    if not ok:
-        raise OSError("PNG encoding failed")
-    return buf.tobytes()
-
-
 def write_mask(path: Path, mask: np.ndarray) -> None:
-    atomic_write_bytes(path, encode_png(mask))
+    atomic_write_bytes(path, encode_mask_png(mask))
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -147,36 +193,84 @@ class OutputFileError(Exception):
 def read_record(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def load_record(path: Path) -> dict[str, Any]:
-    """A JSON record, or OutputFileError saying why it cannot be read."""
+def _validation_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "the top level"
+    return f"{where}: {err['msg']}"
+
+
+def load_backend_record(path: Path) -> BackendRecord:
+    """A backend record, or OutputFileError saying why it cannot be used."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as exc:
         raise OutputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise OutputFileError(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise OutputFileError(f"{path} is not a segkit record (expected a JSON object)")
-    return data
-
-
-def load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """A mask PNG as (H, W) bool, checked against the (width, height) its record gives."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise OutputFileError(f"mask {path} is missing" if not path.exists() else f"cannot read mask {path}: {exc}") from exc
-    mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+        return BackendRecord.model_validate_json(data)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise OutputFileError(f"{path} is not valid JSON ({exc.errors()[0]['msg']})") from exc
+        raise OutputFileError(f"{path} is not a segkit backend record ({_validation_line(exc)})") from exc
+
+
+def load_image_record(path: Path) -> ImageRecord | None:
+    """An image record, or None when it is missing or not one."""
+    try:
+        return ImageRecord.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return None
+
+
+def decode_mask_png(data: bytes, path: Path, size: tuple[int, int]) -> np.ndarray:
+    mask = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if mask is None:
         raise OutputFileError(f"mask {path} cannot be decoded as an image")
     if (mask.shape[1], mask.shape[0]) != tuple(size):
         raise OutputFileError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its record says the image is {size[0]}x{size[1]}")
     return mask > 127
+
+
+def load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A mask PNG as (H, W) bool, checked against the (width, height) its record gives."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise OutputFileError(f"mask {path} is missing" if not path.exists() else f"cannot read mask {path}: {exc}") from exc
+    return decode_mask_png(data, path, size)
+
+
+def load_answer_mask(layout: OutputLayout, answer: Answer, size: tuple[int, int]) -> np.ndarray:
+    """One answer's mask as (H, W) bool, from its PNG file or its RLE."""
+    if answer.rle is not None:
+        if tuple(answer.rle.size) != (size[1], size[0]):
+            raise OutputFileError(f"the RLE mask of detection {answer.id} is {answer.rle.size[1]}x{answer.rle.size[0]},"
+                                  f" its record says the image is {size[0]}x{size[1]}")
+        try:
+            return decode_mask(answer.rle.model_dump())
+        except Exception as exc:  # pycocotools' own errors for garbled counts
+            raise OutputFileError(f"the RLE mask of detection {answer.id} cannot be decoded ({exc})") from exc
+    if not answer.mask:
+        raise OutputFileError(f"detection {answer.id} has neither a mask file nor an RLE mask")
+    return load_mask(layout.root / answer.mask, size)
+
+
+def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list[int], MaskSet]:
+    """Every answered mask of a backend record as (detection ids, MaskSet), whatever their storage."""
+    ids: list[int] = []
+    masks = MaskSet.empty(record.height, record.width)
+    for answer in record.answers:
+        masks.add(load_answer_mask(layout, answer, record.size))
+        ids.append(answer.id)
+    return ids, masks
+
+
+def is_temp_file(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
 def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
@@ -185,26 +279,41 @@ def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
     if not layout.backends_dir.is_dir():
         return found
     for folder in sorted(p for p in layout.backends_dir.iterdir() if p.is_dir()):
-        records = {p.name[: -len(".json")]: p for p in folder.iterdir() if p.name.endswith(".json") and not p.name.startswith(".")}
+        records = {p.name[: -len(".json")]: p for p in folder.iterdir()
+                   if p.name.endswith(".json") and not is_temp_file(p.name) and p.is_file()}
         if records:
             found[folder.name] = dict(sorted(records.items()))
     return found
 
 
-def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float) -> dict[str, Any] | None:
+def _file_is_whole(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if path.suffix == ".png":
+        return looks_whole(data)
+    if path.suffix == ".json":
+        try:
+            json.loads(data)
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
+def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float) -> ImageRecord | None:
     """The image record when an earlier run (or compare) already holds every output this run would write.
 
     Complete means: the image record is current, was made at the same --conf, has an answer from every
     backend of this run (other backends, merged in from elsewhere, may be there too), none of them
-    failed, and every file it lists exists.
+    failed, and every file it lists exists and is whole (a truncated or garbled mask redoes the image).
     """
-    record = read_record(layout.json_path(stem))
-    if not record or record.get("version") != RECORD_VERSION or record.get("conf_threshold") != conf:
+    record = load_image_record(layout.json_path(stem))
+    if record is None or record.version != RECORD_VERSION or record.conf_threshold != conf:
         return None
-    done, failed = record.get("backends", {}), record.get("failed_backends", {})
-    if any(name not in done or name in failed for name in backends):
+    if any(name not in record.backends or name in record.failed_backends for name in backends):
         return None
-    if not all((layout.root / rel).is_file() for rel in record.get("files", [])):
+    if not all(_file_is_whole(layout.root / rel) for rel in record.files):
         return None
     return record
 
@@ -215,9 +324,75 @@ def is_complete(layout: OutputLayout, stem: str, backends: list[str], conf: floa
 
 
 def remove_stale_temp_files(layout: OutputLayout) -> None:
-    """Temporary files left by a run that was killed before it could rename them."""
-    backend_dirs = [p for p in layout.backends_dir.iterdir() if p.is_dir()] if layout.backends_dir.is_dir() else []
-    for folder in (layout.root, layout.json_dir, layout.masks_dir, layout.viz_dir, layout.coco_dir, *backend_dirs):
-        if folder.is_dir():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+    """Temporary files left by a run that was killed before it could rename them.
+
+    Call only while holding the folder's ``OutputLock``: then no other segkit process is writing here."""
+    if not layout.root.is_dir():
+        return
+    for folder, _, files in os.walk(layout.root):
+        for name in files:
+            if is_temp_file(name):
+                Path(folder, name).unlink(missing_ok=True)
+
+
+class OutputFolderBusy(SegkitError):
+    """Another segkit process is writing to the same output folder."""
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for the life of a run or compare (``OUT/.segkit.lock``).
+
+    Advisory (flock): it keeps two segkit processes from writing one folder at once, and releases by
+    itself if the process dies. Where flock is not available (Windows), it does nothing."""
+
+    _held: set[str] = set()
+    _guard = threading.Lock()
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.path = root / LOCK_NAME
+        self._handle = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            return self
+        key = str(self.root.resolve())
+        with self._guard:
+            if key in self._held:  # the same process (tests, an embedding app): flock would not stop it
+                raise OutputFolderBusy(f"{self.root} is already being written by this process; wait for that run to end")
+            self._held.add(key)
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            self._held.discard(key)
+            raise InputError(f"cannot lock output folder {self.root}: {exc.strerror or exc}; pass --out a folder you can write to") from exc
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip()[:20]
+            handle.close()
+            self._held.discard(key)
+            who = f" (pid {owner})" if owner.isdigit() else ""
+            raise OutputFolderBusy(
+                f"{self.root} is being written by another segkit process{who}; wait for it to finish or pass another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        self._key = key
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._handle is not None:
+            import fcntl
+
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+            with self._guard:
+                self._held.discard(self._key)

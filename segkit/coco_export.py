@@ -15,29 +15,22 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from segkit.artifacts import OutputLayout, write_json
 from segkit.boxes import xyxy_to_xywh
+from segkit.mask_set import MaskSet
+from segkit.record import ImageRecord
 
 
 def encode_rle(masks: np.ndarray) -> list[dict[str, Any]]:
     """(N, H, W) bool masks as COCO compressed RLE, ``counts`` decoded to str for JSON."""
-    from pycocotools import mask as mask_utils
-
     if masks.shape[0] == 0:
         return []
-    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
-    return [{"size": [int(r["size"][0]), int(r["size"][1])], "counts": r["counts"].decode("ascii")} for r in rles]
-
-
-def rle_bbox_and_area(rle: Mapping[str, Any]) -> tuple[list[float], int]:
-    from pycocotools import mask as mask_utils
-
-    raw = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return [float(v) for v in mask_utils.toBbox(raw)], int(mask_utils.area(raw))
+    masks_set = MaskSet.from_dense(masks)
+    return [masks_set.json_rle(i) for i in range(len(masks_set))]
 
 
 class CocoExport:
@@ -48,27 +41,26 @@ class CocoExport:
         self._images: dict[str, dict[str, Any]] = {}
         self._annotations: dict[str, dict[str, list[dict[str, Any]]]] = {}  # backend -> stem -> annotations
 
-    def add(self, stem: str, record: Mapping[str, Any], backend: str, det_ids: Sequence[int], masks: np.ndarray) -> None:
+    def add(self, stem: str, record: ImageRecord, backend: str, det_ids: Sequence[int], masks: MaskSet) -> None:
         """One backend's masks for one image; ``masks[i]`` belongs to detection ``det_ids[i]`` of ``record``."""
-        detections = {d["id"]: d for d in record["detections"]}
-        prompts = xyxy_to_xywh(np.asarray([detections[i]["bbox_xyxy_px"] for i in det_ids], dtype=np.float64))
+        detections = {d.id: d for d in record.detections}
+        prompts = xyxy_to_xywh(np.asarray([detections[i].bbox_xyxy_px for i in det_ids], dtype=np.float64))
         annotations = []
-        for det_id, rle, prompt in zip(det_ids, encode_rle(masks), prompts):
+        for k, (det_id, prompt) in enumerate(zip(det_ids, prompts)):
             det = detections[det_id]
-            answer = det["backends"][backend]
-            bbox, pixels = rle_bbox_and_area(rle)
+            answer = det.backends[backend]
             annotations.append({
-                "label": det["label"],
-                "segmentation": rle,
-                "area": pixels,
-                "bbox": bbox,
+                "label": det.label,
+                "segmentation": masks.json_rle(k),
+                "area": masks.areas[k],
+                "bbox": [float(v) for v in masks.bbox_xywh(k)],
                 "iscrowd": 0,
-                "score": answer["score"],
+                "score": answer.score,
                 "detection_id": det_id,
                 "prompt_bbox": [round(float(v), 3) for v in prompt],
-                "mask_file": answer["mask"],
+                "mask_file": answer.mask,
             })
-        image = {"file_name": record["image"], "width": record["width"], "height": record["height"]}
+        image = {"file_name": record.image, "width": record.width, "height": record.height}
         with self._lock:
             self._images[stem] = image
             self._annotations.setdefault(backend, {})[stem] = annotations

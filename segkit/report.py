@@ -1,7 +1,7 @@
 """The dataset report: how the backends agree over every detection of every image.
 
 Built from image records alone (``json/<stem>.json`` as a run or compare wrote it, or the same dicts
-still in memory), never from masks: the pair IoUs and mask areas are already in the records. So a
+still in memory as ``ImageRecord``), never from masks: the pair IoUs and mask areas are already in the records. So a
 run and a compare over the same masks give the same report.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from segkit.artifacts import OutputLayout, write_csv, write_json
 from segkit.masks import backend_pairs, pair_name
-from segkit.record import pair_iou
+from segkit.record import ImageRecord
 
 REPORT_VERSION = 1
 DEFAULT_IOU_THRESHOLD = 0.5
@@ -77,43 +77,42 @@ def pair_stats(items: Sequence[Comparison], threshold: float) -> dict[str, Any]:
     }
 
 
-def comparisons(records: Iterable[Mapping[str, Any]], backends: Sequence[str]) -> list[Comparison]:
+def comparisons(records: Iterable[ImageRecord], backends: Sequence[str]) -> list[Comparison]:
     """Every (detection, pair) that both backends of the pair answered, in record order."""
     out = []
     pairs = backend_pairs(backends)
     for record in records:
-        for det in record["detections"]:
-            answers = det["backends"]
+        for det in record.detections:
+            answers = det.backends
             for a, b in pairs:
                 if a not in answers or b not in answers:
                     continue
-                value = pair_iou(det["iou"], a, b)
+                value = det.pair_iou(a, b)
                 if value is None:
                     continue
-                out.append(Comparison(record["image"], det["id"], det["label"], a, b, float(value),
-                                      int(answers[a]["area_px"]), int(answers[b]["area_px"]), record.get("panel"),
-                                      (answers[a].get("mask"), answers[b].get("mask"))))
+                out.append(Comparison(record.image, det.id, det.label, a, b, float(value),
+                                      answers[a].area_px, answers[b].area_px, record.panel,
+                                      (answers[a].mask, answers[b].mask)))
     return out
 
 
-def backend_stats(records: Sequence[Mapping[str, Any]], backend: str) -> dict[str, Any]:
-    images = [r for r in records if backend in r["backends"]]
-    answers = [d["backends"][backend] for r in images for d in r["detections"] if backend in d["backends"]]
-    timed = [float(r["backends"][backend].get("seconds", 0.0)) for r in images
-             if any(backend in d["backends"] for d in r["detections"])]
+def backend_stats(records: Sequence[ImageRecord], backend: str) -> dict[str, Any]:
+    images = [r for r in records if backend in r.backends]
+    answers = [d.backends[backend] for r in images for d in r.detections if backend in d.backends]
+    timed = [r.backends[backend].seconds for r in images if any(backend in d.backends for d in r.detections)]
     return {
         "backend": backend,
         "images": len(images),
         "detections": len(answers),
-        "empty_masks": sum(1 for a in answers if a["area_px"] == 0),
-        "mean_score": _r(np.mean([a["score"] for a in answers])) if answers else None,
+        "empty_masks": sum(1 for a in answers if a.area_px == 0),
+        "mean_score": _r(np.mean([a.score for a in answers])) if answers else None,
         "seconds_per_image": _r(np.mean(timed), 4) if timed else None,
-        "failures": sum(1 for r in records if backend in r.get("failed_backends", {})),
+        "failures": sum(1 for r in records if backend in r.failed_backends),
     }
 
 
 def build_report(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[ImageRecord],
     backends: Sequence[str],
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
     worst: int = DEFAULT_WORST,
@@ -140,12 +139,12 @@ def build_report(
         if key not in lowest or c.iou < lowest[key].iou:
             lowest[key] = c
     ranked = sorted(lowest.values(), key=lambda c: (c.iou, c.image, c.det_id))[: max(0, worst)]
-    detection_count = sum(len(r["detections"]) for r in records if any(b in r["backends"] for b in backends))
+    detection_count = sum(len(r.detections) for r in records if any(b in r.backends for b in backends))
     return {
         "version": REPORT_VERSION,
         "backends": backends,
         "iou_threshold": iou_threshold,
-        "images": sum(1 for r in records if any(b in r["backends"] or b in r.get("failed_backends", {}) for b in backends)),
+        "images": sum(1 for r in records if any(b in r.backends or b in r.failed_backends for b in backends)),
         "detections": detection_count,
         "pairs": pairs,
         "labels": labels,

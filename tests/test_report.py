@@ -184,13 +184,16 @@ def test_a_failing_backend_is_counted_per_backend(cli, extra_backends):
 
 
 def test_build_report_pairs_follow_the_given_order_whichever_way_the_record_holds_them():
-    record = {
-        "image": "x.png", "panel": None, "failed_backends": {},
+    from segkit.record import ImageRecord
+
+    record = ImageRecord.model_validate({
+        "version": 2, "image": "x.png", "width": 64, "height": 48, "panel": None, "failed_backends": {},
         "backends": {"a": {"seconds": 0.5}, "b": {"seconds": 1.5}},
-        "detections": [{"id": 0, "label": "cat", "iou": {"a vs b": 0.25},
+        "detections": [{"id": 0, "label": "cat", "iou": {"a vs b": 0.25}, "bbox_xyxy_px": [0, 0, 8, 5],
+                        "bbox_xyxy_norm": [0, 0, 0.125, 0.1], "box_area_px": 40,
                         "backends": {"a": {"area_px": 40, "score": 1.0, "mask": None},
                                      "b": {"area_px": 10, "score": 0.5, "mask": None}}}],
-    }
+    })
     forward, backward = build_report([record], ["a", "b"]), build_report([record], ["b", "a"])
     assert forward["pairs"][0]["pair"] == "a vs b" and forward["pairs"][0]["median_area_ratio"] == 0.25
     assert backward["pairs"][0]["pair"] == "b vs a" and backward["pairs"][0]["median_area_ratio"] == 4.0
