@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -18,20 +18,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from segkit import __version__
-from segkit.artifacts import OutputLayout, find_backend_records, remove_stale_temp_files, write_json
-from segkit.boxes import parse_input_size
-from segkit.coco_export import CocoExport
-from segkit.compare import CompareOptions, CompareResult, ImageComparison, compare_folder
-from segkit.config import Settings, find_config, load_settings
-from segkit.detection_reader import ReaderContext
-from segkit.detection_source import load_detections
-from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
-from segkit.images import list_images
+from segkit.artifacts import OutputLayout, OutputLock, remove_stale_temp_files
+from segkit.compare import CompareOptions, CompareResult, ImageComparison, check_folder, compare_folder
+from segkit.config import find_config, load_settings
+from segkit.errors import BackendFatalError, ConfigError, SegkitError
+from segkit.job import RunEvents, RunJob, RunResult, run_job
 from segkit.options import parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
-from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
-from segkit.runner import ActiveBackend, ImageOutcome, RunPlan, Runner
+from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, save_report
+from segkit.runner import ImageOutcome
 from segkit.summary import render_report, render_summary
 
 app = typer.Typer(
@@ -85,6 +81,9 @@ def run(
     conf: Optional[float] = typer.Option(None, "--conf", envvar="SEGKIT_CONF", min=0.0, max=1.0, help="Skip detections below this confidence (default from config)."),
     reader: Optional[str] = typer.Option(None, "--reader", envvar="SEGKIT_READER", help="Detection format: auto, qwen-json, qwen-grounding, coco, or a plugin's."),
     input_size: Optional[str] = typer.Option(None, "--input-size", envvar="SEGKIT_INPUT_SIZE", help="Pixel boxes are of a resized input: WxH, or smart-resize[:MAX_PIXELS] for Qwen2.5-VL."),
+    mask_format: Optional[str] = typer.Option(None, "--mask-format", envvar="SEGKIT_MASK_FORMAT", help="png: one 1-bit PNG per mask (default); rle: COCO RLE inside the backend records, no files."),
+    panels: Optional[str] = typer.Option(None, "--panels", envvar="SEGKIT_PANELS", help="all (default), disagree: only images where a pair of backends is below --iou-threshold, none."),
+    no_panels: bool = typer.Option(False, "--no-panels", help="Draw no panels (same as --panels none)."),
     force: bool = typer.Option(False, "--force", help="Redo images whose outputs are already complete."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Process only the first N images."),
     iou_threshold: float = IouThresholdOpt,
@@ -94,17 +93,30 @@ def run(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     try:
-        code = _run(backend, images, detections, out, conf, reader, input_size, force, limit, option, config,
-                    iou_threshold, worst, coco)
+        job = _run_job(backend, images, detections, out, conf, reader, input_size, mask_format, panels, no_panels,
+                       force, limit, option, config, iou_threshold, worst, coco)
+        events = _CliEvents()
+        try:
+            result = run_job(job, events)
+        finally:
+            events.stop()
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:  # images in flight were finished; every file is whole
         fail("interrupted; the images already written are kept: run the same command again to continue", 130)
-    raise typer.Exit(code)
+    raise typer.Exit(_finish_run(result))
 
 
-def _run(backend_names, images, detections, out, conf, reader, input_size, force, limit, option, config,
-         iou_threshold, worst, coco) -> int:
+def _choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]) -> str:
+    chosen = (value if value is not None else default).strip().lower()
+    if chosen not in allowed:
+        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+    return chosen
+
+
+def _run_job(backend_names, images, detections, out, conf, reader, input_size, mask_format, panels, no_panels, force,
+             limit, option, config, iou_threshold, worst, coco) -> RunJob:
+    """The job `segkit run` was asked for: flags over environment over config over defaults."""
     settings = load_settings(find_config(config))
     names = list(backend_names) or settings.backends
     if not names:
@@ -115,135 +127,85 @@ def _run(backend_names, images, detections, out, conf, reader, input_size, force
         raise ConfigError("no image folder; pass --images DIR or set `images:` in the config")
     if det_source is None:
         raise ConfigError("no detections; pass --detections DIR|FILE or set `detections:` in the config")
-    out_dir = out or settings.out
-    threshold = settings.conf if conf is None else conf
-    reader_name = reader or settings.reader
-    try:
-        input_space = parse_input_size(input_size if input_size is not None else settings.input_size)
-    except ValueError as exc:
-        raise ConfigError(f"--input-size: {exc}") from exc
+    panel_mode = "none" if no_panels else _choice(panels, settings.panels, "--panels", ("all", "disagree", "none"))
+    return RunJob(
+        backends=names,
+        images=images_dir,
+        detections=det_source,
+        out=out or settings.out,
+        conf=settings.conf if conf is None else conf,
+        reader=reader or settings.reader,
+        input_size=input_size if input_size is not None else settings.input_size,
+        force=force,
+        limit=limit,
+        mask_format=_choice(mask_format, settings.mask_format, "--mask-format", ("png", "rle")),
+        panels=panel_mode,
+        iou_threshold=iou_threshold,
+        worst=worst,
+        coco=coco,
+        options=settings.options,
+        overrides=parse_overrides(option),
+        viz=settings.viz,
+        limits=settings.limits,
+    )
 
-    host = get_host()
-    host.backends()  # registration problems show up here
-    report_plugin_problems(host)
-    active = _prepare_backends(host, names, settings, parse_overrides(option))
-    readers = {name: entry.cls() for name, entry in host.readers().items()}
-    if reader_name != "auto" and reader_name not in readers:
-        host.reader(reader_name)  # raises the error that lists the readers
 
-    image_paths = list_images(images_dir)
-    image_paths = _drop_duplicate_stems(image_paths)
-    if limit:
-        image_paths = image_paths[:limit]
-    index = load_detections(det_source, readers, reader_name, ReaderContext(input_space))
-    layout = OutputLayout(out_dir)
-    layout.create()
-    remove_stale_temp_files(layout)
+class _CliEvents(RunEvents):
+    """Prints a run's progress: warnings and failures as they happen, a progress bar on a terminal."""
 
-    _load_backends(active)
-    plan = RunPlan(image_paths, index, layout, threshold, force, settings.viz, CocoExport() if coco else None)
-    try:
-        summary = _run_with_progress(plan, active)
-    finally:
-        for backend in active:
-            backend.segmenter.close()
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task = None
 
-    for key, path in index.unused():
-        if limit is None:
-            warn(f"detections for {key!r} ({path or det_source}) match no image in {images_dir}; add the image or remove the entry")
-    write_json(layout.failures_path, [_redacted(f) for f in summary.failures])
-    names = [b.name for b in active]
-    report = build_report([o.record for o in summary.outcomes if o.record is not None], names, iou_threshold, worst)
-    written = save_report(layout, report)
-    if plan.coco is not None:
-        written += plan.coco.write(layout, names)
-    render_summary(console, summary, str(out_dir))
-    render_report(console, report, [str(p) for p in written], show_backends=False)
-    others = sorted(set(find_backend_records(layout)) - set(names))
-    if others:
-        console.print(f"{out_dir} also holds results of {', '.join(others)} (other runs or machines);"
+    def warning(self, message: str) -> None:
+        warn(message, self.progress.console if self.progress else None)
+
+    @contextmanager
+    def loading(self, backend: str):
+        with err_console.status(f"loading {backend}…"):
+            yield
+
+    def started(self, images: int, backends: list[str]) -> None:
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+            disable=not err_console.is_terminal,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(f"segmenting with {', '.join(backends)}", total=images)
+
+    def image_done(self, outcome: ImageOutcome) -> None:
+        assert self.progress is not None
+        for message in outcome.warnings:
+            warn(message, self.progress.console)
+        for backend, message in outcome.errors:
+            who = f"{backend}: " if backend else ""
+            self.progress.console.print(f"[red]failed:[/] {who}{redact(message)}", highlight=False, soft_wrap=True)
+        self.progress.advance(self.task)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _finish_run(result: RunResult) -> int:
+    """Print the closing tables of a run; its exit code."""
+    summary = result.summary
+    out_dir = str(result.layout.root)
+    render_summary(console, summary, out_dir)
+    render_report(console, result.report, [str(p) for p in result.files], show_backends=False)
+    if result.other_backends:
+        console.print(f"{out_dir} also holds results of {', '.join(result.other_backends)} (other runs or machines);"
                       f" `segkit compare {out_dir}` compares every backend in it.", highlight=False)
-    failures = summary.failures
     if summary.fatal:
         fail(f"run stopped: {summary.fatal}", BackendFatalError.exit_code)
-    if failures:
+    if summary.failures:
         err_console.print(
-            f"[bold red]{len({f['image'] for f in failures})} image(s) failed[/]; details in {layout.failures_path}",
+            f"[bold red]{result.failed_images} image(s) failed[/]; details in {result.layout.failures_path}",
             highlight=False,
         )
         return 1
     return 0
-
-
-def _prepare_backends(host: PluginHost, names: list[str], settings: Settings, overrides) -> list[ActiveBackend]:
-    active: list[ActiveBackend] = []
-    seen: set[str] = set()
-    for requested in names:
-        entry = host.backend(requested)
-        if entry.name in seen:
-            continue
-        seen.add(entry.name)
-        options = resolve_options(entry.cls, settings.options, overrides)
-        segmenter = entry.create(options)
-        readiness = segmenter.check_ready()
-        if not readiness.ready:
-            raise BackendNotReady(f"backend {entry.name!r} is not ready: {readiness.reason}")
-        active.append(ActiveBackend(entry.name, segmenter))
-    return active
-
-
-def _load_backends(active: list[ActiveBackend]) -> None:
-    for backend in active:
-        started = time.perf_counter()
-        with err_console.status(f"loading {backend.name}…"):
-            try:
-                backend.segmenter.load()
-            except SegkitError:
-                raise
-            except Exception as exc:
-                raise BackendFatalError(f"backend {backend.name!r} failed to load: {one_line(exc)}") from exc
-        backend.stats.load_seconds = time.perf_counter() - started
-
-
-def _drop_duplicate_stems(paths: list[Path]) -> list[Path]:
-    """Outputs are named by stem, so a.jpg and a.png would overwrite each other: keep the first."""
-    kept: dict[str, Path] = {}
-    for path in paths:
-        if path.stem in kept:
-            warn(f"{path} has the same name stem as {kept[path.stem].name}; skipping it (rename one of them)")
-            continue
-        kept[path.stem] = path
-    return list(kept.values())
-
-
-def _run_with_progress(plan: RunPlan, active: list[ActiveBackend]):
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-        disable=not err_console.is_terminal,
-    )
-    with progress:
-        task = progress.add_task(f"segmenting with {', '.join(b.name for b in active)}", total=len(plan.images))
-
-        def on_image(outcome: ImageOutcome) -> None:
-            for message in outcome.warnings:
-                warn(message, progress.console)
-            for backend, message in outcome.errors:
-                who = f"{backend}: " if backend else ""
-                progress.console.print(f"[red]failed:[/] {who}{redact(message)}", highlight=False, soft_wrap=True)
-            progress.advance(task)
-
-        return Runner(plan, active, on_image).run()
-
-
-def _redacted(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: redact(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 @app.command(help=(
@@ -256,6 +218,7 @@ def compare(
     backend: List[str] = typer.Option([], "--backend", "-b", help="Compare only these backends, in this order (default: all; the last report's order, then by name)."),
     images: Optional[Path] = typer.Option(None, "--images", "-i", help="Folder of the original images, for the panels (default: where the run read them)."),
     panels: bool = typer.Option(True, "--panels/--no-panels", help="Redraw the panels (needs the original images); --no-panels keeps the existing ones."),
+    disagree: bool = typer.Option(False, "--panels-disagree", help="Redraw panels only for images where a pair of backends is below --iou-threshold."),
     iou_threshold: float = IouThresholdOpt,
     worst: int = WorstOpt,
     coco: bool = CocoOpt,
@@ -263,12 +226,18 @@ def compare(
 ) -> None:
     try:
         settings = load_settings(find_config(config))
-        options = CompareOptions(backend, images, panels, coco, iou_threshold, worst, settings.viz)
-        result = _compare_with_progress(out_dir, options)
+        options = CompareOptions(backend, images, panels, coco, iou_threshold, worst, settings.viz,
+                                 "disagree" if disagree else "all")
+        layout = OutputLayout(out_dir)
+        check_folder(layout)
+        with OutputLock(out_dir):
+            remove_stale_temp_files(layout)
+            result = _compare_with_progress(out_dir, options)
+            written = save_report(layout, result.report)
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
-    layout = OutputLayout(out_dir)
-    written = save_report(layout, result.report)
+    except OSError as exc:
+        fail(f"cannot write the report in {out_dir} ({exc.strerror or exc}); free some space or make the folder writable", 1)
     written += result.coco_files
     for problem in result.problems:
         err_console.print(f"[red]failed:[/] {redact(problem)}", highlight=False, soft_wrap=True)

@@ -1,42 +1,36 @@
 """`segkit compare OUT`: every comparison rebuilt from the backend records and masks already in a folder.
 
-No model runs. Each image's backend records (``backends/<backend>/<stem>.json``) and masks are read
-once; the pair IoUs are computed again from the masks, and the image record ``json/<stem>.json``, the
-panel and the report are rewritten. Folders written by runs with different backends (on different
-machines) and merged by copying compare as if one run had used all their backends.
+No model runs. Each image's backend records (``backends/<backend>/<stem>.json``) and masks (PNG files
+or RLE in the records, mixed freely after a merge) are read once and fed to the same output stage as
+`segkit run` (``image_outputs``): the pair IoUs are computed again from the masks, and the image record
+``json/<stem>.json``, the panel and the report are rewritten. Folders written by runs with different
+backends (on different machines) and merged by copying compare as if one run had used all of them.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
 from segkit.artifacts import (
     OutputFileError,
     OutputLayout,
     find_backend_records,
-    load_mask,
-    load_record,
+    load_answer_mask,
+    load_backend_record,
     read_record,
-    write_jpeg,
-    write_json,
 )
 from segkit.coco_export import CocoExport
 from segkit.config import VizSettings
-from segkit.detections import Detection
 from segkit.errors import ImageFailed, InputError
+from segkit.image_outputs import BackendOutput, MaskSink, OutputSettings, finish_image, image_path_of
 from segkit.images import load_rgb
-from segkit.masks import area, pairwise_ious_by_id
-from segkit.panel import render_panel
-from segkit.record import RECORD_VERSION, RecordConflict, combine_records
+from segkit.record import RECORD_VERSION, BackendRecord, ImageRecord, RecordConflict
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report
-from segkit.segmenter import Segmentation
+from segkit.runner import machine_cores
 
 
 @dataclass
@@ -48,14 +42,15 @@ class CompareOptions:
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     worst: int = DEFAULT_WORST
     viz: VizSettings = field(default_factory=VizSettings)
+    panel_mode: str = "all"  # with panels: "all" or "disagree"
 
 
 @dataclass
 class ImageComparison:
     stem: str
-    record: dict[str, Any] | None = None
+    record: ImageRecord | None = None
     problem: str | None = None  # one line: the image is left out of the report
-    panel: str = "none"  # "redrawn", "kept" (the existing panel, not redrawn), "none"
+    panel: str = "none"  # "redrawn", "kept" (the existing panel, not redrawn), "skipped", "none"
     image_missing: bool = False  # the panel could not be redrawn: the original image was not found
 
 
@@ -68,7 +63,7 @@ class CompareResult:
     seconds: float
 
     @property
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[ImageRecord]:
         return [i.record for i in self.images if i.record is not None]
 
     @property
@@ -96,7 +91,7 @@ def backend_order(layout: OutputLayout, found: Sequence[str], requested: Sequenc
         return order
     previous = read_record(layout.report_json_path) or {}
     listed = previous.get("backends") if isinstance(previous.get("backends"), list) else []
-    order = [name for name in listed if name in found]
+    order = [name for name in listed if isinstance(name, str) and name in found]
     return order + sorted(name for name in found if name not in order)
 
 
@@ -135,7 +130,7 @@ def compare_folder(
     stems = sorted({stem for name in order for stem in found[name]})
     coco = CocoExport() if options.coco else None
     job = _ImageJob(layout, order, found, options, coco)
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or machine_cores()
     results: list[ImageComparison] = []
     with ThreadPoolExecutor(workers, thread_name_prefix="compare") as pool:
         for outcome in pool.map(job.run, stems):
@@ -158,6 +153,8 @@ class _ImageJob:
         self.found = found
         self.options = options
         self.coco = coco
+        self.settings = OutputSettings(panels=options.panel_mode if options.panels else "none",
+                                       iou_threshold=options.iou_threshold, viz=options.viz)
 
     def run(self, stem: str) -> ImageComparison:
         outcome = ImageComparison(stem)
@@ -167,97 +164,69 @@ class _ImageJob:
             outcome.problem = f"{stem}: {exc}; re-run `segkit run --force` for this image with the backends concerned, or delete its files"
             outcome.record = None
         except OSError as exc:
-            outcome.problem = f"{stem}: cannot write its outputs ({exc}); check that {self.layout.root} is writable and has space"
+            outcome.problem = f"{stem}: cannot write its outputs ({exc.strerror or exc}); check that {self.layout.root} is writable and has space"
             outcome.record = None
-        except (KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # anything else about one image stays with that image
             outcome.problem = (f"{stem}: a backend record is not what segkit writes ({type(exc).__name__}: {exc});"
                                f" check {self.layout.backends_dir}/*/{stem}.json, or delete it and re-run `segkit run`")
             outcome.record = None
         return outcome
 
-    def _compare(self, stem: str, outcome: ImageComparison) -> None:
-        layout = self.layout
-        records, record_files = [], {}
+    def _records(self, stem: str) -> list[tuple[BackendRecord, str]]:
+        out = []
         for name in self.order:
             path = self.found[name].get(stem)
             if path is None:
                 continue
-            record = load_record(path)
-            if record.get("version") != RECORD_VERSION or record.get("backend") != name:
+            record = load_backend_record(path)
+            if record.version != RECORD_VERSION or record.backend != name:
                 raise OutputFileError(
                     f"{path} is not a version {RECORD_VERSION} backend record of {name!r}"
-                    f" (version {record.get('version')!r}, backend {record.get('backend')!r})"
+                    f" (version {record.version!r}, backend {record.backend!r})"
                 )
-            records.append(record)
-            record_files[name] = layout.relative(path)
+            out.append((record, self.layout.relative(path)))
+        return out
 
-        stacks: dict[str, tuple[list[int], np.ndarray]] = {}
-        for record in records:
-            if record.get("failed"):
-                continue
-            size = (int(record["width"]), int(record["height"]))
-            ids, masks = [], []
-            for answer in record["answers"]:
-                if not answer.get("mask"):
-                    raise OutputFileError(f"{layout.backend_record_path(record['backend'], stem)} lists detection {answer['id']} without a mask file")
-                mask = load_mask(layout.root / answer["mask"], size)
-                answer["area_px"] = area(mask)  # what the mask says now, even if it was edited since the run
-                ids.append(answer["id"])
-                masks.append(mask)
-            stacks[record["backend"]] = (ids, np.stack(masks) if masks else np.zeros((0, size[1], size[0]), bool))
-
-        pair_ious = pairwise_ious_by_id(stacks)
-
-        provisional = combine_records(records, pair_ious, None, record_files)  # raises when the records disagree
-        panel_file = self._redraw_panel(stem, provisional, records[0], stacks, outcome) if self.options.panels else None
-        if panel_file is None and layout.panel_path(stem).is_file():
-            panel_file = layout.relative(layout.panel_path(stem))
-            outcome.panel = "kept"
-        elif panel_file is None:
-            outcome.panel = "none"
-        record = combine_records(records, pair_ious, panel_file, record_files)
-        write_json(layout.json_path(stem), record)
+    def _compare(self, stem: str, outcome: ImageComparison) -> None:
+        records = self._records(stem)
+        first = records[0][0]
+        rgb = None
+        if self.settings.panels != "none":
+            rgb = self._load_image(first, outcome)
+        settings = self.settings
+        outputs = []
+        for record, record_file in records:
+            sink = None
+            if not record.failed:
+                sink = MaskSink(self.layout, stem, record.backend, record.size, settings if rgb is not None else _NO_PANELS,
+                                write_files=False)
+                prompts = {p.id: p for p in record.detections}
+                for answer in record.answers:
+                    mask = load_answer_mask(self.layout, answer, record.size)
+                    answer.area_px = int(mask.sum())  # what the mask says now, even if it was edited since the run
+                    prompt = prompts.get(answer.id)
+                    if prompt is None:
+                        raise OutputFileError(f"{self.layout.relative(self.layout.backend_record_path(record.backend, stem))}"
+                                              f" answers detection {answer.id}, which it does not list")
+                    sink.add_one(prompt.detection(), mask, answer.score, answer)
+            outputs.append(BackendOutput(record, record_file, sink))
+        redraw = rgb is not None
+        record, panel = finish_image(self.layout, stem, outputs, settings, rgb, self.coco, redraw=redraw)
         outcome.record = record
-        if self.coco is not None:
-            for name, (ids, masks) in stacks.items():
-                self.coco.add(stem, record, name, ids, masks)
+        outcome.panel = {"drawn": "redrawn"}.get(panel, panel)
 
-    def _redraw_panel(self, stem: str, record: dict[str, Any], first: Mapping[str, Any],
-                      stacks: Mapping[str, tuple[list[int], np.ndarray]], outcome: ImageComparison) -> str | None:
-        image = self._find_image(first)
+    def _load_image(self, first: BackendRecord, outcome: ImageComparison):
+        image = image_path_of(first, self.options.images)
         rgb = None
         if image is not None:
             try:
                 rgb = load_rgb(image)
             except ImageFailed:
                 rgb = None
-        width, height = record["width"], record["height"]
-        if rgb is None or rgb.shape[:2] != (height, width):  # not found, unreadable, or another picture
+        if rgb is None or rgb.shape[:2] != (first.height, first.width):  # not found, unreadable, or another picture
             outcome.image_missing = True
             return None
-        detections = [Detection(d["id"], d["label"], tuple(d["bbox_xyxy_px"]), d.get("confidence"), {})
-                      for d in record["detections"]]
-        position = {d.id: i for i, d in enumerate(detections)}
-        results = {}
-        for name, (ids, masks) in stacks.items():
-            full = np.zeros((len(detections), height, width), bool)
-            scores = np.zeros(len(detections))
-            for k, det_id in enumerate(ids):
-                full[position[det_id]] = masks[k]
-            for d in record["detections"]:
-                if name in d["backends"]:
-                    scores[position[d["id"]]] = d["backends"][name]["score"]
-            results[name] = Segmentation(full, scores)
-        viz = self.options.viz
-        path = self.layout.panel_path(stem)
-        write_jpeg(path, render_panel(rgb, detections, results, viz, title=record["image"]), viz.jpeg_quality)
-        outcome.panel = "redrawn"
-        return self.layout.relative(path)
+        return rgb
 
-    def _find_image(self, first: Mapping[str, Any]) -> Path | None:
-        candidates = []
-        if self.options.images is not None:
-            candidates.append(self.options.images / first["image"])
-        if first.get("image_path"):
-            candidates.append(Path(first["image_path"]))
-        return next((p for p in candidates if p.is_file()), None)
+
+_NO_PANELS = OutputSettings(panels="none")

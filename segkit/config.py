@@ -7,7 +7,7 @@ current folder when it exists. Relative paths in it are relative to the current 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,8 +22,25 @@ class VizSettings(BaseModel):
 
     font: Path | None = Field(None, description="TrueType/OpenType font for labels (default: bundled IPAexGothic)")
     opacity: float = Field(0.45, ge=0, le=1, description="mask fill opacity in overlays")
-    max_column_width: int = Field(1024, ge=64, description="panel columns are scaled down to this width")
+    max_column_width: int = Field(640, ge=64, description="panel columns are scaled down to fit this width")
+    max_column_height: int = Field(640, ge=64, description="... and this height")
+    max_detections: int = Field(200, ge=1, description="a panel draws at most this many detections (the first ones)")
+    max_labels: int = Field(40, ge=0, description="and labels at most this many of them")
     jpeg_quality: int = Field(90, ge=1, le=100)
+
+
+class Limits(BaseModel):
+    """Bounds on what one run holds in memory, whatever the input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_pixels_in_flight: int = Field(200_000_000, ge=1, description="image pixels decoded and not yet written, summed over the images in flight")
+    max_boxes_per_call: int = Field(64, ge=1, description="boxes sent to a backend in one call; an image with more is segmented in chunks")
+    max_mask_pixels_per_call: int = Field(500_000_000, ge=1, description="and at most this many mask pixels (boxes x image pixels) per call")
+
+
+MaskFormat = Literal["png", "rle"]
+PanelMode = Literal["all", "disagree", "none"]
 
 
 class Settings(BaseModel):
@@ -36,7 +53,10 @@ class Settings(BaseModel):
     conf: float = Field(0.0, ge=0.0, le=1.0)
     reader: str = "auto"
     input_size: str | None = None
+    mask_format: MaskFormat = "png"
+    panels: PanelMode = "all"
     viz: VizSettings = Field(default_factory=VizSettings)
+    limits: Limits = Field(default_factory=Limits)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 

@@ -1,32 +1,47 @@
-"""The run loop: every image through every backend, outputs written as each image finishes.
+"""The local engine: every image through every backend, outputs written as each image finishes.
 
-Images flow through a small window of worker threads: while a backend segments one image, the next
-is decoded and the previous one's masks, panel and JSON are written. Each backend has its own pool
-sized by its ``max_concurrency`` (1 for a local model, more for a remote API), so a model is never
-called from two threads at once and an API sees several requests in flight.
+Each image is one task on a small pool of threads (``images in flight``). A task decodes its image,
+hands its boxes to every backend, turns each backend's masks into compact RLE and mask files as they
+arrive, and writes the image's records and panel. Three things bound it:
+
+* a CPU gate, as many slots as the machine has cores, around the work segkit itself does (decode,
+  masks, panel, JSON: mostly OpenCV, zlib and numpy, which release the GIL, so threads scale);
+* a pixel budget (``limits.max_pixels_in_flight``): a task waits before decoding until the images
+  already in flight leave room, so memory does not grow with the images' size or number;
+* per backend, a worker (``BackendWorker``) with ``max_concurrency`` threads, each taking up to
+  ``batch_size`` waiting images per call (``segment_batch``): a GPU gets batches, an API gets
+  concurrent requests, and a model is never called from two threads unless it says it can be.
+
+Boxes go to a backend in chunks of at most ``limits.max_boxes_per_call`` (and ``max_mask_pixels_per_call``
+mask pixels), so 10,000 boxes on one image cost a bounded amount of memory. Results come back in
+input order; a failure stays with its image and backend; a fatal error or Ctrl-C stops new work while
+the images in flight finish whole.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from segkit.artifacts import OutputLayout, complete_record, load_mask, write_jpeg, write_json, write_mask
+from segkit.artifacts import OutputLayout, complete_record, load_answer_masks, load_backend_record, unusable_stem
 from segkit.coco_export import CocoExport
-from segkit.config import VizSettings
+from segkit.config import Limits
 from segkit.detection_source import DetectionIndex
-from segkit.detections import boxes_array, resolve_detections
+from segkit.detections import Detection, boxes_array, resolve_detections
 from segkit.errors import BackendFatalError, ImageFailed, one_line
-from segkit.images import load_rgb
-from segkit.panel import render_panel
+from segkit.image_outputs import BackendOutput, MaskSink, OutputSettings, finish_image, write_backend_record
+from segkit.images import image_size, load_rgb
+from segkit.record import ImageRecord, backend_record
 from segkit.redact import redact
-from segkit.record import backend_record, combine_records, pair_ious_by_id
 from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segmentation
 
 
@@ -35,8 +50,15 @@ def failure_message(exc: BaseException) -> str:
     return redact(str(exc) if isinstance(exc, ContractError) else one_line(exc))
 
 
+def machine_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class RunStopped(Exception):
-    """The run was stopped (a fatal backend error) before this image reached a backend."""
+    """The run was stopped (a fatal backend error, Ctrl-C) before this image reached a backend."""
 
 
 @dataclass
@@ -45,7 +67,8 @@ class BackendStats:
     boxes: int = 0
     masks: int = 0
     failures: int = 0
-    seconds: float = 0.0  # summed over calls to segment()
+    calls: int = 0  # calls to segment / segment_batch
+    seconds: float = 0.0  # time inside the backend, summed over images (a batch's time is shared out)
     load_seconds: float = 0.0
 
     @property
@@ -55,22 +78,24 @@ class BackendStats:
 
 @dataclass
 class ActiveBackend:
-    """A backend loaded for this run, with its own worker pool."""
+    """A backend loaded for this run."""
 
     name: str
     segmenter: Segmenter
     stats: BackendStats = field(default_factory=BackendStats)
-    pool: ThreadPoolExecutor | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     info: dict[str, Any] = field(default_factory=dict)  # plugin and settings, fixed once loaded
 
-    def start(self) -> None:
-        self.info = {"plugin": self.segmenter.__class__.__module__.split(".")[0], "settings": self.segmenter.settings()}
-        self.pool = ThreadPoolExecutor(max(1, int(self.segmenter.max_concurrency)), thread_name_prefix=self.name)
+    @property
+    def concurrency(self) -> int:
+        return max(1, int(self.segmenter.max_concurrency))
 
-    def stop(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    @property
+    def batch_size(self) -> int:
+        return max(1, int(getattr(self.segmenter, "batch_size", 1) or 1))
+
+    def describe(self) -> None:
+        self.info = {"plugin": self.segmenter.__class__.__module__.split(".")[0], "settings": self.segmenter.settings()}
 
 
 @dataclass
@@ -81,7 +106,9 @@ class ImageOutcome:
     masks: int = 0
     errors: list[tuple[str | None, str]] = field(default_factory=list)  # (backend or None, message)
     warnings: list[str] = field(default_factory=list)
-    record: dict[str, Any] | None = None  # the image record written (or found complete), for the report
+    record: ImageRecord | None = None  # the image record written (or found complete), for the report
+    panel: str = "none"
+    seconds: dict[str, float] = field(default_factory=dict)  # segkit's own work: decode, outputs
 
 
 @dataclass
@@ -102,6 +129,14 @@ class RunSummary:
             for backend, message in o.errors
         ]
 
+    def stage_seconds(self) -> dict[str, float]:
+        """segkit's own work summed over images, by stage (decode, outputs)."""
+        total: dict[str, float] = {}
+        for outcome in self.outcomes:
+            for stage, value in outcome.seconds.items():
+                total[stage] = total.get(stage, 0.0) + value
+        return total
+
 
 @dataclass
 class RunPlan:
@@ -110,8 +145,155 @@ class RunPlan:
     layout: OutputLayout
     conf: float = 0.0
     force: bool = False
-    viz: VizSettings = field(default_factory=VizSettings)
+    outputs: OutputSettings = field(default_factory=OutputSettings)
+    limits: Limits = field(default_factory=Limits)
     coco: CocoExport | None = None  # collects every mask as COCO RLE when set (--coco)
+    cores: int = field(default_factory=machine_cores)  # CPU slots for segkit's own work
+
+
+class PixelBudget:
+    """A counting budget of image pixels in flight; one image larger than the budget runs alone."""
+
+    def __init__(self, capacity: int):
+        self.capacity = max(1, capacity)
+        self.used = 0
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        need = min(max(1, pixels), self.capacity)
+        with self.cond:
+            self.cond.wait_for(lambda: self.used + need <= self.capacity)
+            self.used += need
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.used -= need
+                self.cond.notify_all()
+
+
+@dataclass
+class _Request:
+    rgb: np.ndarray
+    boxes: np.ndarray
+    future: Future
+
+
+class BackendWorker:
+    """Feeds one backend from a queue: ``concurrency`` threads, each calling it with up to ``batch_size`` images."""
+
+    def __init__(self, backend: ActiveBackend, stop: threading.Event, halt: Callable[[str], None]):
+        self.backend = backend
+        self.stop = stop
+        self.halt = halt
+        self.queue: queue.Queue[_Request | None] = queue.Queue()
+        self.threads = [threading.Thread(target=self._loop, name=f"{backend.name}-{i}", daemon=True)
+                        for i in range(backend.concurrency)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, rgb: np.ndarray, boxes: np.ndarray) -> Future:
+        future: Future = Future()
+        self.queue.put(_Request(rgb, boxes, future))
+        return future
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _loop(self) -> None:
+        size = self.backend.batch_size
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < size:  # whatever else is already waiting joins this call
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.queue.put(None)  # leave the stop signal for this thread's next round
+                    break
+                batch.append(nxt)
+            self._call(batch)
+
+    def _call(self, batch: list[_Request]) -> None:
+        live = [r for r in batch if r.future.set_running_or_notify_cancel()]
+        if self.stop.is_set():
+            for request in live:
+                request.future.set_exception(RunStopped())
+            return
+        if len(live) > 1:
+            started = time.perf_counter()
+            try:
+                answers = self.backend.segmenter.segment_batch([r.rgb for r in live], [r.boxes for r in live])
+                if not isinstance(answers, (list, tuple)) or len(answers) != len(live):
+                    raise ContractError(f"backend {self.backend.name!r} answered a batch of {len(live)} images with"
+                                        f" {len(answers) if isinstance(answers, (list, tuple)) else type(answers).__name__}")
+            except BackendFatalError as exc:
+                self.halt(failure_message(exc))
+                for request in live:
+                    request.future.set_exception(exc)
+                return
+            except Exception:  # one bad image must not fail its batch: retry them one at a time
+                for request in live:
+                    self._call_one(request)
+                return
+            share = (time.perf_counter() - started) / len(live)
+            self._count(calls=1)
+            for request, raw in zip(live, answers):
+                self._settle(request, raw, share)
+        elif live:
+            self._call_one(live[0])
+
+    def _call_one(self, request: _Request) -> None:
+        if self.stop.is_set():
+            request.future.set_exception(RunStopped())
+            return
+        started = time.perf_counter()
+        try:
+            raw = self.backend.segmenter.segment(request.rgb, request.boxes)
+        except BackendFatalError as exc:
+            self.halt(failure_message(exc))  # here, so the next queued image already sees the stop
+            request.future.set_exception(exc)
+            return
+        except Exception as exc:
+            self._count(failures=1, calls=1)
+            request.future.set_exception(exc)
+            return
+        self._count(calls=1)
+        self._settle(request, raw, time.perf_counter() - started)
+
+    def _settle(self, request: _Request, raw: Any, seconds: float) -> None:
+        height, width = request.rgb.shape[:2]
+        try:
+            result = check_segmentation(raw, len(request.boxes), height, width, self.backend.name)
+        except ContractError as exc:
+            self._count(failures=1)
+            request.future.set_exception(exc)
+            return
+        with self.backend.lock:
+            stats = self.backend.stats
+            stats.boxes += len(request.boxes)
+            stats.masks += len(result.masks)
+            stats.seconds += seconds
+        request.future.set_result((result, seconds))
+
+    def _count(self, failures: int = 0, calls: int = 0) -> None:
+        with self.backend.lock:
+            self.backend.stats.failures += failures
+            self.backend.stats.calls += calls
+
+
+def box_chunks(n_boxes: int, pixels: int, limits: Limits) -> list[slice]:
+    """Slices of an image's boxes, each small enough for one backend call under ``limits``."""
+    per_call = max(1, min(limits.max_boxes_per_call, limits.max_mask_pixels_per_call // max(1, pixels)))
+    return [slice(i, min(i + per_call, n_boxes)) for i in range(0, n_boxes, per_call)]
 
 
 class Runner:
@@ -122,36 +304,49 @@ class Runner:
         self.stop = threading.Event()
         self.fatal: str | None = None
         self.names = [b.name for b in self.backends]
+        self.cpu = threading.BoundedSemaphore(max(1, plan.cores))
+        self.pixels = PixelBudget(plan.limits.max_pixels_in_flight)
+        self.workers: dict[str, BackendWorker] = {}
+
+    @property
+    def window(self) -> int:
+        """Images in flight: enough to fill every backend's calls while others decode and write."""
+        feeding = sum(b.concurrency * b.batch_size for b in self.backends)
+        return feeding + 2 * max(1, self.plan.cores)
 
     def run(self) -> RunSummary:
         started = time.perf_counter()
         self.plan.layout.create()
         for backend in self.backends:
-            backend.start()
-        window = max(b.segmenter.max_concurrency for b in self.backends) + 2
+            backend.describe()
+            self.workers[backend.name] = BackendWorker(backend, self.stop, self._halt)
         outcomes: dict[Path, ImageOutcome] = {}
         try:
-            with ThreadPoolExecutor(window, thread_name_prefix="image") as images_pool:
+            with ThreadPoolExecutor(self.window, thread_name_prefix="image") as pool:
                 pending: set[Future] = set()
-                queue = list(self.plan.images)
-                while queue or pending:
-                    while queue and len(pending) < window and not self.stop.is_set():
-                        image = queue.pop(0)
-                        future = images_pool.submit(self._process, image)
-                        future.image = image  # type: ignore[attr-defined]
-                        pending.add(future)
-                    if self.stop.is_set():
-                        queue.clear()
-                    if not pending:
-                        break
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        outcome = future.result()
-                        outcomes[outcome.image] = outcome
-                        self.on_image(outcome)
+                todo = iter(self.plan.images)
+                exhausted = False
+                try:
+                    while True:
+                        while not exhausted and len(pending) < self.window and not self.stop.is_set():
+                            image = next(todo, None)
+                            if image is None:
+                                exhausted = True
+                                break
+                            pending.add(pool.submit(self._process, image))
+                        if not pending:
+                            break
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            outcome = future.result()
+                            outcomes[outcome.image] = outcome
+                            self.on_image(outcome)
+                except KeyboardInterrupt:
+                    self.stop.set()  # images whose backends have not started are left for the next run
+                    raise
         finally:
-            for backend in self.backends:
-                backend.stop()
+            for worker in self.workers.values():
+                worker.close()
         ordered = [outcomes.get(p) or ImageOutcome(p, "not-run") for p in self.plan.images]
         return RunSummary(ordered, {b.name: b.stats for b in self.backends}, time.perf_counter() - started, self.fatal)
 
@@ -162,8 +357,21 @@ class Runner:
             return self._process_image(image)
         except ImageFailed as exc:
             return ImageOutcome(image, "failed", errors=[(None, failure_message(exc))])
-        except Exception as exc:  # a bug or an I/O error on one image must not end the run
+        except OSError as exc:
+            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: cannot write its outputs{where}"
+                                                           f" ({exc.strerror or exc}); check that {self.plan.layout.root} is writable and has space")])
+        except Exception as exc:  # a bug on one image must not end the run
             return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {failure_message(exc)}")])
+
+    @contextmanager
+    def _cpu(self, outcome: ImageOutcome, stage: str) -> Iterator[None]:
+        with self.cpu:
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                outcome.seconds[stage] = outcome.seconds.get(stage, 0.0) + time.perf_counter() - started
 
     def _process_image(self, image: Path) -> ImageOutcome:
         plan = self.plan
@@ -178,118 +386,132 @@ class Runner:
         if self.stop.is_set():
             return ImageOutcome(image, "not-run")
         stem = image.stem
-        done = None if plan.force else complete_record(plan.layout, stem, self.names, plan.conf)
-        if done is not None:
-            if plan.coco is not None:
-                self._export_written_masks(stem, done)
-            return ImageOutcome(image, "complete", record=done)
+        problem = unusable_stem(stem)
+        if problem:
+            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {problem}")])
+        if not plan.force:
+            done = complete_record(plan.layout, stem, self.names, plan.conf)
+            if done is not None:
+                if plan.coco is not None:
+                    self._export_written_masks(stem, done)
+                return ImageOutcome(image, "complete", record=done)
 
         det_file, reader, raws = entry
-        rgb = load_rgb(image)
-        height, width = rgb.shape[:2]
-        detections, skipped = resolve_detections(raws, (width, height), plan.conf)
-        outcome = ImageOutcome(image, "done", detections=len(detections))
-        outcome.warnings += [
-            f"{image.name}: detection {s.id} ({s.label}) skipped: {s.reason}"
-            for s in skipped
-            if not s.reason.startswith("confidence")
-        ]
+        width, height = image_size(image)
+        with self.pixels.hold(width * height):
+            outcome = ImageOutcome(image, "done")
+            with self._cpu(outcome, "decode"):
+                rgb = load_rgb(image)
+            height, width = rgb.shape[:2]
+            detections, skipped = resolve_detections(raws, (width, height), plan.conf)
+            outcome.detections = len(detections)
+            outcome.warnings += [
+                f"{image.name}: detection {s.id} ({s.label}) skipped: {s.reason}"
+                for s in skipped
+                if not s.reason.startswith("confidence")
+            ]
+            sinks, failed, seconds, stopped = self._segment(image, stem, rgb, detections, outcome)
+            if stopped and not failed and len(sinks) < len(self.backends):
+                self._discard(sinks)
+                return ImageOutcome(image, "not-run")  # left for the next run
 
-        results: dict[str, Segmentation] = {}
-        seconds: dict[str, float] = {}
-        failed: dict[str, str] = {}
-        if detections:
-            boxes = boxes_array(detections)
-            futures = {b.name: b.pool.submit(self._segment, b, rgb, boxes) for b in self.backends}  # type: ignore[union-attr]
-            stopped = False
-            for name, future in futures.items():
-                try:
-                    results[name], seconds[name] = future.result()
-                except RunStopped:
-                    stopped = True
-                except BackendFatalError as exc:
-                    failed[name] = failure_message(exc)
-                    self._halt(failed[name])
-                except Exception as exc:
-                    failed[name] = failure_message(exc)
-            if stopped and not failed:
-                return ImageOutcome(image, "not-run")  # left for the next run, nothing written
-        else:
-            results = {b.name: Segmentation(np.zeros((0, height, width), bool), np.zeros(0)) for b in self.backends}
-
-        layout = plan.layout
-        common = dict(image=image, size=(width, height), detections_file=det_file, reader=reader, conf=plan.conf,
-                      detections=detections, skipped=skipped)
-        backend_records: list[dict[str, Any]] = []
-        record_files: dict[str, str] = {}
-        for b in self.backends:
-            if b.name not in results and b.name not in failed:
-                continue  # stopped before it ran: nothing to record
-            info = {**b.info, "seconds": round(seconds.get(b.name, 0.0), 4)}
-            seg = results.get(b.name)
-            mask_files: dict[int, str] = {}
-            if seg is not None:
-                for i, det in enumerate(detections):
-                    path = layout.mask_path(stem, det.id, det.label, b.name)
-                    write_mask(path, seg.masks[i])
-                    mask_files[det.id] = layout.relative(path)
-                outcome.masks += len(detections)
-            rec = backend_record(backend=b.name, info=info, segmentation=seg, mask_files=mask_files,
-                                 failed=failed.get(b.name), **common)
-            record_path = layout.backend_record_path(b.name, stem)
-            write_json(record_path, rec)
-            record_files[b.name] = layout.relative(record_path)
-            backend_records.append(rec)
-
-        panel_path = layout.panel_path(stem)
-        panel = render_panel(rgb, detections, results, plan.viz, title=image.name)
-        write_jpeg(panel_path, panel, plan.viz.jpeg_quality)
-
-        record = combine_records(backend_records, pair_ious_by_id(detections, results), layout.relative(panel_path), record_files)
-        write_json(layout.json_path(stem), record)  # last: its presence marks the image complete
+            with self._cpu(outcome, "outputs"):
+                common = dict(image=image, size=(width, height), detections_file=det_file, reader=reader, conf=plan.conf,
+                              detections=detections, skipped=skipped)
+                outputs = []
+                for b in self.backends:
+                    if b.name not in sinks and b.name not in failed:
+                        continue  # stopped before it ran: nothing to record
+                    info = {**b.info, "seconds": round(seconds.get(b.name, 0.0), 4)}
+                    sink = sinks.get(b.name)
+                    record = backend_record(backend=b.name, info=info, answers=sink.answers if sink else (),
+                                            failed=failed.get(b.name), **common)
+                    outputs.append(BackendOutput(record, write_backend_record(plan.layout, record, stem), sink))
+                    if sink is not None:
+                        outcome.masks += len(sink.answers)
+                record, outcome.panel = finish_image(plan.layout, stem, outputs, plan.outputs, rgb, plan.coco)
         outcome.record = record
-        if plan.coco is not None:
-            ids = [det.id for det in detections]
-            for name, seg in results.items():
-                plan.coco.add(stem, record, name, ids, seg.masks)
         if failed:
             outcome.status = "failed"
             outcome.errors += [(name, f"{image.name}: {message}") for name, message in failed.items()]
         return outcome
 
-    def _export_written_masks(self, stem: str, record: dict[str, Any]) -> None:
-        """COCO export of an image an earlier run completed: its masks are read back once."""
-        size = (record["width"], record["height"])
-        for name in self.names:
-            dets = [d for d in record["detections"] if name in d["backends"]]
-            masks = [load_mask(self.plan.layout.root / d["backends"][name]["mask"], size) for d in dets]
-            stack = np.stack(masks) if masks else np.zeros((0, size[1], size[0]), bool)
-            self.plan.coco.add(stem, record, name, [d["id"] for d in dets], stack)  # type: ignore[union-attr]
+    def _segment(self, image: Path, stem: str, rgb: np.ndarray, detections: list[Detection], outcome: ImageOutcome):
+        """Every backend's masks for the image, chunk by chunk, into one MaskSink per backend."""
+        plan = self.plan
+        height, width = rgb.shape[:2]
+        sinks = {b.name: MaskSink(plan.layout, stem, b.name, (width, height), plan.outputs, full_rle=plan.coco is not None)
+                 for b in self.backends}
+        seconds = dict.fromkeys(sinks, 0.0)
+        failed: dict[str, str] = {}
+        stopped = False
+        if not detections:
+            return sinks, failed, seconds, stopped
+        boxes = boxes_array(detections)
+        chunks = box_chunks(len(boxes), width * height, plan.limits)
+        position = {name: 0 for name in sinks}
+        running: dict[Future, str] = {}
 
-    def _segment(self, backend: ActiveBackend, rgb: np.ndarray, boxes: np.ndarray) -> tuple[Segmentation, float]:
-        if self.stop.is_set():
-            raise RunStopped()
-        started = time.perf_counter()
-        try:
-            raw = backend.segmenter.segment(rgb, boxes)
-            result = check_segmentation(raw, len(boxes), rgb.shape[0], rgb.shape[1], backend.name)
-        except BackendFatalError as exc:
-            self._halt(failure_message(exc))  # here, so this worker's next queued image already sees the stop
-            raise
-        except Exception:
-            with backend.lock:
-                backend.stats.failures += 1
-            raise
-        seconds = time.perf_counter() - started
-        with backend.lock:
-            stats = backend.stats
-            stats.images += 1
-            stats.boxes += len(boxes)
-            stats.masks += len(result.masks)
-            stats.seconds += seconds
-        return result, seconds
+        def submit(name: str) -> None:
+            part = chunks[position[name]]
+            running[self.workers[name].submit(rgb, boxes[part])] = name
+
+        for name in sinks:
+            submit(name)
+        while running:
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                try:
+                    result, took = future.result()
+                except RunStopped:
+                    stopped = True
+                    self._discard({name: sinks.pop(name)})
+                    continue
+                except BackendFatalError as exc:
+                    failed[name] = failure_message(exc)
+                    self._halt(failed[name])
+                    self._discard({name: sinks.pop(name)})
+                    continue
+                except Exception as exc:
+                    failed[name] = failure_message(exc)
+                    self._discard({name: sinks.pop(name)})
+                    continue
+                seconds[name] += took
+                part = chunks[position[name]]
+                with self._cpu(outcome, "outputs"):
+                    sinks[name].add(detections[part], result.masks, result.scores)
+                del result  # the dense masks: only their compact form is kept
+                position[name] += 1
+                if position[name] < len(chunks):
+                    submit(name)
+        backends = {b.name: b for b in self.backends}
+        for name in sinks:
+            with backends[name].lock:
+                backends[name].stats.images += 1
+        return sinks, failed, seconds, stopped
+
+    def _discard(self, sinks: dict[str, MaskSink]) -> None:
+        """Mask files already written for backends that did not finish the image."""
+        for sink in sinks.values():
+            for answer in sink.answers:
+                if answer.mask:
+                    (sink.layout.root / answer.mask).unlink(missing_ok=True)
+
+    def _export_written_masks(self, stem: str, record: ImageRecord) -> None:
+        """COCO export of an image an earlier run completed: its masks are read back once."""
+        layout = self.plan.layout
+        for name in self.names:
+            rel = record.backend_records.get(name)
+            if rel is None:
+                continue
+            ids, masks = load_answer_masks(layout, load_backend_record(layout.root / rel))
+            self.plan.coco.add(stem, record, name, ids, masks)  # type: ignore[union-attr]
 
     def _halt(self, message: str) -> None:
         if self.fatal is None:
             self.fatal = message
         self.stop.set()
+
+
+__all__ = ["ActiveBackend", "BackendStats", "ImageOutcome", "RunPlan", "RunSummary", "Runner", "Segmentation", "box_chunks"]

@@ -21,7 +21,8 @@ BOX_B = (32, 24, 64, 48)
 
 
 def mask_png(path) -> np.ndarray:
-    return np.asarray(Image.open(path))
+    """A mask file as 0/255, however it is stored (segkit writes 1-bit PNGs)."""
+    return np.asarray(Image.open(path).convert("L"))
 
 
 def expected_rect(box, size=SIZE) -> np.ndarray:
@@ -55,9 +56,9 @@ def test_mock_masks_are_exactly_the_boxes(two_images):
     cli = two_images
     result = cli.run("mock")
     assert result.exit_code == 0, result.output
-    np.testing.assert_array_equal(mask_png(cli.out / "masks" / "one_det00_りんご_mock.png"), expected_rect(BOX_A))
-    np.testing.assert_array_equal(mask_png(cli.out / "masks" / "one_det01_plate_mock.png"), expected_rect(BOX_B))
-    np.testing.assert_array_equal(mask_png(cli.out / "masks" / "two_det00_cup_mock.png"), expected_rect(BOX_B))
+    np.testing.assert_array_equal(mask_png(cli.out / "masks" / "one" / "det00_りんご_mock.png"), expected_rect(BOX_A))
+    np.testing.assert_array_equal(mask_png(cli.out / "masks" / "one" / "det01_plate_mock.png"), expected_rect(BOX_B))
+    np.testing.assert_array_equal(mask_png(cli.out / "masks" / "two" / "det00_cup_mock.png"), expected_rect(BOX_B))
 
 
 def test_two_backends_record_areas_scores_and_pair_iou(two_images):
@@ -108,9 +109,9 @@ def test_rerun_skips_complete_images_and_force_redoes_them(two_images):
 def test_deleted_output_makes_the_image_incomplete(two_images):
     cli = two_images
     cli.run("mock")
-    (cli.out / "masks" / "two_det00_cup_mock.png").unlink()
+    (cli.out / "masks" / "two" / "det00_cup_mock.png").unlink()
     result = cli.run("mock")
-    assert "1 segmented" in result.output and (cli.out / "masks" / "two_det00_cup_mock.png").is_file()
+    assert "1 segmented" in result.output and (cli.out / "masks" / "two" / "det00_cup_mock.png").is_file()
 
 
 def test_no_temporary_files_are_left(two_images):
@@ -124,8 +125,8 @@ def test_unsafe_and_japanese_labels_make_safe_readable_file_names(cli):
     write_rgb(cli.images / "x.png", SIZE)
     write_qwen(cli.dets / "x.json", [qwen_det(BOX_A, SIZE, "../../etc/passwd"), qwen_det(BOX_B, SIZE, "焼き 魚/鮭")])
     assert cli.run("mock").exit_code == 0
-    names = sorted(p.name for p in (cli.out / "masks").iterdir())
-    assert names == ["x_det00_etc_passwd_mock.png", "x_det01_焼き_魚_鮭_mock.png"]
+    names = sorted(p.name for p in (cli.out / "masks" / "x").iterdir())
+    assert names == ["det00_etc_passwd_mock.png", "det01_焼き_魚_鮭_mock.png"]
 
 
 def test_awkward_images_reach_the_backend_as_upright_rgb(cli):
@@ -140,11 +141,11 @@ def test_awkward_images_reach_the_backend_as_upright_rgb(cli):
     write_qwen(cli.dets / "rot.json", [{"bbox_xyxy_norm": [0, 0, 0.5, 0.5], "label": "q", "confidence": 1}])
     result = cli.run("mock")
     assert result.exit_code == 0, result.output
-    assert mask_png(cli.out / "masks" / "gray_det00_thing_mock.png").shape == (48, 64)
-    assert mask_png(cli.out / "masks" / "rgba_det00_thing_mock.png").shape == (48, 64)
+    assert mask_png(cli.out / "masks" / "gray" / "det00_thing_mock.png").shape == (48, 64)
+    assert mask_png(cli.out / "masks" / "rgba" / "det00_thing_mock.png").shape == (48, 64)
     rotated = cli.record("rot")
     assert (rotated["width"], rotated["height"]) == (48, 64)  # EXIF orientation applied
-    assert mask_png(cli.out / "masks" / "rot_det00_q_mock.png").shape == (64, 48)
+    assert mask_png(cli.out / "masks" / "rot" / "det00_q_mock.png").shape == (64, 48)
 
 
 def test_degenerate_boxes_are_reported_and_skipped(cli):

@@ -28,7 +28,7 @@ def exported(cli, extra_backends, monkeypatch):
     def no_reading(*args, **kwargs):
         raise AssertionError("the run read a mask back although it had it in memory")
 
-    monkeypatch.setattr(runner_module, "load_mask", no_reading)
+    monkeypatch.setattr(runner_module, "load_answer_masks", no_reading)
     write_dataset(cli)
     result = cli.run("mock", "mock-ellipse", "empty", extra=["--coco"])
     assert result.exit_code == 0, result.output

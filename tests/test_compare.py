@@ -105,13 +105,13 @@ def test_run_resumes_on_a_compared_folder_without_redoing_anything(ran):
 
 def test_compare_reads_each_mask_once(ran, monkeypatch):
     calls = []
-    real = compare_module.load_mask
+    real = compare_module.load_answer_mask
 
-    def counting(path, size):
-        calls.append(path)
-        return real(path, size)
+    def counting(layout, answer, size):
+        calls.append(answer.mask)
+        return real(layout, answer, size)
 
-    monkeypatch.setattr(compare_module, "load_mask", counting)
+    monkeypatch.setattr(compare_module, "load_answer_mask", counting)
     assert ran("compare", ran.out).exit_code == 0
     assert len(calls) == len(set(calls)) == 3 * 5
 

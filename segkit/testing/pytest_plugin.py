@@ -50,7 +50,7 @@ class SegkitCli:
         return self.invoke(*args, *extra, env=env)
 
     def assert_outputs(self, result: CliResult, backends: Sequence[str]) -> list[dict]:
-        """Every image has its JSON, one full-resolution 0/255 mask per box per backend, and a panel."""
+        """Every image has its JSON, one full-resolution binary mask per box per backend, and a panel."""
         assert result.exit_code == 0, result.output
         layout = OutputLayout(result.out)
         records = []
@@ -61,9 +61,11 @@ class SegkitCli:
             for det in record["detections"]:
                 for backend in backends:
                     mask_file = result.out / det["backends"][backend]["mask"]
-                    raw = np.asarray(Image.open(mask_file))
+                    with Image.open(mask_file) as image:
+                        assert image.mode in ("1", "L"), f"{mask_file} is {image.mode}, not a binary mask"
+                        raw = np.asarray(image.convert("L"))
                     assert raw.shape == (record["height"], record["width"]), f"{mask_file} is {raw.shape}"
-                    assert set(np.unique(raw)) <= {0, 255}, f"{mask_file} is not binary 0/255"
+                    assert set(np.unique(raw)) <= {0, 255}, f"{mask_file} is not binary"
                     assert det["backends"][backend]["area_px"] == int(read_mask(mask_file).sum())
             assert (result.out / record["panel"]).is_file()
             records.append(record)

@@ -1,0 +1,213 @@
+"""`segkit run` as a library call: ``run_job(RunJob(...))`` runs a folder and returns what happened.
+
+The CLI is a thin layer over this (it resolves flags, environment and config into a ``RunJob`` and
+prints what ``RunEvents`` report); benchmarks and other engines call it the same way::
+
+    from segkit import RunJob, run_job
+    result = run_job(RunJob(backends=["sam2-large"], images=Path("photos"), detections=Path("qwen"),
+                            out=Path("runs/a")))
+    print(result.summary.count("done"), result.report["pairs"])
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from segkit.artifacts import OutputLayout, OutputLock, find_backend_records, remove_stale_temp_files, write_json
+from segkit.boxes import parse_input_size
+from segkit.coco_export import CocoExport
+from segkit.config import Limits, MaskFormat, PanelMode, VizSettings
+from segkit.detection_reader import ReaderContext
+from segkit.detection_source import load_detections
+from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
+from segkit.image_outputs import OutputSettings
+from segkit.images import list_images
+from segkit.options import resolve_options
+from segkit.plugins import PluginHost, get_host
+from segkit.redact import redact
+from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
+from segkit.runner import ActiveBackend, ImageOutcome, RunPlan, Runner, RunSummary
+
+
+class RunJob(BaseModel):
+    """Everything one run needs, already resolved (the CLI merges flags, environment and config into it)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    backends: list[str] = Field(min_length=1)
+    images: Path
+    detections: Path
+    out: Path
+    conf: float = Field(0.0, ge=0.0, le=1.0)
+    reader: str = "auto"
+    input_size: Optional[str] = None
+    force: bool = False
+    limit: Optional[int] = Field(None, ge=1)
+    mask_format: MaskFormat = "png"
+    panels: PanelMode = "all"
+    iou_threshold: float = Field(DEFAULT_IOU_THRESHOLD, ge=0.0, le=1.0)
+    worst: int = Field(DEFAULT_WORST, ge=0)
+    coco: bool = False
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
+    overrides: dict[str, dict[str, str]] = Field(default_factory=dict)  # -O key.field=value
+    viz: VizSettings = Field(default_factory=VizSettings)
+    limits: Limits = Field(default_factory=Limits)
+    cores: Optional[int] = Field(None, ge=1)  # CPU slots for segkit's own work (default: the machine's)
+
+
+class RunEvents:
+    """What a run tells its caller as it goes; override the methods you need (the CLI prints them)."""
+
+    def warning(self, message: str) -> None:
+        """A problem that does not stop anything (already redacted)."""
+
+    @contextmanager
+    def loading(self, backend: str) -> Iterator[None]:
+        """Around loading one backend's model."""
+        yield
+
+    def started(self, images: int, backends: list[str]) -> None:
+        """Segmenting begins."""
+
+    def image_done(self, outcome: ImageOutcome) -> None:
+        """One image finished (in the order they finish)."""
+
+
+@dataclass
+class RunResult:
+    summary: RunSummary
+    report: dict[str, Any]
+    files: list[Path]  # report.json, report.csv, COCO files
+    layout: OutputLayout
+    other_backends: list[str] = field(default_factory=list)  # in the folder from earlier runs or merges
+
+    @property
+    def failed_images(self) -> int:
+        return len({f["image"] for f in self.summary.failures})
+
+    @property
+    def exit_code(self) -> int:
+        """0: all went well; 1: some images failed or a backend stopped the run."""
+        return 1 if self.summary.fatal or self.summary.failures else 0
+
+
+def prepare_backends(host: PluginHost, job: RunJob) -> list[ActiveBackend]:
+    """Create every backend the job names (once each, aliases resolved) and check it is ready."""
+    active: list[ActiveBackend] = []
+    seen: set[str] = set()
+    for requested in job.backends:
+        entry = host.backend(requested)
+        if entry.name in seen:
+            continue
+        seen.add(entry.name)
+        segmenter = entry.create(resolve_options(entry.cls, job.options, job.overrides))
+        readiness = segmenter.check_ready()
+        if not readiness.ready:
+            raise BackendNotReady(f"backend {entry.name!r} is not ready: {readiness.reason}")
+        active.append(ActiveBackend(entry.name, segmenter))
+    return active
+
+
+def load_backends(active: list[ActiveBackend], events: RunEvents) -> None:
+    for backend in active:
+        started = time.perf_counter()
+        with events.loading(backend.name):
+            try:
+                backend.segmenter.load()
+            except SegkitError:
+                raise
+            except Exception as exc:
+                raise BackendFatalError(f"backend {backend.name!r} failed to load: {one_line(exc)}") from exc
+        backend.stats.load_seconds = time.perf_counter() - started
+
+
+def drop_duplicate_stems(paths: list[Path], warn: Callable[[str], None]) -> list[Path]:
+    """Outputs are named by stem, so a.jpg and a.png would overwrite each other: keep the first."""
+    kept: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in kept:
+            warn(f"{path} has the same name stem as {kept[path.stem].name}; skipping it (rename one of them)")
+            continue
+        kept[path.stem] = path
+    return list(kept.values())
+
+
+def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | None = None) -> RunResult:
+    """Run a job: segment every image with every backend, write every output, return the summary.
+
+    Raises SegkitError (one line for the user) for anything that stops the run before it starts.
+    """
+    events = events or RunEvents()
+    host = host or get_host()
+    try:
+        input_space = parse_input_size(job.input_size)
+    except ValueError as exc:
+        raise ConfigError(f"--input-size: {exc}") from exc
+    host.backends()  # registration problems show up here
+    for problem in host.problems:
+        events.warning(redact(f"plugin {problem.plugin}: {problem.message}"))
+    active = prepare_backends(host, job)
+    readers = {name: entry.cls() for name, entry in host.readers().items()}
+    if job.reader != "auto" and job.reader not in readers:
+        host.reader(job.reader)  # raises the error that lists the readers
+
+    image_paths = drop_duplicate_stems(list_images(job.images), events.warning)
+    if job.limit:
+        image_paths = image_paths[: job.limit]
+    index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space))
+    layout = OutputLayout(job.out)
+    layout.create()
+    with OutputLock(job.out):
+        remove_stale_temp_files(layout)
+        try:
+            load_backends(active, events)
+            outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz)
+            plan = RunPlan(image_paths, index, layout, job.conf, job.force, outputs, job.limits,
+                           CocoExport() if job.coco else None)
+            if job.cores:
+                plan.cores = job.cores
+            events.started(len(image_paths), [b.name for b in active])
+            summary = Runner(plan, active, events.image_done).run()
+        finally:
+            for backend in active:
+                backend.segmenter.close()
+
+        for key, path in index.unused():
+            if job.limit is None:
+                events.warning(f"detections for {key!r} ({path or job.detections}) match no image in {job.images};"
+                               " add the image or remove the entry")
+        names = [b.name for b in active]
+        report = build_report([o.record for o in summary.outcomes if o.record is not None], names, job.iou_threshold, job.worst)
+        files = write_run_files(layout, summary, report, plan.coco, names)
+    others = sorted(set(find_backend_records(layout)) - set(names))
+    return RunResult(summary, report, files, layout, others)
+
+
+class OutputWriteError(SegkitError):
+    """A file at the end of a run could not be written (disk full, folder made read-only)."""
+
+    exit_code = 1
+
+
+def write_run_files(layout: OutputLayout, summary: RunSummary, report: dict[str, Any], coco: CocoExport | None,
+                    names: list[str]) -> list[Path]:
+    """failures.json, the report and the COCO files; one line (not a traceback) if the disk refuses."""
+    try:
+        write_json(layout.failures_path, [{k: redact(v) if isinstance(v, str) else v for k, v in f.items()}
+                                          for f in summary.failures])
+        files = save_report(layout, report)
+        if coco is not None:
+            files += coco.write(layout, names)
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        raise OutputWriteError(
+            f"cannot write{where} in {layout.root} ({exc.strerror or exc}); the images already written are kept:"
+            " free some space or make the folder writable, then run the same command again"
+        ) from exc
+    return files
