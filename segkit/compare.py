@@ -28,7 +28,7 @@ from segkit.artifacts import (
     write_json,
 )
 from segkit.coco_export import CocoExport
-from segkit.config import VizSettings
+from segkit.config import LimitSettings, VizSettings
 from segkit.detections import Detection
 from segkit.errors import ImageFailed, InputError
 from segkit.images import load_rgb
@@ -48,6 +48,7 @@ class CompareOptions:
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     worst: int = DEFAULT_WORST
     viz: VizSettings = field(default_factory=VizSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 @dataclass
@@ -228,7 +229,7 @@ class _ImageJob:
         rgb = None
         if image is not None:
             try:
-                rgb = load_rgb(image)
+                rgb = load_rgb(image, self.options.limits.max_image_pixels)
             except ImageFailed:
                 rgb = None
         width, height = record["width"], record["height"]

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 from segkit.errors import ConfigError
+from segkit.redact import redact
+from segkit.text import preview
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -24,6 +26,24 @@ class VizSettings(BaseModel):
     opacity: float = Field(0.45, ge=0, le=1, description="mask fill opacity in overlays")
     max_column_width: int = Field(1024, ge=64, description="panel columns are scaled down to this width")
     jpeg_quality: int = Field(90, ge=1, le=100)
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what one input may cost, so that memory and time depend on settings, not on the input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_image_pixels: int = Field(
+        64_000_000, ge=1, description="refuse an image above this many pixels (width x height), read from its header before decoding",
+    )
+    max_detection_file_bytes: ByteSize = Field(
+        ByteSize(64 * 2**20), ge=1, description="refuse a detection file larger than this (e.g. 64MiB, 1GB)",
+    )
+    max_detection_fields_bytes: ByteSize = Field(
+        ByteSize(16 * 2**10), ge=0,
+        description="a detection's other fields kept in the records, as JSON; fields beyond this are dropped and named",
+    )
+    max_label_chars: int = Field(200, ge=1, description="labels longer than this are cut, the cut marked with '…'")
 
 
 class Settings(BaseModel):
@@ -38,12 +58,15 @@ class Settings(BaseModel):
     input_size: str | None = None
     viz: VizSettings = Field(default_factory=VizSettings)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
 
 def find_config(explicit: Path | None) -> Path | None:
     if explicit is not None:
-        if not explicit.is_file():
+        if not explicit.exists():
             raise ConfigError(f"config file {explicit} does not exist; pass an existing YAML file to --config")
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} is not a regular file; pass a YAML file to --config")
         return explicit
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
@@ -70,8 +93,9 @@ def first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "value"
     got = err.get("input")
+    got = redact(preview(redact(got) if isinstance(got, str) else got))  # masked before it is cut, and bounded
     if any(word in where.lower() for word in ("key", "token", "secret", "password")):
         got = "***"  # never echo a secret
     if err["type"] == "extra_forbidden":
-        return f"unknown setting {where!r}"
-    return f"{where}: {err['msg']} (got {got!r})"
+        return f"unknown setting {preview(where)}"
+    return f"{where}: {err['msg']} (got {got})"

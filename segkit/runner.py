@@ -19,7 +19,7 @@ import numpy as np
 
 from segkit.artifacts import OutputLayout, complete_record, load_mask, write_jpeg, write_json, write_mask
 from segkit.coco_export import CocoExport
-from segkit.config import VizSettings
+from segkit.config import LimitSettings, VizSettings
 from segkit.detection_source import DetectionIndex
 from segkit.detections import boxes_array, resolve_detections
 from segkit.errors import BackendFatalError, ImageFailed, one_line
@@ -112,6 +112,7 @@ class RunPlan:
     force: bool = False
     viz: VizSettings = field(default_factory=VizSettings)
     coco: CocoExport | None = None  # collects every mask as COCO RLE when set (--coco)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 class Runner:
@@ -185,7 +186,7 @@ class Runner:
             return ImageOutcome(image, "complete", record=done)
 
         det_file, reader, raws = entry
-        rgb = load_rgb(image)
+        rgb = load_rgb(image, plan.limits.max_image_pixels)
         height, width = rgb.shape[:2]
         detections, skipped = resolve_detections(raws, (width, height), plan.conf)
         outcome = ImageOutcome(image, "done", detections=len(detections))
