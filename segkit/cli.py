@@ -43,7 +43,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-# Emoji codes (":warning:") in a label or file name stay text; markup is escaped where input is printed.
+# Emoji codes (":warning:") in a label or file name stay text; input-derived text is printed as Text.
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
 
@@ -62,29 +62,29 @@ CocoOpt = typer.Option(False, "--coco", envvar="SEGKIT_COCO", help="Also write e
 # parsed as markup, with secrets masked and control characters shown as escapes (segkit.text).
 
 
-def shown(message: Any, prefix: str = "", style: str = "") -> Text:
+def safe_line(message: Any, prefix: str = "", style: str = "") -> Text:
     """A message as one terminal-safe line of Text, after a styled ``prefix`` (``error:``)."""
     text = for_terminal(redact(str(message)))
     return Text.assemble((prefix, style), " ", text) if prefix else Text(text)
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(shown(message, "error:", "bold red"), soft_wrap=True)
+    err_console.print(safe_line(message, "error:", "bold red"), soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str, target: Console | None = None) -> None:
-    (target or err_console).print(shown(message, "warning:", "yellow"), soft_wrap=True)
+    (target or err_console).print(safe_line(message, "warning:", "yellow"), soft_wrap=True)
 
 
 def failed(message: str, target: Console | None = None) -> None:
     """One image (or one backend on one image) failed; the run goes on."""
-    (target or err_console).print(shown(message, "failed:", "red"), soft_wrap=True)
+    (target or err_console).print(safe_line(message, "failed:", "red"), soft_wrap=True)
 
 
 def say(message: str, target: Console | None = None) -> None:
     """A plain line on stdout that mentions paths or names."""
-    (target or console).print(shown(message))
+    (target or console).print(safe_line(message))
 
 
 def report_plugin_problems(host: PluginHost) -> None:
@@ -208,7 +208,7 @@ def _run(backend_names, images, detections, out, conf, reader, input_size, force
         fail(f"run stopped: {summary.fatal}", BackendFatalError.exit_code)
     if failures:
         err_console.print(Text.assemble((f"{len({f['image'] for f in failures})} image(s) failed", "bold red"),
-                                        shown(f"; details in {layout.failures_path}")))
+                                        safe_line(f"; details in {layout.failures_path}")))
         return 1
     return 0
 
@@ -376,7 +376,7 @@ def backends(
     for row in rows:
         name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
         status = Text("yes", style="green") if row["ready"] else Text("no", style="red")
-        table.add_row(_cell(name), _cell(row["plugin"]), status, _cell(row["reason"] or row["description"]))
+        table.add_row(safe_line(name), safe_line(row["plugin"]), status, safe_line(row["reason"] or row["description"]))
     console.print(table)
 
 
@@ -393,23 +393,18 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for column in ("plugin", "distribution", "hooks"):
         table.add_column(column)
     for row in rows:
-        table.add_row(_cell(row["name"]), _cell(row["distribution"]), _cell(", ".join(row["hooks"])))
+        table.add_row(safe_line(row["name"]), safe_line(row["distribution"]), safe_line(", ".join(row["hooks"])))
     console.print(table)
     readers_table = Table(title="detection readers", title_justify="left")
     for column in ("reader", "plugin", "format"):
         readers_table.add_column(column)
     for row in readers:
-        readers_table.add_row(_cell(row["name"]), _cell(row["plugin"]), _cell(row["description"]))
+        readers_table.add_row(safe_line(row["name"]), safe_line(row["plugin"]), safe_line(row["description"]))
     console.print(readers_table)
 
 
 def _problems(host: PluginHost) -> list[dict[str, str]]:
     return [{"plugin": p.plugin, "message": redact(p.message)} for p in host.problems]
-
-
-def _cell(value: Any) -> Text:
-    """A table cell from a plugin or the input: plain text (no markup), terminal-safe, secrets masked."""
-    return shown(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TyperException as exc:  # click's usage errors (typer vendors click)
         ctx = getattr(exc, "ctx", None)
         hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
-        err_console.print(shown(exc.format_message().strip().rstrip(".") + hint, "error:", "bold red"), soft_wrap=True)
+        err_console.print(safe_line(exc.format_message().strip().rstrip(".") + hint, "error:", "bold red"), soft_wrap=True)
         return exc.exit_code
     except typer.Abort:
         err_console.print("[bold red]error:[/] aborted", highlight=False)

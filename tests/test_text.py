@@ -6,7 +6,7 @@ import json
 from rich.console import Console
 
 from segkit.redact import redact
-from segkit.cli import shown
+from segkit.cli import safe_line
 from segkit.text import for_terminal, json_for_terminal, preview
 
 HOSTILE = "a\x1b]0;pwned\x07b\x1b[31mred\rc\nd\te\x9bf\u202eg\u2028h\x7f"
@@ -27,7 +27,7 @@ def printed(*messages) -> str:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, color_system="standard", width=200)
     for message in messages:
-        console.print(shown(message, "warning:", "yellow"), soft_wrap=True)
+        console.print(safe_line(message, "warning:", "yellow"), soft_wrap=True)
     return out.getvalue()
 
 
