@@ -1,3 +1,5 @@
+import sys
+
 from segkit.cli import main
 
-main()
+sys.exit(main())

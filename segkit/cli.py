@@ -6,16 +6,17 @@ flags. Expected problems end in one line on stderr and a non-zero exit; nothing 
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
+from typer.exceptions import TyperException
 
 from segkit import __version__
 from segkit.artifacts import OutputLayout, OutputLock, remove_stale_temp_files
@@ -23,12 +24,13 @@ from segkit.compare import CompareOptions, CompareResult, ImageComparison, check
 from segkit.config import find_config, load_settings
 from segkit.errors import BackendFatalError, ConfigError, SegkitError
 from segkit.job import RunEvents, RunJob, RunResult, run_job
-from segkit.options import parse_overrides, resolve_options
+from segkit.options import check_families, option_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, save_report
 from segkit.runner import ImageOutcome
 from segkit.summary import render_report, render_summary
+from segkit.text import for_terminal, json_for_terminal
 
 app = typer.Typer(
     name="segkit",
@@ -37,8 +39,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console()
-err_console = Console(stderr=True)
+# Emoji codes (":warning:") in a label or file name stay text; input-derived text is printed as Text.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 PRECEDENCE = "Precedence: flag > SEGKIT_* environment variable > config file > built-in default."
 ConfigOpt = typer.Option(None, "--config", "-c", envvar="SEGKIT_CONFIG", help="YAML config (default: ./configs/default.yaml if present).")
@@ -51,13 +54,33 @@ WorstOpt = typer.Option(DEFAULT_WORST, "--worst", envvar="SEGKIT_WORST", min=0, 
 CocoOpt = typer.Option(False, "--coco", envvar="SEGKIT_COCO", help="Also write every backend's masks as COCO RLE annotations, OUT/coco/<backend>.json.")
 
 
+# Every message below may hold labels, file names or a plugin's words. It is printed as rich Text, never
+# parsed as markup, with secrets masked and control characters shown as escapes (segkit.text).
+
+
+def safe_line(message: Any, prefix: str = "", style: str = "") -> Text:
+    """A message as one terminal-safe line of Text, after a styled ``prefix`` (``error:``)."""
+    text = for_terminal(redact(str(message)))
+    return Text.assemble((prefix, style), " ", text) if prefix else Text(text)
+
+
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False, soft_wrap=True)
+    err_console.print(safe_line(message, "error:", "bold red"), soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str, target: Console | None = None) -> None:
-    (target or err_console).print(f"[yellow]warning:[/] {redact(message)}", highlight=False, soft_wrap=True)
+    (target or err_console).print(safe_line(message, "warning:", "yellow"), soft_wrap=True)
+
+
+def failed(message: str, target: Console | None = None) -> None:
+    """One image (or one backend on one image) failed; the run goes on."""
+    (target or err_console).print(safe_line(message, "failed:", "red"), soft_wrap=True)
+
+
+def say(message: str, target: Console | None = None) -> None:
+    """A plain line on stdout that mentions paths or names."""
+    (target or console).print(safe_line(message))
 
 
 def report_plugin_problems(host: PluginHost) -> None:
@@ -65,11 +88,25 @@ def report_plugin_problems(host: PluginHost) -> None:
         warn(f"plugin {problem.plugin}: {problem.message}")
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
-    if version:
-        console.print(f"segkit {__version__}")
+def checked_overrides(host: PluginHost, settings: Settings, option: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``-O`` flags parsed, and every options family (flags and config) checked against the installed backends."""
+    overrides = parse_overrides(option)
+    installed = option_families(entry.cls for entry in host.backends().values())
+    for message in check_families(settings.options, overrides, installed):
+        warn(message)
+    return overrides
+
+
+def _print_version(value: bool) -> None:
+    if value:  # a callback, so that it runs while parsing, before click asks for a command
+        console.print(f"segkit {__version__}", highlight=False)
         raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                       callback=_print_version)) -> None:
+    pass
 
 
 @app.command(help=f"Segment every detection of every image with one or more backends. {PRECEDENCE}")
@@ -179,8 +216,7 @@ class _CliEvents(RunEvents):
         for message in outcome.warnings:
             warn(message, self.progress.console)
         for backend, message in outcome.errors:
-            who = f"{backend}: " if backend else ""
-            self.progress.console.print(f"[red]failed:[/] {who}{redact(message)}", highlight=False, soft_wrap=True)
+            failed(f"{backend}: {message}" if backend else message, self.progress.console)
         self.progress.advance(self.task)
 
     def stop(self) -> None:
@@ -195,15 +231,13 @@ def _finish_run(result: RunResult) -> int:
     render_summary(console, summary, out_dir)
     render_report(console, result.report, [str(p) for p in result.files], show_backends=False)
     if result.other_backends:
-        console.print(f"{out_dir} also holds results of {', '.join(result.other_backends)} (other runs or machines);"
-                      f" `segkit compare {out_dir}` compares every backend in it.", highlight=False)
+        say(f"{out_dir} also holds results of {', '.join(result.other_backends)} (other runs or machines);"
+            f" `segkit compare {out_dir}` compares every backend in it.")
     if summary.fatal:
         fail(f"run stopped: {summary.fatal}", BackendFatalError.exit_code)
     if summary.failures:
-        err_console.print(
-            f"[bold red]{result.failed_images} image(s) failed[/]; details in {result.layout.failures_path}",
-            highlight=False,
-        )
+        err_console.print(Text.assemble((f"{result.failed_images} image(s) failed", "bold red"),
+                                        safe_line(f"; details in {result.layout.failures_path}")))
         return 1
     return 0
 
@@ -227,7 +261,7 @@ def compare(
     try:
         settings = load_settings(find_config(config))
         options = CompareOptions(backend, images, panels, coco, iou_threshold, worst, settings.viz,
-                                 "disagree" if disagree else "all")
+                                 "disagree" if disagree else "all", limits=settings.limits)
         layout = OutputLayout(out_dir)
         check_folder(layout)
         with OutputLock(out_dir):
@@ -240,7 +274,7 @@ def compare(
         fail(f"cannot write the report in {out_dir} ({exc.strerror or exc}); free some space or make the folder writable", 1)
     written += result.coco_files
     for problem in result.problems:
-        err_console.print(f"[red]failed:[/] {redact(problem)}", highlight=False, soft_wrap=True)
+        failed(problem)
     missing = result.images_missing
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -249,8 +283,8 @@ def compare(
     render_report(console, result.report, [str(p) for p in written])
     compared = len(result.records)
     redrawn = len(result.panels("redrawn"))
-    console.print(f"{compared} images compared ({', '.join(result.backends)}), {redrawn} panels redrawn,"
-                  f" in {result.seconds:.1f} s. Outputs in {out_dir}", highlight=False)
+    say(f"{compared} images compared ({', '.join(result.backends)}), {redrawn} panels redrawn,"
+        f" in {result.seconds:.1f} s. Outputs in {out_dir}")
     if result.problems:
         err_console.print(f"[bold red]{len(result.problems)} image(s) could not be compared[/] and are left out of the report",
                           highlight=False)
@@ -277,19 +311,19 @@ def backends(
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
 ) -> None:
+    host = get_host()
     try:
         settings = load_settings(find_config(config))
-        overrides = parse_overrides(option)
+        overrides = checked_overrides(host, settings, option)
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
-    host = get_host()
     rows = []
     for entry in host.backends().values():
         try:
             readiness = entry.create(resolve_options(entry.cls, settings.options, overrides)).check_ready()
             ready, reason = readiness.ready, readiness.reason
         except Exception as exc:  # a broken readiness check is itself the answer
-            ready, reason = False, f"{type(exc).__name__}: {exc}"
+            ready, reason = False, one_line(exc)
         rows.append({
             "name": entry.name,
             "aliases": list(entry.aliases),
@@ -299,7 +333,7 @@ def backends(
             "description": entry.description,
         })
     if as_json:
-        print(json.dumps({"backends": rows, "problems": _problems(host)}, ensure_ascii=False, indent=2))
+        print(json_for_terminal({"backends": rows, "problems": _problems(host)}))
         return
     report_plugin_problems(host)
     table = Table(title="segkit backends", title_justify="left")
@@ -307,8 +341,8 @@ def backends(
         table.add_column(column)
     for row in rows:
         name = row["name"] + (f" ({', '.join(row['aliases'])})" if row["aliases"] else "")
-        status = "[green]yes[/]" if row["ready"] else "[red]no[/]"
-        table.add_row(name, row["plugin"], status, row["reason"] or row["description"])
+        status = Text("yes", style="green") if row["ready"] else Text("no", style="red")
+        table.add_row(safe_line(name), safe_line(row["plugin"]), status, safe_line(row["reason"] or row["description"]))
     console.print(table)
 
 
@@ -318,20 +352,20 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     rows = host.plugins()
     readers = [{"name": r.name, "plugin": r.plugin, "description": r.description} for r in host.readers().values()]
     if as_json:
-        print(json.dumps({"plugins": rows, "readers": readers, "problems": _problems(host)}, ensure_ascii=False, indent=2))
+        print(json_for_terminal({"plugins": rows, "readers": readers, "problems": _problems(host)}))
         return
     report_plugin_problems(host)
     table = Table(title="segkit plugins", title_justify="left")
     for column in ("plugin", "distribution", "hooks"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["distribution"], ", ".join(row["hooks"]))
+        table.add_row(safe_line(row["name"]), safe_line(row["distribution"]), safe_line(", ".join(row["hooks"])))
     console.print(table)
     readers_table = Table(title="detection readers", title_justify="left")
     for column in ("reader", "plugin", "format"):
         readers_table.add_column(column)
     for row in readers:
-        readers_table.add_row(row["name"], row["plugin"], row["description"])
+        readers_table.add_row(safe_line(row["name"]), safe_line(row["plugin"]), safe_line(row["description"]))
     console.print(readers_table)
 
 
@@ -339,8 +373,30 @@ def _problems(host: PluginHost) -> list[dict[str, str]]:
     return [{"plugin": p.plugin, "message": redact(p.message)} for p in host.problems]
 
 
-def main() -> None:
-    app()
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``segkit`` command; returns the exit code.
+
+    Usage errors (a bad flag or SEGKIT_* value, an unknown command, a missing argument) end like every
+    other bad argument: one ``error:`` line and exit 2. ``--help`` and ``--version`` print and exit 0;
+    Ctrl-C exits 130.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args:  # bare `segkit`: the help, and the usage-error exit code
+            app(args=["--help"], prog_name="segkit", standalone_mode=False)
+            return 2
+        code = app(args=args, prog_name="segkit", standalone_mode=False)
+    except TyperException as exc:  # click's usage errors (typer vendors click)
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+        err_console.print(safe_line(exc.format_message().strip().rstrip(".") + hint, "error:", "bold red"), soft_wrap=True)
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("[bold red]error:[/] aborted", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

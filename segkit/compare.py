@@ -24,7 +24,7 @@ from segkit.artifacts import (
     read_record,
 )
 from segkit.coco_export import CocoExport
-from segkit.config import VizSettings
+from segkit.config import LimitSettings, VizSettings
 from segkit.errors import ImageFailed, InputError
 from segkit.image_outputs import BackendOutput, MaskSink, OutputSettings, finish_image, image_path_of
 from segkit.images import load_rgb
@@ -43,6 +43,7 @@ class CompareOptions:
     worst: int = DEFAULT_WORST
     viz: VizSettings = field(default_factory=VizSettings)
     panel_mode: str = "all"  # with panels: "all" or "disagree"
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 @dataclass
@@ -220,7 +221,7 @@ class _ImageJob:
         rgb = None
         if image is not None:
             try:
-                rgb = load_rgb(image)
+                rgb = load_rgb(image, self.options.limits.max_image_pixels)
             except ImageFailed:
                 rgb = None
         if rgb is None or rgb.shape[:2] != (first.height, first.width):  # not found, unreadable, or another picture

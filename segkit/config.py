@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 from segkit.errors import ConfigError
+from segkit.redact import redact
+from segkit.text import preview
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -29,11 +31,22 @@ class VizSettings(BaseModel):
     jpeg_quality: int = Field(90, ge=1, le=100)
 
 
-class Limits(BaseModel):
-    """Bounds on what one run holds in memory, whatever the input."""
+class LimitSettings(BaseModel):
+    """Bounds on what one input may cost, so that memory and time depend on settings, not on the input."""
 
     model_config = ConfigDict(extra="forbid")
 
+    max_image_pixels: int = Field(
+        64_000_000, ge=1, description="refuse an image above this many pixels (width x height), read from its header before decoding",
+    )
+    max_detection_file_bytes: ByteSize = Field(
+        ByteSize(64 * 2**20), ge=1, description="refuse a detection file larger than this (e.g. 64MiB, 1GB)",
+    )
+    max_detection_fields_bytes: ByteSize = Field(
+        ByteSize(16 * 2**10), ge=0,
+        description="a detection's other fields kept in the records, as JSON; fields beyond this are dropped and named",
+    )
+    max_label_chars: int = Field(200, ge=1, description="labels longer than this are cut, the cut marked with '…'")
     max_pixels_in_flight: int = Field(200_000_000, ge=1, description="image pixels decoded and not yet written, summed over the images in flight")
     max_boxes_per_call: int = Field(64, ge=1, description="boxes sent to a backend in one call; an image with more is segmented in chunks")
     max_mask_pixels_per_call: int = Field(500_000_000, ge=1, description="and at most this many mask pixels (boxes x image pixels) per call")
@@ -56,14 +69,16 @@ class Settings(BaseModel):
     mask_format: MaskFormat = "png"
     panels: PanelMode = "all"
     viz: VizSettings = Field(default_factory=VizSettings)
-    limits: Limits = Field(default_factory=Limits)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
 
 def find_config(explicit: Path | None) -> Path | None:
     if explicit is not None:
-        if not explicit.is_file():
+        if not explicit.exists():
             raise ConfigError(f"config file {explicit} does not exist; pass an existing YAML file to --config")
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} is not a regular file; pass a YAML file to --config")
         return explicit
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
@@ -90,8 +105,9 @@ def first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "value"
     got = err.get("input")
+    got = redact(preview(redact(got) if isinstance(got, str) else got))  # masked before it is cut, and bounded
     if any(word in where.lower() for word in ("key", "token", "secret", "password")):
         got = "***"  # never echo a secret
     if err["type"] == "extra_forbidden":
-        return f"unknown setting {where!r}"
-    return f"{where}: {err['msg']} (got {got!r})"
+        return f"unknown setting {preview(where)}"
+    return f"{where}: {err['msg']} (got {got})"

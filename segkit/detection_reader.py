@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from segkit.boxes import BoxSpace
 from segkit.detections import RawDetection
-from segkit.errors import InputError
+from segkit.errors import InputError, exception_text
+from segkit.text import preview
 
 
 @dataclass(frozen=True)
@@ -68,19 +69,27 @@ def parse_json_text(text: str, path: Path) -> Any:
         return json.loads(body)
     except json.JSONDecodeError as exc:
         raise DetectionFormatError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    except RecursionError:
+        raise DetectionFormatError(path, "JSON nested too deeply to read (lists or objects inside one another)") from None
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+        reason = exception_text(exc, 160).split(";")[0]
+        raise DetectionFormatError(path, f"JSON that cannot be read ({reason})") from None
 
 
 def number(value: Any, path: Path, where: str) -> float:
-    """A JSON number or numeric string, else a DetectionFormatError naming ``where``."""
+    """A JSON number or numeric string, else a DetectionFormatError naming ``where``.
+
+    NaN and infinities are returned as they are: resolving the detection skips it with the reason.
+    """
     if isinstance(value, bool):
-        raise DetectionFormatError(path, f"{where} is {value!r}, expected a number")
+        raise DetectionFormatError(path, f"{where} is {preview(value)}, expected a number")
     try:
         return float(value)
-    except (TypeError, ValueError):
-        raise DetectionFormatError(path, f"{where} is {value!r}, expected a number") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float range
+        raise DetectionFormatError(path, f"{where} is {preview(value)}, expected a number") from None
 
 
 def four_numbers(value: Any, path: Path, where: str) -> tuple[float, float, float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
-        raise DetectionFormatError(path, f"{where} is {value!r}, expected a list of 4 numbers")
+        raise DetectionFormatError(path, f"{where} is {preview(value)}, expected a list of 4 numbers")
     return tuple(number(v, path, where) for v in value)  # type: ignore[return-value]

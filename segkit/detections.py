@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -48,6 +49,10 @@ def resolve_detections(
     kept: list[Detection] = []
     skipped: list[SkippedDetection] = []
     for raw in raws:
+        if raw.confidence is not None and not math.isfinite(raw.confidence):  # NaN would pass any threshold
+            skipped.append(SkippedDetection(raw.index, raw.label, f"its confidence is {raw.confidence}, not a number"
+                                            " between 0 and 1; write a number or null"))
+            continue
         if raw.confidence is not None and raw.confidence < conf:
             skipped.append(SkippedDetection(raw.index, raw.label, f"confidence {raw.confidence:g} < {conf:g}"))
             continue

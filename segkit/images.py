@@ -9,9 +9,17 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from segkit.config import LimitSettings
 from segkit.errors import ImageFailed, InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_IMAGE_PIXELS: int = LimitSettings.model_fields["max_image_pixels"].default
+
+# segkit refuses images above limits.max_image_pixels itself, from the header and before decoding
+# (load_rgb). Pillow's own process-wide check would otherwise warn at 89 megapixels and refuse at 179
+# whatever the user set, and it lets through images that are too big for segkit (a 140 KB PNG of
+# 12000x12000 pixels needs gigabytes once decoded and segmented).
+Image.MAX_IMAGE_PIXELS = None
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -40,26 +48,39 @@ def image_size(path: Path) -> tuple[int, int]:
 JPEG_END = b"\xff\xd9"
 
 
-def load_rgb(path: Path) -> np.ndarray:
+def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an image as (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
 
-    Grayscale, palette, RGBA (alpha dropped) and 16-bit images are converted; anything that cannot be
-    decoded raises ImageFailed with the reason. Whole 8-bit RGB or grayscale JPEGs and PNGs, most photos,
-    are decoded by OpenCV, three times faster than Pillow here and equal to it pixel for pixel (both use
-    libjpeg-turbo's defaults; EXIF orientation is applied by both); the rest goes through Pillow.
+    Grayscale, palette, RGBA (alpha dropped) and 16-bit images are converted; an image of more than
+    ``max_pixels`` pixels is refused before it is decoded; anything that cannot be decoded raises
+    ImageFailed with the reason. Whole 8-bit RGB or grayscale JPEGs and PNGs, most photos, are decoded
+    by OpenCV, three times faster than Pillow here and equal to it pixel for pixel (both use
+    libjpeg-turbo's defaults and apply EXIF orientation); the rest goes through Pillow.
     """
     try:
         data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            check_pixels(path, img.size, max_pixels)
             if _opencv_decodes(img, data):
                 decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
                 if decoded is not None:
                     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
             img = ImageOps.exif_transpose(img)
             return _to_rgb8(img)
+    except ImageFailed:
+        raise
     except Exception as exc:  # PIL and its format plugins (some added by other libraries) raise many kinds
         reason = str(exc) if isinstance(exc, (UnidentifiedImageError, OSError)) else f"{type(exc).__name__}: {exc}"
         raise ImageFailed(f"cannot decode image {path}: {reason}; re-save it as PNG or JPEG") from exc
+
+
+def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageFailed(
+            f"image {path} is {width}x{height} ({width * height / 1e6:.1f} megapixels), above the limit of"
+            f" {max_pixels / 1e6:.1f} megapixels; downscale it, or raise limits.max_image_pixels in the config"
+        )
 
 
 def _opencv_decodes(img: Image.Image, data: bytes) -> bool:

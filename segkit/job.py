@@ -22,13 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from segkit.artifacts import OutputLayout, OutputLock, find_backend_records, remove_stale_temp_files, write_json
 from segkit.boxes import parse_input_size
 from segkit.coco_export import CocoExport
-from segkit.config import Limits, MaskFormat, PanelMode, VizSettings
+from segkit.config import LimitSettings, MaskFormat, PanelMode, VizSettings
 from segkit.detection_reader import ReaderContext
 from segkit.detection_source import load_detections
 from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
 from segkit.image_outputs import OutputSettings
 from segkit.images import list_images
-from segkit.options import resolve_options
+from segkit.options import check_families, option_families, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
@@ -57,7 +57,7 @@ class RunJob(BaseModel):
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
     overrides: dict[str, dict[str, str]] = Field(default_factory=dict)  # -O key.field=value
     viz: VizSettings = Field(default_factory=VizSettings)
-    limits: Limits = Field(default_factory=Limits)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     cores: Optional[int] = Field(None, ge=1)  # CPU slots for segkit's own work (default: the machine's)
 
 
@@ -149,9 +149,11 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         input_space = parse_input_size(job.input_size)
     except ValueError as exc:
         raise ConfigError(f"--input-size: {exc}") from exc
-    host.backends()  # registration problems show up here
+    entries = host.backends()  # registration problems show up here
     for problem in host.problems:
         events.warning(redact(f"plugin {problem.plugin}: {problem.message}"))
+    for message in check_families(job.options, job.overrides, option_families(e.cls for e in entries.values())):
+        events.warning(message)
     active = prepare_backends(host, job)
     readers = {name: entry.cls() for name, entry in host.readers().items()}
     if job.reader != "auto" and job.reader not in readers:
@@ -160,7 +162,9 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     image_paths = drop_duplicate_stems(list_images(job.images), events.warning)
     if job.limit:
         image_paths = image_paths[: job.limit]
-    index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space))
+    index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space), job.limits)
+    for message in index.warnings:
+        events.warning(message)
     layout = OutputLayout(job.out)
     layout.create()
     with OutputLock(job.out):

@@ -26,6 +26,7 @@ from segkit.detections import Detection
 from segkit.fonts import font_path, load_font
 from segkit.masks import Placed, disagreement_placed, xor_by_side_placed
 from segkit.segmenter import Segmentation
+from segkit.text import for_terminal
 
 ONLY_FIRST = (255, 64, 64)
 ONLY_SECOND = (64, 140, 255)
@@ -224,6 +225,7 @@ def _assemble(columns: list[tuple[str, np.ndarray]], font, text_size: int) -> np
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font, max_width: int) -> str:
+    text = for_terminal(text)  # on one line: a file name may hold a newline, which PIL refuses to measure
     if draw.textlength(text, font=font) <= max_width:
         return text
     while text and draw.textlength(text + "…", font=font) > max_width:

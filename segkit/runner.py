@@ -34,7 +34,7 @@ import numpy as np
 
 from segkit.artifacts import OutputLayout, complete_record, load_answer_masks, load_backend_record, unusable_stem
 from segkit.coco_export import CocoExport
-from segkit.config import Limits
+from segkit.config import LimitSettings
 from segkit.detection_source import DetectionIndex
 from segkit.detections import Detection, boxes_array, resolve_detections
 from segkit.errors import BackendFatalError, ImageFailed, one_line
@@ -146,7 +146,7 @@ class RunPlan:
     conf: float = 0.0
     force: bool = False
     outputs: OutputSettings = field(default_factory=OutputSettings)
-    limits: Limits = field(default_factory=Limits)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     coco: CocoExport | None = None  # collects every mask as COCO RLE when set (--coco)
     cores: int = field(default_factory=machine_cores)  # CPU slots for segkit's own work
 
@@ -290,7 +290,7 @@ class BackendWorker:
             self.backend.stats.calls += calls
 
 
-def box_chunks(n_boxes: int, pixels: int, limits: Limits) -> list[slice]:
+def box_chunks(n_boxes: int, pixels: int, limits: LimitSettings) -> list[slice]:
     """Slices of an image's boxes, each small enough for one backend call under ``limits``."""
     per_call = max(1, min(limits.max_boxes_per_call, limits.max_mask_pixels_per_call // max(1, pixels)))
     return [slice(i, min(i + per_call, n_boxes)) for i in range(0, n_boxes, per_call)]
@@ -401,7 +401,7 @@ class Runner:
         with self.pixels.hold(width * height):
             outcome = ImageOutcome(image, "done")
             with self._cpu(outcome, "decode"):
-                rgb = load_rgb(image)
+                rgb = load_rgb(image, plan.limits.max_image_pixels)
             height, width = rgb.shape[:2]
             detections, skipped = resolve_detections(raws, (width, height), plan.conf)
             outcome.detections = len(detections)

@@ -1,4 +1,8 @@
-"""The closing tables of a run and of a compare: run statistics and the dataset report."""
+"""The closing tables of a run and of a compare: run statistics and the dataset report.
+
+Labels, backend names (folder names, in a merged output folder) and paths come from input: every cell is
+plain ``Text`` (rich parses markup in a string cell: a label ``[/]`` would raise) made terminal-safe.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,14 @@ from typing import Any, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from segkit.runner import RunSummary
+from segkit.text import for_terminal
+
+
+def _cells(*values: Any) -> list[Text]:
+    return [Text(for_terminal(v)) for v in values]
 
 
 def render_summary(console: Console, summary: RunSummary, out_dir: str) -> None:
@@ -16,15 +26,15 @@ def render_summary(console: Console, summary: RunSummary, out_dir: str) -> None:
         table.add_column(column, justify="left" if column == "backend" else "right")
     for name, stats in summary.backends.items():
         per_image = stats.seconds_per_image
-        table.add_row(
+        table.add_row(*_cells(
             name,
-            str(stats.images),
-            str(stats.boxes),
-            str(stats.masks),
-            str(stats.failures),
+            stats.images,
+            stats.boxes,
+            stats.masks,
+            stats.failures,
             f"{per_image:.3f}" if per_image is not None else "-",
             f"{stats.load_seconds:.2f}",
-        )
+        ))
     console.print(table)
     done = summary.count("done")
     parts = [f"{len(summary.outcomes)} images", f"{done} segmented"]
@@ -33,7 +43,7 @@ def render_summary(console: Console, summary: RunSummary, out_dir: str) -> None:
         if summary.count(status):
             parts.append(f"{summary.count(status)} {words}")
     rate = f", {done / summary.seconds:.2f} images/s" if done and summary.seconds > 0 else ""
-    console.print(f"{', '.join(parts)} in {summary.seconds:.1f} s{rate}. Outputs in {out_dir}")
+    console.print(Text(f"{', '.join(parts)} in {summary.seconds:.1f} s{rate}. Outputs in {for_terminal(out_dir)}"))
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -51,9 +61,9 @@ def _pair_columns(table: Table, threshold: float) -> None:
         table.add_column(column, justify="right", no_wrap=True)  # numbers stay whole; names wrap instead
 
 
-def _pair_cells(entry: Mapping[str, Any]) -> list[str]:
-    return [str(entry["detections"]), _num(entry["mean_iou"]), _num(entry["median_iou"]), _num(entry["p5_iou"]),
-            _num(entry["min_iou"]), _below(entry), _num(entry["median_area_ratio"])]
+def _pair_cells(entry: Mapping[str, Any]) -> list[Text]:
+    return _cells(entry["detections"], _num(entry["mean_iou"]), _num(entry["median_iou"]), _num(entry["p5_iou"]),
+                  _num(entry["min_iou"]), _below(entry), _num(entry["median_area_ratio"]))
 
 
 def render_report(console: Console, report: Mapping[str, Any], files: Sequence[str], show_backends: bool = True,
@@ -62,15 +72,15 @@ def render_report(console: Console, report: Mapping[str, Any], files: Sequence[s
     backends = report["backends"]
     threshold = report["iou_threshold"]
     if len(backends) < 2:
-        console.print(f"One backend ({', '.join(backends) or 'none'}): no pairs to compare. Run two or more"
-                      " --backend, or `segkit compare` a folder that holds several.", highlight=False)
+        console.print(Text(f"One backend ({for_terminal(', '.join(backends)) or 'none'}): no pairs to compare. Run two or"
+                           " more --backend, or `segkit compare` a folder that holds several."))
     else:
         table = Table(title=f"IoU per pair of backends: {report['detections']} detections in {report['images']} images",
                       title_justify="left", caption=f"< {threshold:g}: share of detections with IoU below {threshold:g}; area b/a: median of area(b) / area(a)", caption_justify="left")
         table.add_column("pair (a vs b)", overflow="fold")
         _pair_columns(table, threshold)
         for entry in report["pairs"]:
-            table.add_row(entry["pair"], *_pair_cells(entry))
+            table.add_row(*_cells(entry["pair"]), *_pair_cells(entry))
         console.print(table)
         labels = sorted(report["labels"], key=lambda e: (e["mean_iou"] is None, e["mean_iou"] or 0.0, e["label"], e["pair"]))
         if labels:
@@ -84,15 +94,15 @@ def render_report(console: Console, report: Mapping[str, Any], files: Sequence[s
             _pair_columns(by_label, threshold)
             for entry in shown:
                 lead = [entry["label"], entry["pair"]] if len(report["pairs"]) > 1 else [entry["label"]]
-                by_label.add_row(*lead, *_pair_cells(entry))
+                by_label.add_row(*_cells(*lead), *_pair_cells(entry))
             console.print(by_label)
     if show_backends and backends:
         per_backend = Table(title="per backend", title_justify="left")
         for column in ("backend", "images", "detections", "empty masks", "s / image", "failures"):
             per_backend.add_column(column, justify="left" if column == "backend" else "right")
         for entry in report["backend_stats"]:
-            per_backend.add_row(entry["backend"], str(entry["images"]), str(entry["detections"]), str(entry["empty_masks"]),
-                                _num(entry["seconds_per_image"]), str(entry["failures"]))
+            per_backend.add_row(*_cells(entry["backend"], entry["images"], entry["detections"], entry["empty_masks"],
+                                        _num(entry["seconds_per_image"]), entry["failures"]))
         console.print(per_backend)
     if report["worst"]:
         several = len(report["pairs"]) > 1
@@ -101,8 +111,8 @@ def render_report(console: Console, report: Mapping[str, Any], files: Sequence[s
             worst.add_column(column, justify="right" if column in ("IoU", "det") else "left",
                              overflow="fold" if column == "panel" else "ellipsis")
         for entry in report["worst"]:
-            worst.add_row(_num(entry["iou"]), str(entry["detection"]), entry["label"], *((entry["pair"],) if several else ()),
-                          entry["panel"] or entry["image"])
+            worst.add_row(*_cells(_num(entry["iou"]), entry["detection"], entry["label"], *((entry["pair"],) if several else ()),
+                                  entry["panel"] or entry["image"]))
         console.print(worst)
     if files:
-        console.print(f"Report: {', '.join(files)}", highlight=False)
+        console.print(Text(f"Report: {for_terminal(', '.join(files))}"))

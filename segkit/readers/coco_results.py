@@ -17,6 +17,7 @@ from segkit.boxes import PIXELS
 from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext, four_numbers, number
 from segkit.detections import RawDetection
 from segkit.hookspecs import hookimpl
+from segkit.text import preview
 
 
 def _is_result(record: Any) -> bool:
@@ -54,7 +55,7 @@ class CocoResultsReader(DetectionReader):
         for i, record in enumerate(records):
             where = f"annotation {i}"
             if not _is_result(record):
-                raise DetectionFormatError(path, f"{where} needs 'image_id' and 'bbox': {record!r}")
+                raise DetectionFormatError(path, f"{where} needs 'image_id' and 'bbox': {preview(record)}")
             image_id = record["image_id"]
             key = file_names.get(image_id, str(image_id))
             category = record.get("category_id")

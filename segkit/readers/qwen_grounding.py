@@ -16,6 +16,7 @@ from segkit.detection_reader import DetectionFormatError, DetectionReader, Reade
 from segkit.detections import RawDetection
 from segkit.hookspecs import hookimpl
 from segkit.readers.qwen_json import pick_label
+from segkit.text import preview
 
 BOX_KEY = "bbox_2d"
 
@@ -38,7 +39,7 @@ class QwenGroundingReader(DetectionReader):
         for i, record in enumerate(data):
             where = f"detection {i}"
             if not isinstance(record, dict) or BOX_KEY not in record:
-                raise DetectionFormatError(path, f"{where} has no {BOX_KEY!r}: {record!r}")
+                raise DetectionFormatError(path, f"{where} has no {BOX_KEY!r}: {preview(record)}")
             conf = record.get("confidence", record.get("score"))
             out.append(
                 RawDetection(

@@ -12,6 +12,7 @@ from segkit.boxes import NORMALIZED
 from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext, four_numbers, number
 from segkit.detections import RawDetection
 from segkit.hookspecs import hookimpl
+from segkit.text import preview, shorten
 
 LABEL_KEYS = ("label_ja", "label", "label_en", "name", "category", "class")
 BOX_KEY = "bbox_xyxy_norm"
@@ -39,9 +40,9 @@ class QwenJsonReader(DetectionReader):
         for i, record in enumerate(data["detections"]):
             where = f"detection {i}"
             if not isinstance(record, dict):
-                raise DetectionFormatError(path, f"{where} is {record!r}, expected an object")
+                raise DetectionFormatError(path, f"{where} is {preview(record)}, expected an object")
             if BOX_KEY not in record:
-                raise DetectionFormatError(path, f"{where} has no {BOX_KEY!r} (keys: {', '.join(record) or 'none'})")
+                raise DetectionFormatError(path, f"{where} has no {BOX_KEY!r} (keys: {shorten(', '.join(map(str, record)), 120) or 'none'})")
             box = four_numbers(record[BOX_KEY], path, f"{where} {BOX_KEY}")
             conf = record.get("confidence")
             out.append(

@@ -86,3 +86,13 @@ def test_listing_backends_does_not_import_the_sdk():
 def test_unknown_version_id_is_refused():
     with pytest.raises(ValueError, match="unknown sam2_version_id 'hiera_huge'"):
         RoboflowSam2Segmenter("x", version_id="hiera_huge")
+
+
+@pytest.mark.parametrize("url", ["https://user:s3cretpass@my-deployment.roboflow.cloud", "https://s3cretpass@localhost:9001/x"])
+def test_credentials_in_api_url_are_refused_without_being_echoed(url):
+    with pytest.raises(ConfigError, match="must not carry a query, fragment or credentials") as caught:
+        options(flags=[f"roboflow.api_url={url}"])
+    assert "s3cretpass" not in str(caught.value) and "***@" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        options({"roboflow": {"api_url": url + "?api_key=k3yvalue"}})
+    assert "s3cretpass" not in str(caught.value) and "k3yvalue" not in str(caught.value)
