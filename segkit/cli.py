@@ -28,7 +28,7 @@ from segkit.options import check_families, option_families, parse_overrides, res
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, save_report
-from segkit.runner import ImageOutcome
+from segkit.image_stage import ImageOutcome
 from segkit.summary import render_report, render_summary
 from segkit.text import for_terminal, json_for_terminal
 

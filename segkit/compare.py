@@ -30,7 +30,7 @@ from segkit.image_outputs import BackendOutput, MaskSink, OutputSettings, finish
 from segkit.images import load_rgb
 from segkit.record import RECORD_VERSION, BackendRecord, ImageRecord, RecordConflict
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report
-from segkit.runner import machine_cores
+from segkit.image_stage import machine_cores
 
 
 @dataclass

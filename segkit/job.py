@@ -32,7 +32,8 @@ from segkit.options import check_families, option_families, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
-from segkit.runner import ActiveBackend, ImageOutcome, RunPlan, Runner, RunSummary
+from segkit.image_stage import ImageOutcome, RunPlan, RunSummary
+from segkit.runner import ActiveBackend, Runner
 
 
 class RunJob(BaseModel):

@@ -20,7 +20,6 @@ the images in flight finish whole.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -32,48 +31,30 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from segkit.artifacts import OutputLayout, complete_record, load_answer_masks, load_backend_record, unusable_stem
-from segkit.coco_export import CocoExport
 from segkit.config import LimitSettings
-from segkit.detection_source import DetectionIndex
-from segkit.detections import Detection, boxes_array, resolve_detections
-from segkit.errors import BackendFatalError, ImageFailed, one_line
-from segkit.image_outputs import BackendOutput, MaskSink, OutputSettings, finish_image, write_backend_record
-from segkit.images import image_size, load_rgb
-from segkit.record import ImageRecord, backend_record
-from segkit.redact import redact
-from segkit.segmenter import ContractError, Segmentation, Segmenter, check_segmentation
-
-
-def failure_message(exc: BaseException) -> str:
-    """One line for a failure, secrets masked: it goes to the terminal, failures.json and the records."""
-    return redact(str(exc) if isinstance(exc, ContractError) else one_line(exc))
-
-
-def machine_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+from segkit.detections import boxes_array
+from segkit.errors import BackendFatalError
+from segkit.image_stage import (
+    BackendStats,
+    DecodedImage,
+    ImageOutcome,
+    RunPlan,
+    RunSummary,
+    decode,
+    discard,
+    failure_message,
+    failure_outcome,
+    machine_cores,
+    new_sink,
+    triage,
+    write_outputs,
+)
+from segkit.images import image_size
+from segkit.segmenter import ContractError, Segmenter, check_segmentation
 
 
 class RunStopped(Exception):
     """The run was stopped (a fatal backend error, Ctrl-C) before this image reached a backend."""
-
-
-@dataclass
-class BackendStats:
-    images: int = 0
-    boxes: int = 0
-    masks: int = 0
-    failures: int = 0
-    calls: int = 0  # calls to segment / segment_batch
-    seconds: float = 0.0  # time inside the backend, summed over images (a batch's time is shared out)
-    load_seconds: float = 0.0
-
-    @property
-    def seconds_per_image(self) -> float | None:
-        return self.seconds / self.images if self.images else None
 
 
 @dataclass
@@ -96,59 +77,6 @@ class ActiveBackend:
 
     def describe(self) -> None:
         self.info = {"plugin": self.segmenter.__class__.__module__.split(".")[0], "settings": self.segmenter.settings()}
-
-
-@dataclass
-class ImageOutcome:
-    image: Path
-    status: str  # "done", "complete" (skipped: outputs already there), "failed", "no-detections", "not-run"
-    detections: int = 0
-    masks: int = 0
-    errors: list[tuple[str | None, str]] = field(default_factory=list)  # (backend or None, message)
-    warnings: list[str] = field(default_factory=list)
-    record: ImageRecord | None = None  # the image record written (or found complete), for the report
-    panel: str = "none"
-    seconds: dict[str, float] = field(default_factory=dict)  # segkit's own work: decode, outputs
-
-
-@dataclass
-class RunSummary:
-    outcomes: list[ImageOutcome]
-    backends: dict[str, BackendStats]
-    seconds: float
-    fatal: str | None = None
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def failures(self) -> list[dict[str, str | None]]:
-        return [
-            {"image": o.image.name, "backend": backend, "error": message}
-            for o in self.outcomes
-            for backend, message in o.errors
-        ]
-
-    def stage_seconds(self) -> dict[str, float]:
-        """segkit's own work summed over images, by stage (decode, outputs)."""
-        total: dict[str, float] = {}
-        for outcome in self.outcomes:
-            for stage, value in outcome.seconds.items():
-                total[stage] = total.get(stage, 0.0) + value
-        return total
-
-
-@dataclass
-class RunPlan:
-    images: Sequence[Path]
-    detections: DetectionIndex
-    layout: OutputLayout
-    conf: float = 0.0
-    force: bool = False
-    outputs: OutputSettings = field(default_factory=OutputSettings)
-    limits: LimitSettings = field(default_factory=LimitSettings)
-    coco: CocoExport | None = None  # collects every mask as COCO RLE when set (--coco)
-    cores: int = field(default_factory=machine_cores)  # CPU slots for segkit's own work
 
 
 class PixelBudget:
@@ -355,14 +283,8 @@ class Runner:
     def _process(self, image: Path) -> ImageOutcome:
         try:
             return self._process_image(image)
-        except ImageFailed as exc:
-            return ImageOutcome(image, "failed", errors=[(None, failure_message(exc))])
-        except OSError as exc:
-            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: cannot write its outputs{where}"
-                                                           f" ({exc.strerror or exc}); check that {self.plan.layout.root} is writable and has space")])
-        except Exception as exc:  # a bug on one image must not end the run
-            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {failure_message(exc)}")])
+        except Exception as exc:  # a bad image, a full disk or a bug on one image must not end the run
+            return failure_outcome(self.plan, image, exc)
 
     @contextmanager
     def _cpu(self, outcome: ImageOutcome, stage: str) -> Iterator[None]:
@@ -374,74 +296,31 @@ class Runner:
                 outcome.seconds[stage] = outcome.seconds.get(stage, 0.0) + time.perf_counter() - started
 
     def _process_image(self, image: Path) -> ImageOutcome:
-        plan = self.plan
-        key, entry, error = plan.detections.lookup(image)
-        if error:
-            return ImageOutcome(image, "failed", errors=[(None, error)])
-        if entry is None:
-            return ImageOutcome(
-                image, "no-detections",
-                warnings=[f"{image.name}: no detections found for it; add a detection file named {image.stem}.json or remove the image"],
-            )
         if self.stop.is_set():
             return ImageOutcome(image, "not-run")
-        stem = image.stem
-        problem = unusable_stem(stem)
-        if problem:
-            return ImageOutcome(image, "failed", errors=[(None, f"{image.name}: {problem}")])
-        if not plan.force:
-            done = complete_record(plan.layout, stem, self.names, plan.conf)
-            if done is not None:
-                if plan.coco is not None:
-                    self._export_written_masks(stem, done)
-                return ImageOutcome(image, "complete", record=done)
-
-        det_file, reader, raws = entry
+        task = triage(self.plan, self.names, image)
+        if isinstance(task, ImageOutcome):
+            return task
         width, height = image_size(image)
         with self.pixels.hold(width * height):
             outcome = ImageOutcome(image, "done")
             with self._cpu(outcome, "decode"):
-                rgb = load_rgb(image, plan.limits.max_image_pixels)
-            height, width = rgb.shape[:2]
-            detections, skipped = resolve_detections(raws, (width, height), plan.conf)
-            outcome.detections = len(detections)
-            outcome.warnings += [
-                f"{image.name}: detection {s.id} ({s.label}) skipped: {s.reason}"
-                for s in skipped
-                if not s.reason.startswith("confidence")
-            ]
-            sinks, failed, seconds, stopped = self._segment(image, stem, rgb, detections, outcome)
+                decoded = decode(self.plan, task)
+            outcome.warnings += decoded.warnings
+            sinks, failed, seconds, stopped = self._segment(decoded, outcome)
             if stopped and not failed and len(sinks) < len(self.backends):
-                self._discard(sinks)
+                discard(sinks)
                 return ImageOutcome(image, "not-run")  # left for the next run
-
             with self._cpu(outcome, "outputs"):
-                common = dict(image=image, size=(width, height), detections_file=det_file, reader=reader, conf=plan.conf,
-                              detections=detections, skipped=skipped)
-                outputs = []
-                for b in self.backends:
-                    if b.name not in sinks and b.name not in failed:
-                        continue  # stopped before it ran: nothing to record
-                    info = {**b.info, "seconds": round(seconds.get(b.name, 0.0), 4)}
-                    sink = sinks.get(b.name)
-                    record = backend_record(backend=b.name, info=info, answers=sink.answers if sink else (),
-                                            failed=failed.get(b.name), **common)
-                    outputs.append(BackendOutput(record, write_backend_record(plan.layout, record, stem), sink))
-                    if sink is not None:
-                        outcome.masks += len(sink.answers)
-                record, outcome.panel = finish_image(plan.layout, stem, outputs, plan.outputs, rgb, plan.coco)
-        outcome.record = record
-        if failed:
-            outcome.status = "failed"
-            outcome.errors += [(name, f"{image.name}: {message}") for name, message in failed.items()]
-        return outcome
+                infos = [(b.name, b.info) for b in self.backends]
+                return write_outputs(self.plan, decoded, infos, sinks, failed, seconds, outcome)
 
-    def _segment(self, image: Path, stem: str, rgb: np.ndarray, detections: list[Detection], outcome: ImageOutcome):
+    def _segment(self, decoded: DecodedImage, outcome: ImageOutcome):
         """Every backend's masks for the image, chunk by chunk, into one MaskSink per backend."""
         plan = self.plan
+        rgb, detections = decoded.rgb, decoded.detections
         height, width = rgb.shape[:2]
-        sinks = {b.name: MaskSink(plan.layout, stem, b.name, (width, height), plan.outputs, full_rle=plan.coco is not None)
-                 for b in self.backends}
+        sinks = {b.name: new_sink(plan, decoded, b.name) for b in self.backends}
         seconds = dict.fromkeys(sinks, 0.0)
         failed: dict[str, str] = {}
         stopped = False
@@ -466,16 +345,16 @@ class Runner:
                     result, took = future.result()
                 except RunStopped:
                     stopped = True
-                    self._discard({name: sinks.pop(name)})
+                    discard({name: sinks.pop(name)})
                     continue
                 except BackendFatalError as exc:
                     failed[name] = failure_message(exc)
                     self._halt(failed[name])
-                    self._discard({name: sinks.pop(name)})
+                    discard({name: sinks.pop(name)})
                     continue
                 except Exception as exc:
                     failed[name] = failure_message(exc)
-                    self._discard({name: sinks.pop(name)})
+                    discard({name: sinks.pop(name)})
                     continue
                 seconds[name] += took
                 part = chunks[position[name]]
@@ -491,27 +370,11 @@ class Runner:
                 backends[name].stats.images += 1
         return sinks, failed, seconds, stopped
 
-    def _discard(self, sinks: dict[str, MaskSink]) -> None:
-        """Mask files already written for backends that did not finish the image."""
-        for sink in sinks.values():
-            for answer in sink.answers:
-                if answer.mask:
-                    (sink.layout.root / answer.mask).unlink(missing_ok=True)
-
-    def _export_written_masks(self, stem: str, record: ImageRecord) -> None:
-        """COCO export of an image an earlier run completed: its masks are read back once."""
-        layout = self.plan.layout
-        for name in self.names:
-            rel = record.backend_records.get(name)
-            if rel is None:
-                continue
-            ids, masks = load_answer_masks(layout, load_backend_record(layout.root / rel))
-            self.plan.coco.add(stem, record, name, ids, masks)  # type: ignore[union-attr]
-
     def _halt(self, message: str) -> None:
         if self.fatal is None:
             self.fatal = message
         self.stop.set()
 
 
-__all__ = ["ActiveBackend", "BackendStats", "ImageOutcome", "RunPlan", "RunSummary", "Runner", "Segmentation", "box_chunks"]
+__all__ = ["ActiveBackend", "BackendStats", "ImageOutcome", "RunPlan", "RunSummary", "Runner", "box_chunks", "failure_message",
+           "machine_cores"]

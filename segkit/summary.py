@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from segkit.runner import RunSummary
+from segkit.image_stage import RunSummary
 from segkit.text import for_terminal
 
 

@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from compare_helpers import all_boxes, extra_backends, write_dataset  # noqa: F401
-from segkit import runner as runner_module
+from segkit import image_stage
 from segkit.artifacts import read_mask
 
 
@@ -28,7 +28,7 @@ def exported(cli, extra_backends, monkeypatch):
     def no_reading(*args, **kwargs):
         raise AssertionError("the run read a mask back although it had it in memory")
 
-    monkeypatch.setattr(runner_module, "load_answer_masks", no_reading)
+    monkeypatch.setattr(image_stage, "load_answer_masks", no_reading)
     write_dataset(cli)
     result = cli.run("mock", "mock-ellipse", "empty", extra=["--coco"])
     assert result.exit_code == 0, result.output
