@@ -12,6 +12,8 @@ The public plugin API. A segmenter plugin subclasses ``Segmenter`` and registers
     @segkit.hookimpl
     def register_segmenters(register):
         register("my-backend", MySegmenter)
+
+and `segkit run` is a library call: ``segkit.run_job(segkit.RunJob(backends=[...], images=..., ...))``.
 """
 
 from segkit.boxes import NORMALIZED, PER_MILLE, PIXELS, BoxSpace
@@ -22,6 +24,18 @@ from segkit.hookspecs import hookimpl
 from segkit.segmenter import NoOptions, Readiness, Segmentation, Segmenter
 
 __version__ = "0.1.0"
+
+_LAZY = {"RunJob": "segkit.job", "RunEvents": "segkit.job", "RunResult": "segkit.job", "run_job": "segkit.job"}
+
+
+def __getattr__(name: str):
+    """The run API, imported on first use (it pulls in the whole output stage)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'segkit' has no attribute {name!r}")
+
 
 __all__ = [
     "NORMALIZED",
@@ -38,8 +52,12 @@ __all__ = [
     "RawDetection",
     "ReaderContext",
     "Readiness",
+    "RunEvents",
+    "RunJob",
+    "RunResult",
     "SegkitError",
     "Segmentation",
     "Segmenter",
     "hookimpl",
+    "run_job",
 ]

@@ -148,7 +148,12 @@ class BackendWorker:
                     self.queue.put(None)  # leave the stop signal for this thread's next round
                     break
                 batch.append(nxt)
-            self._call(batch)
+            try:
+                self._call(batch)
+            except BaseException as exc:  # a bug here must fail these images, never leave them waiting
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
 
     def _call(self, batch: list[_Request]) -> None:
         live = [r for r in batch if r.future.set_running_or_notify_cancel()]
