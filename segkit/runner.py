@@ -21,6 +21,7 @@ the images in flight finish whole.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -51,6 +52,9 @@ from segkit.image_stage import (
 )
 from segkit.images import image_size
 from segkit.segmenter import ContractError, Segmenter, check_segmentation
+
+
+SWITCH_INTERVAL = 0.0005  # seconds; see Runner.run
 
 
 class RunStopped(Exception):
@@ -248,6 +252,16 @@ class Runner:
         return feeding + 2 * max(1, self.plan.cores)
 
     def run(self) -> RunSummary:
+        # A backend thread waking from its GPU or HTTP call must get the GIL back at once: waiting out
+        # the default 5 ms switch interval behind segkit's own threads would leave the model idle.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+        try:
+            return self._run()
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _run(self) -> RunSummary:
         started = time.perf_counter()
         self.plan.layout.create()
         for backend in self.backends:
