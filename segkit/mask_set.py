@@ -2,9 +2,10 @@
 
 A backend returns full-resolution (N, H, W) masks; segkit compacts them as soon as they arrive, so what
 an image holds while it waits for its other backends, its panel and its records grows with the masks'
-outlines, not with N x H x W. Each mask is stored as its bounding box and the COCO RLE (pycocotools) of
-the crop inside it, as supervision's ``CompactMask`` does: encoding a crop costs its area, not the
-image's. Full-image COCO RLE (``--mask-format rle``, ``--coco``) is made only when asked for.
+extents, not with N x H x W. Each mask is stored as its bounding box and the crop inside it, bit-packed
+(numpy ``packbits``: one bit per pixel), cropped to its box as supervision's ``CompactMask`` does:
+packing a crop costs its area, not the image's, and unpacking it for an IoU or a panel is as cheap.
+Full-image COCO RLE (pycocotools: ``--mask-format rle``, ``--coco``) is made only when asked for.
 """
 
 from __future__ import annotations
@@ -62,14 +63,17 @@ def extent(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 class CompactMask(NamedTuple):
-    """One mask: its extent (x, y, w, h), its pixel count, the RLE of the crop (None when empty)."""
+    """One mask: its extent (x, y, w, h), its pixel count, and the crop's rows bit-packed (None when empty)."""
 
     box: tuple[int, int, int, int]
     area: int
-    crop_rle: dict[str, Any] | None
+    packed: np.ndarray | None
 
     def crop(self) -> np.ndarray:
-        return _decode(self.crop_rle) if self.crop_rle is not None else np.zeros((0, 0), bool)
+        """The (h, w) bool crop."""
+        if self.packed is None:
+            return np.zeros((0, 0), bool)
+        return np.unpackbits(self.packed, axis=1, count=self.box[2]).view(bool)
 
 
 @dataclass
@@ -109,7 +113,7 @@ class MaskSet:
         x, y, w, h = box = extent(mask)
         crop = mask[y : y + h, x : x + w]
         area = int(np.count_nonzero(crop))
-        self.masks.append(CompactMask(box, area, _encode(crop) if area else None))
+        self.masks.append(CompactMask(box, area, np.packbits(crop, axis=1) if area else None))
         index = len(self.masks) - 1
         if full_rle:
             self.full_rles[index] = _encode(mask)
@@ -126,7 +130,7 @@ class MaskSet:
         """The full (H, W) bool mask."""
         out = np.zeros((self.height, self.width), dtype=bool)
         item = self.masks[index]
-        if item.crop_rle is not None:
+        if item.packed is not None:
             x, y, w, h = item.box
             out[y : y + h, x : x + w] = item.crop()
         return out
