@@ -5,6 +5,7 @@
     OUT/json/<stem>.json                                   image record: the backend records combined, pair IoUs
     OUT/viz/<stem>_panel.jpg                               original | overlay per backend | diff
     OUT/report.json, OUT/report.csv                        the dataset report of the last run or compare
+    OUT/eval.json, OUT/eval.csv                            every backend scored against ground truth (segkit eval, run --gt)
     OUT/coco/<backend>.json                                every mask of a backend as COCO RLE annotations (--coco)
     OUT/failures.json                                      what failed in the last run, and why
 
@@ -93,6 +94,14 @@ class OutputLayout:
     @property
     def report_csv_path(self) -> Path:
         return self.root / "report.csv"
+
+    @property
+    def eval_json_path(self) -> Path:
+        return self.root / "eval.json"
+
+    @property
+    def eval_csv_path(self) -> Path:
+        return self.root / "eval.csv"
 
     def coco_path(self, backend: str) -> Path:
         return self.coco_dir / f"{backend}.json"

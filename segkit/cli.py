@@ -23,6 +23,7 @@ from segkit.artifacts import OutputLayout, OutputLock, remove_stale_temp_files
 from segkit.compare import CompareOptions, CompareResult, ImageComparison, check_folder, compare_folder
 from segkit.config import find_config, load_settings
 from segkit.errors import BackendFatalError, ConfigError, SegkitError
+from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
 from segkit.job import RunEvents, RunJob, RunResult, run_job
 from segkit.options import check_families, option_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
@@ -128,10 +129,12 @@ def run(
     coco: bool = CocoOpt,
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
+    gt: Optional[Path] = typer.Option(None, "--gt", envvar="SEGKIT_GT", help="Ground truth to score the masks against at the end (see `segkit eval`; default: `gt:` in the config)."),
 ) -> None:
     try:
         job = _run_job(backend, images, detections, out, conf, reader, input_size, mask_format, panels, no_panels,
                        force, limit, option, config, iou_threshold, worst, coco)
+        truth = run_ground_truth(gt, config)
         events = _CliEvents()
         try:
             result = run_job(job, events)
@@ -141,7 +144,9 @@ def run(
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:  # images in flight were finished; every file is whole
         fail("interrupted; the images already written are kept: run the same command again to continue", 130)
-    raise typer.Exit(_finish_run(result))
+    code = _finish_run(result)
+    raise typer.Exit(evaluate_after(console, err_console, result.layout.root, *truth, backends=result.report["backends"],
+                                    stems=[o.image.stem for o in result.summary.outcomes if o.record is not None]) or code)
 
 
 def _choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]) -> str:
@@ -285,10 +290,15 @@ def compare(
     redrawn = len(result.panels("redrawn"))
     say(f"{compared} images compared ({', '.join(result.backends)}), {redrawn} panels redrawn,"
         f" in {result.seconds:.1f} s. Outputs in {out_dir}")
+    eval_code = evaluate_after(console, err_console, out_dir, None, backends=result.backends)  # keeps eval.json current
     if result.problems:
         err_console.print(f"[bold red]{len(result.problems)} image(s) could not be compared[/] and are left out of the report",
                           highlight=False)
         raise typer.Exit(1)
+    raise typer.Exit(eval_code)
+
+
+app.command("eval", help=EVAL_HELP)(make_eval_command(console, err_console))
 
 
 def _compare_with_progress(out_dir: Path, options: CompareOptions) -> CompareResult:

@@ -68,6 +68,7 @@ class Settings(BaseModel):
     input_size: str | None = None
     mask_format: MaskFormat = "png"
     panels: PanelMode = "all"
+    gt: Path | None = None  # ground truth to score the masks against at the end of a run (segkit eval)
     viz: VizSettings = Field(default_factory=VizSettings)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: LimitSettings = Field(default_factory=LimitSettings)

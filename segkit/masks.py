@@ -1,4 +1,4 @@
-"""The one place that measures masks against each other: area, IoU, XOR and disagreement.
+"""The one place that measures masks against each other: area, IoU, boundary IoU, XOR and disagreement.
 
 Masks come dense ((H, W) or (N, H, W) bool), as a compact ``MaskSet`` (RLE), or, for drawing, as
 ``Placed`` crops: a mask cut to its extent with the position of its top-left corner.
@@ -9,9 +9,10 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Mapping, NamedTuple, Sequence, Union
 
+import cv2
 import numpy as np
 
-from segkit.mask_set import MaskSet, mask_ious
+from segkit.mask_set import MaskSet, extent, mask_ious
 
 
 class Placed(NamedTuple):
@@ -48,6 +49,41 @@ def ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.ones(a.shape[0], dtype=np.float64)
     np.divide(inter, union, out=out, where=union > 0)
     return out
+
+
+BOUNDARY_DILATION_RATIO = 0.02  # Cheng et al. 2021: the boundary band is 2% of the image diagonal wide
+
+
+def boundary_width(height: int, width: int, ratio: float = BOUNDARY_DILATION_RATIO) -> int:
+    """The boundary band's width in pixels for an image: ``ratio`` of its diagonal, rounded, at least 1."""
+    return max(1, int(round(ratio * float(np.hypot(height, width)))))
+
+
+def boundary(mask: np.ndarray, width: int) -> np.ndarray:
+    """The pixels of ``mask`` within ``width`` pixels of its contour (G_d ∩ G in Cheng et al. 2021).
+
+    As in the authors' boundary-iou-api: the mask minus its erosion by a 3x3 square ``width`` times,
+    with the image edge counted as contour (a mask cut by the border has a boundary there).
+    """
+    out = np.zeros(mask.shape, dtype=bool)
+    x, y, w, h = extent(mask)
+    if w == 0:
+        return out
+    # Erosion only looks inside the mask's bounding box (plus the one zero pixel around it), so work there.
+    r0, r1, c0, c1 = y, y + h, x, x + w
+    crop = np.pad(mask[r0:r1, c0:c1].astype(np.uint8), 1)
+    eroded = cv2.erode(crop, np.ones((3, 3), np.uint8), iterations=width)[1:-1, 1:-1]
+    out[r0:r1, c0:c1] = mask[r0:r1, c0:c1] & (eroded == 0)
+    return out
+
+
+def boundary_iou(a: np.ndarray, b: np.ndarray, ratio: float = BOUNDARY_DILATION_RATIO) -> float:
+    """Boundary IoU (Cheng et al. 2021) of two (H, W) masks: the IoU of their boundary bands.
+
+    The band is ``ratio`` of the image diagonal wide. Like ``iou``, two empty masks agree fully (1.0).
+    """
+    width = boundary_width(*a.shape[:2], ratio=ratio)
+    return iou(boundary(a, width), boundary(b, width))
 
 
 def pair_name(a: str, b: str) -> str:

@@ -18,7 +18,7 @@ image record. Reading a file that is not what segkit writes raises pydantic's Va
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
@@ -137,6 +137,24 @@ class BackendAnswer(_Model):
     mask: str | None = None
 
 
+class MaskScore(_Model):
+    """One mask against its ground truth: mask IoU and boundary IoU."""
+
+    iou: float
+    boundary_iou: float
+
+
+class GroundTruthScores(_Model):
+    """A detection scored against ground truth by `segkit eval` (segkit.evaluation); absent until then."""
+
+    status: Literal["matched", "false_positive", "unmapped"]
+    gt_id: int | None = None  # COCO annotation id, instance PNG id, or semantic class id
+    category: str | None = None  # the matched ground truth's category
+    match_iou: float | None = None  # box IoU with the matched instance (None for semantic ground truth)
+    backends: dict[str, MaskScore] = Field(default_factory=dict)  # matched detections only
+    box: MaskScore | None = None  # the detection box itself as the mask: the baseline
+
+
 class DetectionRecord(_Model):
     id: int
     label: str
@@ -147,6 +165,14 @@ class DetectionRecord(_Model):
     backends: dict[str, BackendAnswer] = Field(default_factory=dict)
     iou: dict[str, float] = Field(default_factory=dict)
     source: dict[str, Any] = Field(default_factory=dict)
+    ground_truth: GroundTruthScores | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_ground_truth(self, handler):  # records never evaluated keep the JSON they always had
+        data = handler(self)
+        if data.get("ground_truth") is None:
+            data.pop("ground_truth", None)
+        return data
 
     def pair_iou(self, a: str, b: str) -> float | None:
         """The IoU of backends a and b, whichever way round it was written."""

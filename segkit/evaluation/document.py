@@ -1,0 +1,178 @@
+"""eval.json and eval.csv: what `segkit eval` measured, in one documented structure.
+
+eval.json (strict JSON, ``version`` 1; the ``definitions`` key explains every field in the file):
+
+    version, ground_truth {path, format, categories, images, instances}, options {...}, class_aware,
+    iou_match, boundary_dilation_ratio, backends [names], images (scored), images_without_ground_truth
+    [file names], image_problems [{image, problem}], detections, matched, false_positives, misses,
+    unmapped, per_backend [row], per_label [row + label], best {detections, counts {backend: n}},
+    worst {backend: [entry]}, unmatched_detections [entry], missed_ground_truth [entry], definitions
+
+A row (per backend, per label) holds: backend, baseline, detections, matched, no_answer, mean_iou,
+median_iou, mean_boundary_iou, median_boundary_iou, under_50, fraction_under_50, under_75,
+fraction_under_75, ap, ap50, ap75, false_positives, misses, best, worse_than_box. The box baseline is
+the row with ``baseline: true`` (backend "box"). Numbers are rounded to 6 digits; null means "cannot be
+measured here" (no matched detection, AP of semantic ground truth, misses per detector label).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from segkit.artifacts import OutputLayout, write_csv, write_json
+from segkit.evaluation.coco_ap import ApScores
+from segkit.evaluation.metrics import best_counts, measure_of, measure_stats, r, worse_than_box, worst
+from segkit.evaluation.scoring import BASELINE, DetectionEval, ImageEval, Miss
+from segkit.record import GroundTruthScores, MaskScore
+
+EVAL_VERSION = 1
+
+DEFINITIONS = {
+    "ground_truth": "the ground truth scored against: path (absolute), format (coco, instance-pngs, semantic), categories (null: the source has none), images (how many images it covers), instances (ground-truth instances, or semantic classes present, in the scored images)",
+    "options": "the options of this evaluation; `segkit compare` and `segkit run` re-run the evaluation with them after they rewrite the image records",
+    "class_aware": "true with a label map: a detection only matches ground truth of the category its label maps to, and per-label rows are per category; false: any category matches and per-label rows are per detector label",
+    "iou_match": "a detection matches a ground-truth instance when their boxes overlap by at least this IoU; one-to-one, highest-confidence detections first (as COCO), the instance's box being its mask's extent. Semantic ground truth: a detection matches the region of its class inside its box",
+    "boundary_dilation_ratio": "boundary IoU (Cheng et al. 2021) compares the bands of pixels within d of each mask's contour, d = this ratio times the image diagonal, rounded, at least 1 pixel",
+    "images": "images scored: they have image records and ground truth that could be read",
+    "images_without_ground_truth": "images of the output folder the ground truth does not cover: listed and skipped",
+    "image_problems": "images whose ground truth or masks could not be used (bad polygon, wrong size, unreadable mask): skipped, one line each",
+    "detections": "detections in the scored images, unmapped ones left out",
+    "matched": "detections matched to ground truth (the same for every backend: matching uses the detection boxes)",
+    "false_positives": "detections that matched no ground truth",
+    "misses": "ground-truth instances (semantic: classes present in an image) that no detection matched; crowd regions are not counted",
+    "unmapped": "detections whose label the label map does not name (or maps to null): left out of matching, the statistics and AP",
+    "per_backend": "one row per backend in the order of `backends`, then the box baseline (baseline: true, backend 'box'): each detection's box filled as a mask. A segmenter whose row is below the box's does worse than drawing the box",
+    "per_label": "the same rows per label (with a label map: per ground-truth category, including categories only missed; else per detector label, misses null), backends then the baseline",
+    "no_answer": "matched detections the backend has no mask for (it failed on the image, or a merged folder where it did not run)",
+    "matched_row": "in a row, `matched` counts the matched detections the backend answered; the IoU statistics are over those",
+    "mean_iou": "mean over matched detections of the mask IoU with the matched ground truth (median_iou likewise); IoU of two empty masks is 1.0",
+    "mean_boundary_iou": "mean over matched detections of the boundary IoU with the matched ground truth (median_boundary_iou likewise)",
+    "under_50": "matched detections whose mask IoU is strictly below 0.5 (under_75: below 0.75); fraction_under_*: their share of matched",
+    "ap": "COCOeval 'segm' mask AP (IoU 0.50:0.95, area all) over every detection of the scored images, matched or not; ap50, ap75 at IoU 0.5 and 0.75. Score = the backend's mask score times the detection's confidence (1.0 when the detector gave none); the baseline's score is the confidence. useCats is off unless class_aware. Per label: class-aware only. null: no ground-truth instance to find, or semantic ground truth (no instances)",
+    "best": "over matched detections: how many times each backend's mask has the highest IoU with ground truth among the backends that answered; k tied backends (equal to 6 digits) get 1/k each. In a row: that backend's count",
+    "worse_than_box": "matched detections where the backend's mask IoU is below the box baseline's",
+    "worst": "per backend, its matched detections with the lowest IoU, lowest first: image, detection id, label, category and gt_id of the matched ground truth, iou, boundary_iou, baseline_iou (the box's IoU), panel (viz image to open), mask file",
+    "unmatched_detections": "false positives: image, detection, label, confidence, best_box_iou (the highest box IoU with any ground-truth instance: how close it came; null for semantic)",
+    "missed_ground_truth": "misses: image, gt_id (COCO annotation id, instance PNG id, or semantic class id), category, bbox_xyxy_px (null for a semantic class)",
+    "gt_id": "the ground truth's own id: the COCO annotation id, k of <stem>_<k>.png or the pixel value of an indexed PNG, or the semantic class id",
+}
+
+ROW_FIELDS = ("detections", "matched", "no_answer", "mean_iou", "median_iou", "mean_boundary_iou", "median_boundary_iou",
+              "under_50", "fraction_under_50", "under_75", "fraction_under_75", "ap", "ap50", "ap75",
+              "false_positives", "misses", "best", "worse_than_box")
+CSV_HEADER = ("scope", "label", "backend", "baseline", *ROW_FIELDS)
+
+
+def row(name: str, dets: Sequence[DetectionEval], *, baseline: bool, ap: ApScores | None, false_positives: int,
+        misses: int | None, best: float | None) -> dict[str, Any]:
+    matched = [d for d in dets if d.status == "matched"]
+    measures = [m for m in (measure_of(d, name, baseline) for d in matched) if m is not None]
+    return {
+        "backend": name,
+        "baseline": baseline,
+        "detections": len(dets),
+        **measure_stats(measures),
+        "no_answer": len(matched) - len(measures),
+        "ap": r(ap.ap) if ap else None,
+        "ap50": r(ap.ap50) if ap else None,
+        "ap75": r(ap.ap75) if ap else None,
+        "false_positives": false_positives,
+        "misses": misses,
+        "best": best,
+        "worse_than_box": None if baseline else worse_than_box(matched, name),
+    }
+
+
+def _ordered(entry: Mapping[str, Any], lead: Sequence[str]) -> dict[str, Any]:
+    keys = [*lead, "backend", "baseline", *ROW_FIELDS]
+    return {k: entry[k] for k in keys}
+
+
+def build_document(images: Sequence[ImageEval], backends: Sequence[str], ap: Mapping[str, ApScores] | None,
+                   header: Mapping[str, Any], worst_limit: int) -> dict[str, Any]:
+    """eval.json from the scored images; ``header`` holds ground_truth, options, class_aware and the thresholds."""
+    scored = [i for i in images if i.scored]
+    dets = [d for i in scored for d in i.detections if d.status != "unmapped"]
+    unmapped = [d for i in scored for d in i.detections if d.status == "unmapped"]
+    misses = [m for i in scored for m in i.misses]
+    false_positives = [d for d in dets if d.status == "false_positive"]
+    class_aware = bool(header["class_aware"])
+    considered, best = best_counts([d for d in dets if d.status == "matched"], backends)
+
+    per_backend = []
+    for name, baseline in [*((b, False) for b in backends), (BASELINE, True)]:
+        per_backend.append(_ordered(row(name, dets, baseline=baseline, ap=(ap or {}).get(name), false_positives=len(false_positives),
+                                        misses=len(misses), best=None if baseline else best[name]), ()))
+
+    per_label = []
+    keys = {d.key for d in dets} | ({m.category for m in misses if m.category is not None} if class_aware else set())
+    for key in sorted(keys):
+        group = [d for d in dets if d.key == key]
+        _, group_best = best_counts([d for d in group if d.status == "matched"], backends)
+        group_fp = sum(1 for d in group if d.status == "false_positive")
+        group_misses = sum(1 for m in misses if m.category == key) if class_aware else None
+        for name, baseline in [*((b, False) for b in backends), (BASELINE, True)]:
+            scores = (ap or {}).get(name)
+            label_ap = scores.per_category.get(key) if (scores and class_aware) else None
+            entry = row(name, group, baseline=baseline, ap=label_ap, false_positives=group_fp, misses=group_misses,
+                        best=None if baseline else group_best[name])
+            per_label.append(_ordered({"label": key, **entry}, ("label",)))
+
+    return {
+        "version": EVAL_VERSION,
+        **header,
+        "backends": list(backends),
+        "images": len(scored),
+        "images_without_ground_truth": [i.image for i in images if i.no_ground_truth],
+        "image_problems": [{"image": i.image, "problem": i.problem} for i in images if i.problem],
+        "detections": len(dets),
+        "matched": sum(1 for d in dets if d.status == "matched"),
+        "false_positives": len(false_positives),
+        "misses": len(misses),
+        "unmapped": len(unmapped),
+        "per_backend": per_backend,
+        "per_label": per_label,
+        "best": {"detections": considered, "counts": best},
+        "worst": {name: worst(dets, name, worst_limit) for name in backends},
+        "unmatched_detections": [
+            {"image": d.image, "detection": d.det_id, "label": d.label, "confidence": d.confidence,
+             "best_box_iou": r(d.match.best_box_iou)} for d in false_positives
+        ],
+        "missed_ground_truth": [_miss(m) for m in misses],
+        "definitions": DEFINITIONS,
+    }
+
+
+def _miss(miss: Miss) -> dict[str, Any]:
+    box = [r(v, 3) for v in miss.box] if miss.box is not None else None
+    return {"image": miss.image, "gt_id": miss.gt_id, "category": miss.category, "bbox_xyxy_px": box}
+
+
+def detection_entry(det: DetectionEval) -> GroundTruthScores:
+    """The ``ground_truth`` entry of a detection in its image record (json/<stem>.json)."""
+    match = det.match
+    return GroundTruthScores(
+        status=det.status,
+        gt_id=match.gt_id,
+        category=match.category,
+        match_iou=r(match.match_iou),
+        backends={name: MaskScore(iou=r(m.iou), boundary_iou=r(m.boundary_iou)) for name, m in det.backends.items()},
+        box=MaskScore(iou=r(det.box.iou), boundary_iou=r(det.box.boundary_iou)) if det.box is not None else None,
+    )
+
+
+def csv_rows(document: Mapping[str, Any]) -> list[list[Any]]:
+    rows = []
+    for scope, entries in (("backend", document["per_backend"]), ("label", document["per_label"])):
+        for entry in entries:
+            rows.append([scope, entry.get("label"), entry["backend"], "true" if entry["baseline"] else "false",
+                         *(entry[f] for f in ROW_FIELDS)])
+    return rows
+
+
+def save_document(layout: OutputLayout, document: Mapping[str, Any]) -> list[Path]:
+    """Write OUT/eval.json and OUT/eval.csv (atomically); return their paths."""
+    write_json(layout.eval_json_path, document)
+    write_csv(layout.eval_csv_path, CSV_HEADER, csv_rows(document))
+    return [layout.eval_json_path, layout.eval_csv_path]

@@ -1,0 +1,157 @@
+"""One image scored against its ground truth: match its detections, then measure each backend's mask
+(and the detection box itself, the baseline) against the matched ground truth.
+
+The image record (``json/<stem>.json``) gives the detections and the panel; each backend's masks and
+scores come from its backend record (``backends/<backend>/<stem>.json``), whatever the masks' storage
+(PNG files or RLE in the record), through ``artifacts.load_answer_mask``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from segkit.artifacts import OutputFileError, OutputLayout, load_answer_mask, load_backend_record
+from segkit.backends.mock import box_mask
+from segkit.evaluation.coco_ap import ApCollector
+from segkit.evaluation.ground_truth import GroundTruth, GroundTruthProblem, GtImage
+from segkit.evaluation.label_map import UNMAPPED, LabelMap
+from segkit.evaluation.matching import Candidate, Match, match_instances, match_semantic
+from segkit.masks import boundary_iou, iou
+from segkit.record import Answer, ImageRecord
+
+BASELINE = "box"  # the detection box filled, scored like a backend
+
+
+@dataclass(frozen=True)
+class Measure:
+    iou: float
+    boundary_iou: float
+
+
+@dataclass
+class DetectionEval:
+    image: str
+    det_id: int
+    label: str
+    key: str  # what per-label results group by: the category with a label map, else the detector label
+    confidence: float | None
+    status: str  # "matched", "false_positive", "unmapped"
+    match: Match
+    backends: dict[str, Measure] = field(default_factory=dict)  # matched only
+    box: Measure | None = None  # matched only
+    panel: str | None = None
+    masks: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Miss:
+    image: str
+    gt_id: int
+    category: str | None
+    box: tuple[float, float, float, float] | None  # None for a semantic class
+
+
+@dataclass
+class ImageEval:
+    stem: str
+    image: str
+    detections: list[DetectionEval] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+    no_ground_truth: bool = False
+    problem: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        return not self.no_ground_truth and self.problem is None
+
+
+@dataclass
+class ScoringContext:
+    layout: OutputLayout
+    gt: GroundTruth
+    label_map: LabelMap
+    backends: Sequence[str]
+    iou_match: float
+    dilation_ratio: float
+    ap: ApCollector | None  # None for semantic ground truth: AP needs instances
+
+
+def score_image(stem: str, record: ImageRecord, ctx: ScoringContext) -> ImageEval:
+    out = ImageEval(stem, record.image)
+    if not ctx.gt.has(record.image):
+        out.no_ground_truth = True
+        return out
+    size = (record.width, record.height)
+    try:
+        gt = ctx.gt.load(record.image, size)
+        _score(out, stem, record, gt, size, ctx)
+    except GroundTruthProblem as exc:
+        out.problem = f"{record.image}: {exc}"
+    except OutputFileError as exc:
+        out.problem = f"{record.image}: {exc}; re-run `segkit run --force` for this image, or `segkit compare` the folder"
+    return out
+
+
+def _answers(stem: str, record: ImageRecord, ctx: ScoringContext) -> dict[str, dict[int, Answer]]:
+    """Each scored backend's answers for the image, by detection id (none for a backend that failed on it)."""
+    out: dict[str, dict[int, Answer]] = {}
+    for name in ctx.backends:
+        if name not in record.backends:
+            continue
+        backend = load_backend_record(ctx.layout.backend_record_path(name, stem))
+        if backend.size != (record.width, record.height):
+            raise OutputFileError(f"{ctx.layout.backend_record_path(name, stem)} is of a {backend.width}x{backend.height} image,"
+                                  f" {ctx.layout.json_path(stem)} of a {record.width}x{record.height} one")
+        out[name] = {a.id: a for a in backend.answers}
+    return out
+
+
+def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tuple[int, int], ctx: ScoringContext) -> None:
+    width, height = size
+    answers = _answers(stem, record, ctx)
+    candidates, evals = [], {}
+    for det in record.detections:
+        category = None
+        if ctx.label_map.class_aware:
+            mapped = ctx.label_map.category(det.label)
+            if mapped is UNMAPPED or mapped is None:
+                evals[det.id] = DetectionEval(out.image, det.id, det.label, det.label, det.confidence, "unmapped", Match(det.id))
+                continue
+            category = str(mapped)
+        candidates.append(Candidate(det.id, tuple(det.bbox_xyxy_px), det.confidence, category))  # type: ignore[arg-type]
+
+    if gt.semantic:
+        matches, missed_classes = match_semantic(candidates, gt)
+        out.misses = [Miss(out.image, c, gt.class_names.get(c), None) for c in missed_classes]
+    else:
+        matches, missed = match_instances(candidates, gt.instances, ctx.iou_match)
+        out.misses = [Miss(out.image, g.gt_id, g.category, g.box) for g in missed]
+
+    labels = {d.id: d.label for d in record.detections}
+    ap_dets: dict[str, list[tuple[np.ndarray, float, str | None]]] = {name: [] for name in (*ctx.backends, BASELINE)}
+    for cand, match in zip(candidates, matches):
+        label = labels[cand.det_id]
+        key = cand.category if cand.category is not None else label
+        item = DetectionEval(out.image, cand.det_id, label, key, cand.confidence,
+                             "matched" if match.matched else "false_positive", match, panel=record.panel)
+        confidence = cand.rank_score
+        box = box_mask(np.asarray(cand.box), height, width)
+        for name, by_id in answers.items():
+            answer = by_id.get(cand.det_id)
+            if answer is None:
+                continue  # the backend was not given this detection (a merged run with another --conf)
+            mask = load_answer_mask(ctx.layout, answer, size)
+            item.masks[name] = answer.mask
+            ap_dets[name].append((mask, answer.score * confidence, cand.category))
+            if match.mask is not None:
+                item.backends[name] = Measure(iou(mask, match.mask), boundary_iou(mask, match.mask, ctx.dilation_ratio))
+        ap_dets[BASELINE].append((box, confidence, cand.category))
+        if match.mask is not None:
+            item.box = Measure(iou(box, match.mask), boundary_iou(box, match.mask, ctx.dilation_ratio))
+        evals[cand.det_id] = item
+    out.detections = [evals[d.id] for d in record.detections]
+    if ctx.ap is not None:
+        ctx.ap.add_image(size, [(g.mask, g.category, g.crowd) for g in gt.instances], ap_dets)
