@@ -21,7 +21,8 @@ from typer.exceptions import TyperException
 from segkit import __version__
 from segkit.artifacts import OutputLayout, OutputLock, remove_stale_temp_files
 from segkit.compare import CompareOptions, CompareResult, ImageComparison, check_folder, compare_folder
-from segkit.config import find_config, load_settings
+from segkit.boxes import BOX_SPACE_HELP
+from segkit.config import box_space_setting, find_config, load_settings
 from segkit.errors import BackendFatalError, ConfigError, SegkitError
 from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
 from segkit.job import RunEvents, RunJob, RunResult, run_job
@@ -118,7 +119,8 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", envvar="SEGKIT_OUT", help="Output folder."),
     conf: Optional[float] = typer.Option(None, "--conf", envvar="SEGKIT_CONF", min=0.0, max=1.0, help="Skip detections below this confidence (default from config)."),
     reader: Optional[str] = typer.Option(None, "--reader", envvar="SEGKIT_READER", help="Detection format: auto, qwen-json, qwen-grounding, coco, or a plugin's."),
-    input_size: Optional[str] = typer.Option(None, "--input-size", envvar="SEGKIT_INPUT_SIZE", help="Pixel boxes are of a resized input: WxH, or smart-resize[:MAX_PIXELS] for Qwen2.5-VL."),
+    box_space: Optional[str] = typer.Option(None, "--box-space", envvar="SEGKIT_BOX_SPACE", help=BOX_SPACE_HELP),
+    input_size: Optional[str] = typer.Option(None, "--input-size", envvar="SEGKIT_INPUT_SIZE", help="The old name of --box-space."),
     mask_format: Optional[str] = typer.Option(None, "--mask-format", envvar="SEGKIT_MASK_FORMAT", help="png: one 1-bit PNG per mask (default); rle: COCO RLE inside the backend records, no files."),
     panels: Optional[str] = typer.Option(None, "--panels", envvar="SEGKIT_PANELS", help="all (default), disagree: only images where a pair of backends is below --iou-threshold, none."),
     no_panels: bool = typer.Option(False, "--no-panels", help="Draw no panels (same as --panels none)."),
@@ -132,7 +134,7 @@ def run(
     gt: Optional[Path] = typer.Option(None, "--gt", envvar="SEGKIT_GT", help="Ground truth to score the masks against at the end (see `segkit eval`; default: `gt:` in the config)."),
 ) -> None:
     try:
-        job = _run_job(backend, images, detections, out, conf, reader, input_size, mask_format, panels, no_panels,
+        job = _run_job(backend, images, detections, out, conf, reader, (box_space, input_size), mask_format, panels, no_panels,
                        force, limit, option, config, iou_threshold, worst, coco)
         truth = run_ground_truth(gt, config)
         events = _CliEvents()
@@ -177,7 +179,7 @@ def _run_job(backend_names, images, detections, out, conf, reader, input_size, m
         out=out or settings.out,
         conf=settings.conf if conf is None else conf,
         reader=reader or settings.reader,
-        input_size=input_size if input_size is not None else settings.input_size,
+        box_space=box_space_setting(*input_size, settings),  # (--box-space, --input-size)
         force=force,
         limit=limit,
         mask_format=_choice(mask_format, settings.mask_format, "--mask-format", ("png", "rle")),

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
+from segkit.boxes import parse_box_space
 from segkit.errors import ConfigError
 from segkit.redact import redact
 from segkit.text import preview
@@ -65,7 +66,8 @@ class Settings(BaseModel):
     backends: list[str] = Field(default_factory=list)
     conf: float = Field(0.0, ge=0.0, le=1.0)
     reader: str = "auto"
-    input_size: str | None = None
+    box_space: str | None = None
+    input_size: str | None = None  # box_space's old name
     mask_format: MaskFormat = "png"
     panels: PanelMode = "all"
     gt: Path | None = None  # ground truth to score the masks against at the end of a run (segkit eval)
@@ -112,3 +114,22 @@ def first_error(exc: ValidationError) -> str:
     if err["type"] == "extra_forbidden":
         return f"unknown setting {preview(where)}"
     return f"{where}: {err['msg']} (got {got})"
+
+
+def box_space_setting(box_space: str | None, input_size: str | None, settings: Settings) -> str | None:
+    """The box space asked for, as given: ``--box-space``, else ``--input-size`` (its old name), else the
+    config's ``box_space`` or ``input_size``; None when none is given (each reader's own default). It is
+    checked here, so that a bad one is reported under the name the user gave it."""
+    if box_space and input_size and box_space.strip().lower() != input_size.strip().lower():
+        raise ConfigError(f"--box-space {preview(box_space)} and --input-size {preview(input_size)} (its old name) disagree;"
+                          " give only --box-space")
+    sources = (("--box-space", box_space), ("--input-size", input_size),
+               ("box_space", settings.box_space), ("input_size", settings.input_size))
+    for where, value in sources:
+        if value is not None and str(value).strip():
+            try:
+                parse_box_space(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
+            return str(value).strip()
+    return None

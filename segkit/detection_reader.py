@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from segkit.boxes import BoxSpace
 from segkit.detections import RawDetection
@@ -15,13 +16,26 @@ from segkit.errors import InputError, exception_text
 from segkit.text import preview
 
 
+def log_warning(message: str) -> None:
+    logging.getLogger("segkit").warning(message)
+
+
 @dataclass(frozen=True)
 class ReaderContext:
-    """What the user told segkit about the detector's output."""
+    """What the user told segkit about the detector's output, and where a reader's warnings go."""
 
-    # What pixel boxes are measured in when the detector saw a resized picture (``--input-size``);
-    # None means pixels of the image itself.
-    input_space: BoxSpace | None = None
+    # What the boxes of a format that does not fix its own space are measured in (``--box-space``):
+    # pixels of a resized input, 0..1000, ... None means the reader's default (pixels of the image).
+    box_space: BoxSpace | None = None
+    # ``warn(message)``: something the user should hear about a file that was still read (an answer cut
+    # off, objects dropped). load_detections gathers them in DetectionIndex.warnings, which `segkit run`
+    # prints, unless the caller gives its own; a reader called directly logs them to the "segkit" logger.
+    warn: Callable[[str], None] = field(default=log_warning, compare=False, repr=False)
+
+    @property
+    def input_space(self) -> BoxSpace | None:
+        """The box space under its name before ``--box-space`` (``--input-size``)."""
+        return self.box_space
 
 
 class DetectionFormatError(InputError):

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -22,8 +23,8 @@ from typing import Any, Callable, Mapping
 from pydantic import ByteSize
 
 from segkit.config import LimitSettings
-from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext
-from segkit.detections import RawDetection
+from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext, log_warning
+from segkit.detections import RawDetection, box_space_warning
 from segkit.errors import InputError, SegkitError, one_line
 from segkit.text import preview, shorten
 
@@ -40,6 +41,8 @@ class DetectionIndex:
     errors: dict[str, str] = field(default_factory=dict)  # key -> one-line message
     used: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)  # e.g. two files for one image: which one is used
+    warned_files: set[Path] = field(default_factory=set)  # files already warned about for their box space
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def lookup(self, image: Path) -> tuple[str | None, tuple[Path, str, list[RawDetection]] | None, str | None]:
         """(key, entry, error) for an image, matched by file name, stem, or numeric stem (COCO ids)."""
@@ -51,6 +54,20 @@ class DetectionIndex:
                 self.used.add(key)
                 return key, self.found.get(key), self.errors.get(key)
         return None, None, None
+
+    def box_space_warning(self, path: Path, raws: list[RawDetection], image_size: tuple[int, int]) -> str | None:
+        """``path: why its boxes do not fit their declared space`` for one image's boxes from ``path``,
+        at most once per detection file (a file of many images warns for the first that shows it)."""
+        if path in self.warned_files:
+            return None
+        problem = box_space_warning(raws, image_size)
+        if problem is None:
+            return None
+        with self._lock:
+            if path in self.warned_files:
+                return None
+            self.warned_files.add(path)
+        return f"{path}: {problem}"
 
     def unused(self) -> list[tuple[str, Path | None]]:
         """Detection entries that matched no image (a detection file without an image)."""
@@ -69,6 +86,8 @@ def load_detections(
     if not source.exists():
         raise InputError(f"detections {source} do not exist; pass --detections DIR|FILE or set `detections:` in the config")
     index = DetectionIndex()
+    if context.warn is log_warning:  # readers' warnings (an answer cut off) are the run's, with the others
+        context = dataclasses.replace(context, warn=index.warnings.append)
     if not source.is_dir():  # one file for all images: a file that cannot be read ends the run
         name, entries = read_detection_file(source, readers, reader_name, context, limits)
         for key, dets in entries.items():

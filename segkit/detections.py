@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from segkit.boxes import PIXELS, BoxFormat, BoxSpace, to_pixel_xyxy
+from segkit.boxes import PIXELS, BoxFormat, BoxSpace, as_xyxy, box_space_mismatch, to_pixel_xyxy
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,19 @@ def boxes_array(detections: Sequence[Detection]) -> np.ndarray:
     if not detections:
         return np.zeros((0, 4), dtype=np.float32)
     return np.asarray([d.box for d in detections], dtype=np.float32)
+
+
+def box_space_warning(raws: Sequence[RawDetection], image_size: tuple[int, int]) -> str | None:
+    """One line when a reader's boxes clearly do not fit the space they are declared in, naming the
+    space they are likely in (see ``boxes.box_space_mismatch``); None when they fit."""
+    by_space: dict[tuple[BoxSpace, str], list[tuple[float, float, float, float]]] = {}
+    for raw in raws:
+        try:
+            by_space.setdefault((raw.space, raw.box_format), []).append(as_xyxy(raw.box, raw.box_format))
+        except (TypeError, ValueError):
+            continue  # not four numbers: resolve_detections reports it per detection
+    for (space, _), boxes in by_space.items():
+        problem = box_space_mismatch(np.asarray(boxes, dtype=np.float64), space, image_size)
+        if problem:
+            return f"boxes do not fit {space.describe()} ({space.spec()}): {problem}"
+    return None

@@ -170,7 +170,8 @@ def decode(plan: RunPlan, task: ImageTask) -> DecodedImage:
     detections, skipped = resolve_detections(task.raws, (width, height), plan.conf)
     warnings = [f"{task.image.name}: detection {s.id} ({s.label}) skipped: {s.reason}"
                 for s in skipped if not s.reason.startswith("confidence")]
-    return DecodedImage(task, rgb, detections, skipped, warnings)
+    mismatch = plan.detections.box_space_warning(task.detections_file, task.raws, (width, height))
+    return DecodedImage(task, rgb, detections, skipped, [mismatch, *warnings] if mismatch else warnings)
 
 
 def new_sink(plan: RunPlan, decoded: DecodedImage, backend: str) -> MaskSink:

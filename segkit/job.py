@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from segkit.artifacts import OutputLayout, OutputLock, find_backend_records, remove_stale_temp_files, write_json
-from segkit.boxes import parse_input_size
+from segkit.boxes import parse_box_space
 from segkit.coco_export import CocoExport
 from segkit.config import LimitSettings, MaskFormat, PanelMode, VizSettings
 from segkit.detection_reader import ReaderContext
@@ -47,7 +47,8 @@ class RunJob(BaseModel):
     out: Path
     conf: float = Field(0.0, ge=0.0, le=1.0)
     reader: str = "auto"
-    input_size: Optional[str] = None
+    box_space: Optional[str] = None  # --box-space: what the numbers of model answers are in
+    input_size: Optional[str] = None  # box_space's old name
     force: bool = False
     limit: Optional[int] = Field(None, ge=1)
     mask_format: MaskFormat = "png"
@@ -147,9 +148,9 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     events = events or RunEvents()
     host = host or get_host()
     try:
-        input_space = parse_input_size(job.input_size)
+        input_space = parse_box_space(job.box_space or job.input_size)
     except ValueError as exc:
-        raise ConfigError(f"--input-size: {exc}") from exc
+        raise ConfigError(f"--box-space: {exc}") from exc
     entries = host.backends()  # registration problems show up here
     for problem in host.problems:
         events.warning(redact(f"plugin {problem.plugin}: {problem.message}"))

@@ -159,3 +159,24 @@ def test_readers_sharing_a_parser_parse_each_file_once(tmp_path, monkeypatch):
     write(tmp_path / "a.json", [{"image_id": 1, "bbox": [0, 0, 1, 1]}])  # COCO: the last reader to sniff
     assert load(tmp_path.joinpath("a.json")).found["1"][1] == "coco"
     assert len(calls) == 1
+
+
+def test_readers_warn_through_the_context(tmp_path):
+    heard: list[str] = []
+    write(tmp_path / "cut.txt", '```json\n[{"bbox_2d": [1, 2, 30, 40], "label": "a"}, {"bbox_2d": [5, 6')
+    context = ReaderContext(BoxSpace.frame_of(100, 100), warn=heard.append)
+    _, (_, reader, dets), _ = load(tmp_path, context=context).lookup(Path("cut.png"))
+    assert reader == "qwen-grounding" and [d.label for d in dets] == ["a"] and dets[0].space == BoxSpace.frame_of(100, 100)
+    assert heard == [f"{tmp_path / 'cut.txt'}: the answer was cut off (it ends inside the JSON, line 2 column 45);"
+                     " kept the 1 complete object before it"]
+    assert context.input_space == context.box_space  # the field's old name still reads
+
+
+def test_reader_warnings_are_gathered_for_the_run_or_logged(tmp_path, caplog):
+    path = write(tmp_path / "cut.txt", '[{"bbox_2d": [1, 2, 30, 40], "label": "a"}, {')
+    index = load(tmp_path)  # segkit run prints the index's warnings
+    assert index.warnings == [f"{path}: the answer was cut off (it ends inside the JSON, line 1 column 45); kept the 1 complete object before it"]
+    reader = READERS["qwen-grounding"]
+    with caplog.at_level("WARNING", logger="segkit"):  # a reader called directly logs them
+        reader.read(reader.parse(path.read_text(), path), path, ReaderContext())
+    assert "kept the 1 complete object before it" in caplog.text

@@ -1,9 +1,13 @@
-"""Qwen2.5-VL's own grounding answer: a JSON list of boxes in absolute pixels, often in a ```json fence.
+"""Qwen2.5-VL's own grounding answer: a JSON list of boxes, often in a ```json fence, often cut off.
 
     [{"bbox_2d": [x1, y1, x2, y2], "label": "apple"}, ...]
 
-The pixels are those of the picture the model saw. Qwen2.5-VL resizes its input (``smart_resize``),
-so pass ``--input-size WxH`` or ``--input-size smart-resize`` unless the boxes were already rescaled.
+What the numbers mean depends on the model: Qwen2.5-VL answers in pixels of the picture it saw (its
+processor's ``smart_resize`` of the image), Qwen2-VL and Qwen3-VL in 0..1000 of the image. So pass
+``--box-space qwen2.5-vl[:MAX_PIXELS]`` or ``--box-space qwen3-vl`` (``pixels`` is the default: boxes
+already in pixels of the image). Answers are read forgivingly (``segkit.model_answer``): prose around
+the fence, a missing closing fence and trailing commas are fine, and an answer cut off at the token
+limit keeps its complete objects, with a warning naming the file and how many were kept.
 """
 
 from __future__ import annotations
@@ -15,28 +19,49 @@ from segkit.boxes import PIXELS
 from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext, four_numbers, number
 from segkit.detections import RawDetection
 from segkit.hookspecs import hookimpl
+from segkit.model_answer import AnswerError, ModelAnswer, parse_model_answer
 from segkit.readers.qwen_json import pick_label
 from segkit.text import preview
 
 BOX_KEY = "bbox_2d"
 
 
+def _records(data: Any) -> Any:
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+        return next(iter(data.values()))  # {"objects": [...]} style wrappers
+    return data
+
+
 class QwenGroundingReader(DetectionReader):
     name = "qwen-grounding"
-    description = "Qwen2.5-VL answer: [{'bbox_2d': [x1, y1, x2, y2] pixels, 'label'}] (```json fence allowed)"
+    description = "Qwen-VL answer: [{'bbox_2d': [x1, y1, x2, y2], 'label'}] (```json fence, cut-off answers kept)"
     suffixes = (".json", ".txt", ".md")
 
+    def parse(self, text: str, path: Path) -> ModelAnswer:
+        try:
+            return parse_model_answer(text)
+        except AnswerError as exc:
+            raise DetectionFormatError(path, str(exc)) from None
+
     def sniff(self, data: Any, path: Path) -> bool:
-        return isinstance(data, list) and any(isinstance(r, dict) and BOX_KEY in r for r in data)
+        if isinstance(data, ModelAnswer):
+            if data.cut_off and not data.kept:  # cut off before its first object ended
+                return f'"{BOX_KEY}"' in data.text
+            data = data.data
+        records = _records(data)
+        return isinstance(records, list) and any(isinstance(r, dict) and BOX_KEY in r for r in records)
 
     def read(self, data: Any, path: Path, context: ReaderContext) -> dict[str, list[RawDetection]]:
-        if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
-            data = next(iter(data.values()))  # {"objects": [...]} style wrappers
-        if not isinstance(data, list):
+        answer = data if isinstance(data, ModelAnswer) else ModelAnswer(data)
+        records = _records(answer.data)
+        if not isinstance(records, list):
             raise DetectionFormatError(path, f"expected a list of {{'{BOX_KEY}': [...], 'label': ...}} objects")
-        space = context.input_space or PIXELS
+        if answer.cut_off:
+            kept = f"kept the {len(records)} complete object{'' if len(records) == 1 else 's'} before it"
+            context.warn(f"{path}: {answer.problem}; {kept}")
+        space = context.box_space or PIXELS
         out = []
-        for i, record in enumerate(data):
+        for i, record in enumerate(records):
             where = f"detection {i}"
             if not isinstance(record, dict) or BOX_KEY not in record:
                 raise DetectionFormatError(path, f"{where} has no {BOX_KEY!r}: {preview(record)}")
