@@ -9,13 +9,13 @@ benchmarks and tests of the batched path.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from segkit.boxes import pixel_span
 from segkit.hookspecs import hookimpl
 from segkit.segmenter import Segmentation, Segmenter
 
@@ -27,13 +27,6 @@ class MockOptions(BaseModel):
 
     latency_ms: float = Field(0.0, ge=0, description="sleep this long per image, as a model would take (GIL released)")
     batch_size: int = Field(1, ge=1, description="most images per segment_batch call")
-
-
-def pixel_span(lo: float, hi: float, limit: int) -> tuple[int, int]:
-    """Indices i in [0, limit) whose pixel centre i + 0.5 lies in [lo, hi)."""
-    start = min(max(math.ceil(lo - 0.5), 0), limit)
-    stop = min(max(math.ceil(hi - 0.5), 0), limit)
-    return start, max(start, stop)
 
 
 def box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
