@@ -19,7 +19,8 @@ and `segkit run` is a library call: ``segkit.run_job(segkit.RunJob(backends=[...
 from segkit.boxes import NORMALIZED, PER_MILLE, PIXELS, BoxSpace
 from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext
 from segkit.detections import Detection, RawDetection
-from segkit.errors import BackendFatalError, BackendNotReady, ImageFailed, SegkitError
+from segkit.detector import Detector, DetectorAnswer
+from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, ImageFailed, SegkitError
 from segkit.hookspecs import hookimpl
 from segkit.segmenter import NoOptions, Readiness, Segmentation, Segmenter
 
@@ -44,9 +45,12 @@ __all__ = [
     "BackendFatalError",
     "BackendNotReady",
     "BoxSpace",
+    "ConfigError",
     "Detection",
     "DetectionFormatError",
     "DetectionReader",
+    "Detector",
+    "DetectorAnswer",
     "ImageFailed",
     "NoOptions",
     "RawDetection",

@@ -9,6 +9,11 @@
     OUT/coco/<backend>.json                                every mask of a backend as COCO RLE annotations (--coco)
     OUT/failures.json                                      what failed in the last run, and why
 
+`segkit detect` writes a folder of its own, the detections that `segkit run --detections` reads:
+
+    DETECTIONS/<stem>.json                                 one image's boxes in the seed plan's Qwen JSON
+    DETECTIONS/unreadable/<stem>.txt                       an answer no box could be read from, kept to look at
+
 Backend records and masks are named by backend, so folders written by runs with different backends
 (on different machines) merge by plain copying; the rest is rebuilt from them by `segkit compare`.
 Masks live in one folder per image, so no two images can name the same file (image stems are unique
@@ -115,6 +120,16 @@ def unusable_stem(stem: str) -> str | None:
     if stem in (".", "..") or not stem:
         return f"its name stem {stem!r} cannot name a folder; rename the image"
     return None
+
+
+def detection_file_path(folder: Path, stem: str) -> Path:
+    """Where `segkit detect` writes an image's detections (and `segkit run` finds them by stem)."""
+    return folder / f"{stem}.json"
+
+
+def unreadable_answer_path(folder: Path, stem: str) -> Path:
+    """Where `segkit detect` keeps an answer it could not read (in a subfolder: `segkit run` skips it)."""
+    return folder / "unreadable" / f"{stem}.txt"
 
 
 _temp_names = itertools.count()

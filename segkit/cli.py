@@ -1,4 +1,4 @@
-"""The segkit command line: run, compare, backends, plugins.
+"""The segkit command line: run, compare, detect, backends, plugins.
 
 Settings come from built-in defaults, then the config file, then SEGKIT_* environment variables, then
 flags. Expected problems end in one line on stderr and a non-zero exit; nothing already written is lost.
@@ -23,10 +23,11 @@ from segkit.artifacts import OutputLayout, OutputLock, remove_stale_temp_files
 from segkit.compare import CompareOptions, CompareResult, ImageComparison, check_folder, compare_folder
 from segkit.boxes import BOX_SPACE_HELP
 from segkit.config import box_space_setting, find_config, load_settings
-from segkit.errors import BackendFatalError, ConfigError, SegkitError
+from segkit.detect import DetectJob, DetectOutcome, DetectSummary, detect_job
+from segkit.errors import BackendFatalError, ConfigError, SegkitError, one_line
 from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
 from segkit.job import RunEvents, RunJob, RunResult, run_job
-from segkit.options import check_families, option_families, parse_overrides, resolve_options
+from segkit.options import check_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, save_report
@@ -91,9 +92,9 @@ def report_plugin_problems(host: PluginHost) -> None:
 
 
 def checked_overrides(host: PluginHost, settings: Settings, option: Sequence[str]) -> dict[str, dict[str, str]]:
-    """``-O`` flags parsed, and every options family (flags and config) checked against the installed backends."""
+    """``-O`` flags parsed, and every options family (flags and config) checked against the installed plugins."""
     overrides = parse_overrides(option)
-    installed = option_families(entry.cls for entry in host.backends().values())
+    installed = host.option_families()
     for message in check_families(settings.options, overrides, installed):
         warn(message)
     return overrides
@@ -317,6 +318,76 @@ def _compare_with_progress(out_dir: Path, options: CompareOptions) -> CompareRes
         return compare_folder(out_dir, options, on_image)
 
 
+@app.command(help=(
+    "Ask a detector for the boxes of every image and write one detection file per image (the seed plan's Qwen"
+    " JSON: normalized boxes, labels, the raw answer) for `segkit run --detections`. The `vlm` detector (plugin"
+    " segkit-vlm) asks a vision-language model served behind an OpenAI-compatible chat completions API (vLLM,"
+    " SGLang, Ollama, DashScope); its key comes from OPENAI_API_KEY. Options: -O vlm.FIELD=VALUE or SEGKIT_VLM_<FIELD>"
+    f" (see `segkit plugins`). {PRECEDENCE}"
+))
+def detect(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="What to ask for, e.g. 'Locate every cup and plate, output their bbox_2d coordinates and labels in JSON.'"),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the detection files, one <stem>.json per image; give it to `segkit run -d`."),
+    images: Optional[Path] = typer.Option(None, "--images", "-i", envvar="SEGKIT_IMAGES", help="Folder of images."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The model's name on the server, e.g. Qwen/Qwen2.5-VL-7B-Instruct (option vlm.model)."),
+    api_url: Optional[str] = typer.Option(None, "--api-url", help="Base URL of the API, e.g. http://localhost:8000/v1; requests go to {api_url}/chat/completions (option vlm.api_url)."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable that holds the API key (default OPENAI_API_KEY; unset: no key is sent)."),
+    box_space: Optional[str] = typer.Option(None, "--box-space", help=BOX_SPACE_HELP + " Default: the model's, when its name says (Qwen2.5-VL, Qwen2-VL, Qwen3-VL)."),
+    detector: str = typer.Option("vlm", "--detector", envvar="SEGKIT_DETECTOR", help="Detector to run; see `segkit plugins`."),
+    force: bool = typer.Option(False, "--force", help="Ask again for images whose detection file is already there for this request."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Process only the first N images."),
+    option: List[str] = OptionOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    try:
+        settings = load_settings(find_config(config))
+        images_dir = images or settings.images
+        if images_dir is None:
+            raise ConfigError("no image folder; pass --images DIR or set `images:` in the config")
+        if not prompt.strip():
+            raise ConfigError("--prompt is empty; say what the model should find")
+        flags = {name: value for name, value in (("model", model), ("api_url", api_url), ("api_key_env", api_key_env))
+                 if value is not None}
+        host = get_host()
+        overrides = checked_overrides(host, settings, option)
+        report_plugin_problems(host)
+        job = DetectJob(images=images_dir, out=out, prompt=prompt, detector=detector, box_space=box_space, force=force,
+                        limit=limit, flags=flags, options=settings.options, overrides=overrides, limits=settings.limits)
+        summary = _detect_with_progress(job, host)
+    except SegkitError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted; the detection files already written are kept: run the same command again to continue", 130)
+    found = sum(o.detections for o in summary.outcomes if o.status in ("done", "complete"))
+    say(f"{summary.count('done')} images asked, {summary.count('complete')} already done, {len(summary.failures)} failed;"
+        f" {found} boxes, in {summary.seconds:.1f} s. Detection files in {out}; segment them with"
+        f" `segkit run --detections {out}`.")
+    if summary.fatal is not None:
+        left = summary.count("not-run")
+        fail(f"stopped: {summary.fatal}" + (f" ({left} image(s) not asked)" if left else ""), summary.fatal.exit_code)
+    if summary.failures:
+        err_console.print(Text(f"{len(summary.failures)} image(s) failed", "bold red"))
+        raise typer.Exit(1)
+
+
+def _detect_with_progress(job: DetectJob, host: PluginHost) -> DetectSummary:
+    progress = Progress(
+        SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False, disable=not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(f"asking {job.detector}", total=None)
+
+        def on_image(outcome: DetectOutcome) -> None:
+            for message in outcome.warnings:
+                warn(message, progress.console)
+            if outcome.error:
+                failed(outcome.error, progress.console)
+            progress.advance(task)
+
+        return detect_job(job, on_image, lambda message: warn(message, progress.console), host)
+
+
 @app.command(help=f"List every backend, the plugin it comes from, and whether it is ready here. {PRECEDENCE}")
 def backends(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -358,13 +429,18 @@ def backends(
     console.print(table)
 
 
-@app.command(help="List loaded plugins, the hooks each implements, and the detection readers.")
+@app.command(help="List loaded plugins, the hooks each implements, the detection readers and the detectors.")
 def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     host = get_host()
     rows = host.plugins()
     readers = [{"name": r.name, "plugin": r.plugin, "description": r.description} for r in host.readers().values()]
+    try:
+        options = load_settings(find_config(None)).options
+    except SegkitError:
+        options = {}  # `segkit run` reports a broken config; listing plugins does not need it
+    detectors = [_detector_row(d, options) for d in host.detectors().values()]
     if as_json:
-        print(json_for_terminal({"plugins": rows, "readers": readers, "problems": _problems(host)}))
+        print(json_for_terminal({"plugins": rows, "readers": readers, "detectors": detectors, "problems": _problems(host)}))
         return
     report_plugin_problems(host)
     table = Table(title="segkit plugins", title_justify="left")
@@ -379,6 +455,28 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for row in readers:
         readers_table.add_row(safe_line(row["name"]), safe_line(row["plugin"]), safe_line(row["description"]))
     console.print(readers_table)
+    detectors_table = Table(title="detectors (segkit detect)", title_justify="left")
+    for column in ("detector", "plugin", "ready", "details"):
+        detectors_table.add_column(column)
+    for row in detectors:
+        status = "[green]yes[/]" if row["ready"] else "[red]no[/]"
+        detectors_table.add_row(safe_line(row["name"]), safe_line(row["plugin"]), status, safe_line(row["reason"] or row["description"]))
+    if detectors:
+        console.print(detectors_table)
+    else:
+        say("No detectors: `segkit detect` needs a detector plugin (pip install segkit-vlm).")
+
+
+def _detector_row(entry, options: dict[str, Any]) -> dict[str, Any]:
+    """A detector with its readiness under the config's and environment's options."""
+    try:
+        readiness = entry.create(resolve_options(entry.cls, options, {})).check_ready()
+        ready, reason = readiness.ready, readiness.reason
+    except Exception as exc:  # a broken readiness check is itself the answer
+        ready, reason = False, one_line(exc)
+    return {"name": entry.name, "aliases": list(entry.aliases), "plugin": entry.plugin, "ready": ready,
+            "reason": redact(reason), "description": entry.description, "reader": entry.cls.reader,
+            "options": entry.cls.options_key}
 
 
 def _problems(host: PluginHost) -> list[dict[str, str]]:

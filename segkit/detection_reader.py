@@ -43,6 +43,7 @@ class DetectionFormatError(InputError):
 
     def __init__(self, path: Path, problem: str, fix: str = "fix the file or pick another --reader"):
         self.path = path
+        self.problem = problem
         super().__init__(f"{path}: {problem}; {fix}")
 
 
@@ -76,7 +77,7 @@ _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 def parse_json_text(text: str, path: Path) -> Any:
     """JSON, or JSON inside a Markdown code fence as chat models often answer."""
     body = text.strip()
-    match = _FENCE.search(body)
+    match = None if body[:1] in "[{" else _FENCE.search(body)  # a fence inside a JSON string is data
     if match:
         body = match.group(1).strip()
     try:

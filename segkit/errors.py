@@ -30,6 +30,13 @@ class UnknownReaderError(SegkitError):
         super().__init__(f"unknown detection reader {name!r}; known readers: {', '.join(known)}")
 
 
+class UnknownDetectorError(SegkitError):
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        listing = ", ".join(known) if known else "none (install a detector plugin: pip install segkit-vlm)"
+        super().__init__(f"unknown detector {name!r}; known detectors: {listing} (see `segkit plugins`)")
+
+
 class BackendNotReady(SegkitError):
     """A backend that cannot run here: missing dependency, checkpoint or API key."""
 

@@ -1,4 +1,4 @@
-"""The two kinds of segkit plugin: detector-output readers and segmenter backends."""
+"""The kinds of segkit plugin: detector-output readers, detectors segkit runs, and segmenter backends."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ def register_detection_readers(register):
 @hookspec
 def register_segmenters(register):
     """Register segmenter backends: call ``register(name, SegmenterClass, aliases=(), **params)``."""
+
+
+@hookspec
+def register_detectors(register):
+    """Register detectors that `segkit detect` runs: call ``register(name, DetectorClass, aliases=(), **params)``."""

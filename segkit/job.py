@@ -28,7 +28,7 @@ from segkit.detection_source import load_detections
 from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
 from segkit.image_outputs import OutputSettings
 from segkit.images import list_images
-from segkit.options import check_families, option_families, resolve_options
+from segkit.options import check_families, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
@@ -154,7 +154,7 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     entries = host.backends()  # registration problems show up here
     for problem in host.problems:
         events.warning(redact(f"plugin {problem.plugin}: {problem.message}"))
-    for message in check_families(job.options, job.overrides, option_families(e.cls for e in entries.values())):
+    for message in check_families(job.options, job.overrides, host.option_families()):
         events.warning(message)
     active = prepare_backends(host, job)
     readers = {name: entry.cls() for name, entry in host.readers().items()}

@@ -20,12 +20,13 @@ FIRST_PARTY_FAMILIES = {
     "roboflow": "segkit-roboflow",
     "sam2": "segkit-sam2",
     "ultralytics": "segkit-ultralytics",
+    "vlm": "segkit-vlm",
 }
 
 
-def option_families(backend_classes: Iterable[type[Segmenter]]) -> set[str]:
-    """The options families that the installed backends read."""
-    return {cls.options_key for cls in backend_classes if cls.options_key}
+def option_families(classes: Iterable[type]) -> set[str]:
+    """The options families that these backend (or detector) classes read."""
+    return {cls.options_key for cls in classes if cls.options_key}
 
 
 def check_families(

@@ -1,4 +1,5 @@
-"""The plugin host: built-in plugins and entry-point plugins (group ``segkit``) through the same hooks.
+"""The plugin host: built-in plugins and entry-point plugins (group ``segkit``) through the same hooks:
+segmenter backends, detection readers, and detectors that `segkit detect` runs.
 
 A plugin that fails to import or to register is kept as a warning with its error; every other plugin
 keeps working. ``SEGKIT_BLOCK_PLUGINS=name1,name2`` skips entry-point plugins by name.
@@ -18,7 +19,8 @@ import pluggy
 
 from segkit import hookspecs
 from segkit.detection_reader import DetectionReader
-from segkit.errors import UnknownBackendError, UnknownReaderError
+from segkit.detector import Detector
+from segkit.errors import UnknownBackendError, UnknownDetectorError, UnknownReaderError
 from segkit.segmenter import Segmenter
 
 DEFAULT_PLUGINS = (
@@ -50,6 +52,21 @@ class BackendEntry:
     description: str = ""
 
     def create(self, options: Any = None) -> Segmenter:
+        return self.cls(self.name, options, **self.params)
+
+
+@dataclass(frozen=True)
+class DetectorEntry:
+    """A registered detector: how to make it, and which plugin it comes from."""
+
+    name: str
+    cls: type[Detector]
+    plugin: str
+    params: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+    def create(self, options: Any = None) -> Detector:
         return self.cls(self.name, options, **self.params)
 
 
@@ -147,6 +164,39 @@ class PluginHost:
                 return entry
         raise UnknownBackendError(name, sorted(entries))
 
+    def detectors(self) -> dict[str, DetectorEntry]:
+        """Every detector by canonical name, in registration order."""
+        found: dict[str, DetectorEntry] = {}
+
+        def make_register(plugin: str):
+            def register(name: str, cls: type[Detector], *, aliases=(), description: str = "", **params):
+                problem = _backend_problem(name, cls, aliases, found, base=Detector, kind="detector")
+                if problem:
+                    self._report(plugin, problem)
+                    return
+                doc = description or _first_line(cls.__doc__)
+                found[name] = DetectorEntry(name, cls, plugin, dict(params), tuple(aliases), doc)
+
+            return register
+
+        self._call_each("register_detectors", make_register)
+        return found
+
+    def detector(self, name: str) -> DetectorEntry:
+        entries = self.detectors()
+        if name in entries:
+            return entries[name]
+        for entry in entries.values():
+            if name in entry.aliases:
+                return entry
+        raise UnknownDetectorError(name, sorted(entries))
+
+    def option_families(self) -> set[str]:
+        """The options families (``options.<key>``, ``-O key.field``) the installed backends and detectors read."""
+        from segkit.options import option_families
+
+        return option_families([e.cls for e in self.backends().values()] + [e.cls for e in self.detectors().values()])
+
     def readers(self) -> dict[str, ReaderEntry]:
         found: dict[str, ReaderEntry] = {}
 
@@ -184,16 +234,18 @@ def _first_line(doc: str | None) -> str:
     return lines[0] if lines else ""
 
 
-def _backend_problem(name: str, cls: Any, aliases: tuple, found: dict[str, BackendEntry]) -> str | None:
+def _backend_problem(name: str, cls: Any, aliases: tuple, found: dict[str, Any],
+                     base: type = Segmenter, kind: str = "backend") -> str | None:
+    """Why a registration cannot be kept (a bad name, not a subclass of ``base``, a name taken), or None."""
     if not isinstance(name, str) or not BACKEND_NAME.match(name):
-        return f"backend name {name!r} is invalid: use lower-case letters, digits, '.', '+' and '-'"
-    if not (isinstance(cls, type) and issubclass(cls, Segmenter)):
-        return f"backend {name!r}: {cls!r} is not a segkit.Segmenter subclass"
+        return f"{kind} name {name!r} is invalid: use lower-case letters, digits, '.', '+' and '-'"
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"{kind} {name!r}: {cls!r} is not a segkit.{base.__name__} subclass"
     taken = {n for e in found.values() for n in (e.name, *e.aliases)}
     for n in (name, *aliases):
         if n in taken:
             owner = next(e for e in found.values() if n in (e.name, *e.aliases))
-            return f"backend name {n!r} is already registered by {owner.plugin}; keeping that one"
+            return f"{kind} name {n!r} is already registered by {owner.plugin}; keeping that one"
     return None
 
 

@@ -18,7 +18,7 @@ def hook_specs() -> list[str]:
 
 
 def test_the_hook_specs_are_found():
-    assert {"register_detection_readers", "register_segmenters"} <= set(hook_specs())
+    assert {"register_detection_readers", "register_detectors", "register_segmenters"} <= set(hook_specs())
 
 
 @pytest.mark.parametrize("hook", hook_specs())

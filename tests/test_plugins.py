@@ -123,7 +123,7 @@ def test_misspelt_hook_is_caught(site):
     """, "typo")
     host = PluginHost()
     assert [(p.plugin, p.message) for p in host.problems] == [
-        ("typo", "implements unknown hook 'register_segmenter' (the hooks are: register_detection_readers, register_segmenters)")
+        ("typo", "implements unknown hook 'register_segmenter' (the hooks are: register_detection_readers, register_detectors, register_segmenters)")
     ]
 
 
@@ -291,7 +291,7 @@ def test_backend_options_precedence(test_plugin, images):
 
 def test_every_hook_spec_has_a_test():
     specs = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert specs == ["register_detection_readers", "register_segmenters"]
+    assert specs == ["register_detection_readers", "register_detectors", "register_segmenters"]
     tested = " ".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_*.py"))
     for name in specs:
         assert f"def {name}(" in tested, f"hook {name} has no test that implements it"
@@ -341,7 +341,8 @@ def test_the_core_and_plugin_listing_import_no_heavy_libraries():
         "from segkit.plugins import get_host\n"
         "host = get_host()\n"
         "[e.create().check_ready() for e in host.backends().values() if e.cls.options_key is None]\n"
-        "heavy = sorted(m for m in ('torch', 'sam2', 'ultralytics', 'inference_sdk', 'requests', 'aiohttp') if m in sys.modules)\n"
+        "[e.create().check_ready() for e in host.detectors().values()]\n"
+        "heavy = sorted(m for m in ('torch', 'sam2', 'ultralytics', 'inference_sdk', 'requests', 'httpx', 'aiohttp') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -180,3 +180,11 @@ def test_reader_warnings_are_gathered_for_the_run_or_logged(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="segkit"):  # a reader called directly logs them
         reader.read(reader.parse(path.read_text(), path), path, ReaderContext())
     assert "kept the 1 complete object before it" in caplog.text
+
+
+def test_a_fence_inside_a_json_string_is_data(tmp_path):
+    # segkit detect keeps the model's raw answer, fence and all, beside the boxes.
+    write(tmp_path / "a.json", {"answer": "```json\n[{\"bbox_2d\": [1, 2, 3, 4]}]\n```",
+                                "detections": [{"bbox_xyxy_norm": [0.1, 0.2, 0.3, 0.4], "label": "cup"}]})
+    _, (_, reader, dets), error = load(tmp_path).lookup(Path("a.jpg"))
+    assert error is None and reader == "qwen-json" and dets[0].label == "cup"

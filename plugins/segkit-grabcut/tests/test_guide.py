@@ -144,6 +144,9 @@ def test_the_guides_commands_run_as_written(workspace):
     csv_run = {r["image"]: [d["label"] for d in r["detections"]] for r in records(root / "runs" / "csv")}
     assert csv_run == {"park.jpg": ["dog"], "street.jpg": ["car", "自転車"]}
     assert records(root / "runs" / "csv")[0]["reader"] == "csv"
+    blobs = records(root / "runs" / "blobs")  # boxes from the guide's detector, segmented
+    assert [len(r["detections"]) for r in blobs] == [3, 3] and {d["label"] for r in blobs for d in r["detections"]} == {"shape"}
+    assert all(r["reader"] == "qwen-json" for r in blobs)
 
 
 def test_segkit_lists_the_guides_plugins_and_says_what_is_missing(workspace):

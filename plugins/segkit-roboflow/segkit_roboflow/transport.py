@@ -26,13 +26,13 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any, Callable, Literal
 
 import requests
 
 from segkit.errors import BackendFatalError, ImageFailed
 from segkit.redact import redact
+from segkit.retry import RetryPolicy, retry_after_seconds, status_text
 
 from segkit_roboflow.options import KEY_ENV, RoboflowOptions, api_host
 
@@ -44,33 +44,10 @@ DETAIL_LIMIT = 300
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    max_tries: int = 3
-    backoff: float = 1.0
-    max_backoff: float = 20.0
-
-    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed try number ``attempt`` (1-based): an exponential step with
-        "equal jitter" (half of it fixed, half random), and never less than Retry-After (both capped)."""
-        step = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
-        wait = step / 2 + rng.uniform(0.0, step / 2)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_backoff))
-        return wait
-
-
-@dataclass(frozen=True)
 class Failure:
     kind: FailureKind
     message: str
     retry_after: float | None = None
-
-
-def _status_text(code: int) -> str:
-    try:
-        return f"HTTP {code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return f"HTTP {code}"
 
 
 def summarize_api_message(message: Any) -> str:
@@ -100,11 +77,7 @@ def summarize_api_message(message: Any) -> str:
 
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc.__cause__, "response", None) or getattr(exc, "response", None)
-    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+    return retry_after_seconds(getattr(response, "headers", {}).get("Retry-After") if response is not None else None)
 
 
 class RoboflowTransport:
@@ -226,9 +199,9 @@ class RoboflowTransport:
         return Failure("image", f"{type(exc).__name__}: {_short(exc)}")
 
     def _classify_status(self, code: int, detail: str, retry_after: float | None) -> Failure:
-        said = f"{_status_text(code)}" + (f": {detail}" if detail else "")
+        said = f"{status_text(code)}" + (f": {detail}" if detail else "")
         if code in (401, 403):
-            said = _status_text(code) + (f": {_first_sentence(detail)}" if detail else "")
+            said = status_text(code) + (f": {_first_sentence(detail)}" if detail else "")
             return Failure("fatal", f"{self.host} refused the API key ({said}); {_key_hint()}")
         if code in (402, 423):
             return Failure("fatal", f"{self.host} refused the request ({said}); check the workspace's billing and API usage")

@@ -1,0 +1,16 @@
+"""segkit-vlm: boxes from a vision-language model served behind an OpenAI-compatible chat completions
+API (vLLM, SGLang, Ollama, DashScope), for `segkit detect`.
+
+Importing this module is cheap: requests is imported when the detector loads.
+"""
+
+from segkit.hookspecs import hookimpl
+
+from segkit_vlm.detector import VlmDetector
+
+__all__ = ["VlmDetector"]
+
+
+@hookimpl
+def register_detectors(register):
+    register("vlm", VlmDetector)

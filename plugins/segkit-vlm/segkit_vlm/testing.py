@@ -1,0 +1,315 @@
+"""Offline testing of the vlm detector: a loopback server that speaks the chat completions wire format.
+
+``ChatCompletionsTestServer`` is a real HTTP server on 127.0.0.1 (an ephemeral port, a thread per
+request) implementing ``POST /v1/chat/completions`` as OpenAI-compatible servers (vLLM, SGLang) do:
+
+* the key is read from ``Authorization: Bearer``; a missing or wrong one gets OpenAI's 401, whose
+  message repeats the key it was given (so tests can check segkit never shows it);
+* ``model`` must be the served model's name, else vLLM's 404 ``The model `x` does not exist.``;
+* the messages must hold one user message with one ``image_url`` part (a ``data:image/png;base64,``
+  URL) and one ``text`` part, else 400; the PNG is decoded and recorded (size, a hash of its pixels)
+  so tests can check it arrived losslessly and upright;
+* the answer is a ```` ```json ```` fenced list of ``{"bbox_2d": [...], "label": ...}`` like Qwen's: boxes
+  given per image (by its pixels' hash, as normalized xyxy; else one box over the middle half) are
+  rendered as Qwen2.5-VL does (integer pixels of its processor's smart-resized input, ``max_pixels``
+  as the server was configured) or as Qwen3-VL does (integers 0..1000 of the image).
+
+Faults are injected with ``server.inject(Fault(...))`` (429 or 503 with Retry-After, 401, 500, slow
+answers, cut-off answers with ``finish_reason: length``, an answer text of the test's choosing, a body
+that is not JSON) and consumed in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+Style = Literal["qwen2.5-vl", "qwen3-vl"]
+PATH = "/v1/chat/completions"
+DATA_URL = "data:image/png;base64,"
+QWEN25_DEFAULT_MAX_PIXELS = 12845056
+MIDDLE = (0.25, 0.25, 0.75, 0.75)
+
+
+def qwen25_input_size(width: int, height: int, max_pixels: int = QWEN25_DEFAULT_MAX_PIXELS,
+                      factor: int = 28, min_pixels: int = 56 * 56) -> tuple[int, int]:
+    """(width, height) of the picture Qwen2.5-VL's processor makes from an image: transformers'
+    ``smart_resize`` written out again here (height first, as there), so that the stand-in server does
+    not share the segkit code it tests."""
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return w_bar, h_bar
+
+
+def pixels_digest(rgb: np.ndarray) -> str:
+    """A hash of an RGB image's pixels and shape (what the server compares with what was sent)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return hashlib.sha1(repr(rgb.shape).encode() + rgb.tobytes()).hexdigest()
+
+
+def render_boxes(boxes: Sequence[tuple[str, Sequence[float]]], width: int, height: int, style: Style,
+                 max_pixels: int = QWEN25_DEFAULT_MAX_PIXELS) -> str:
+    """The answer a Qwen model gives for (label, normalized xyxy) boxes on a width x height image."""
+    if style == "qwen2.5-vl":
+        frame_w, frame_h = qwen25_input_size(width, height, max_pixels)
+    else:
+        frame_w, frame_h = 1000, 1000
+    lines = []
+    for label, (x1, y1, x2, y2) in boxes:
+        numbers = [round(x1 * frame_w), round(y1 * frame_h), round(x2 * frame_w), round(y2 * frame_h)]
+        lines.append("\t" + json.dumps({"bbox_2d": numbers, "label": label}, ensure_ascii=False))
+    return "```json\n[\n" + ",\n".join(lines) + "\n]\n```"
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next ``times`` requests (None: every one)."""
+
+    status: int | None = None  # answer with this status and an OpenAI-style error body
+    body: dict[str, Any] | None = None  # ... or this error body
+    retry_after: float | None = None  # Retry-After header on the answer
+    delay: float = 0.0  # wait this long before answering (a slow server; timeouts)
+    cut_at: int | None = None  # answer normally, cut after this many characters, finish_reason "length"
+    answer: str | None = None  # answer with this text
+    raw: bytes | None = None  # answer 200 with these bytes as the body (not JSON, say)
+    image: str | None = None  # only requests for the picture with this pixels_digest
+    times: int | None = 1
+
+
+@dataclass
+class Seen:
+    """What the server saw of one request, and what it answered."""
+
+    path: str
+    started: float
+    authorization: str | None = None
+    key_ok: bool = False
+    model: str | None = None
+    max_tokens: Any = None
+    temperature: Any = None
+    prompt: str | None = None
+    image_size: tuple[int, int] | None = None  # (width, height) of the decoded PNG
+    image_digest: str | None = None
+    problem: str | None = None  # why the request was refused as malformed
+    status: int | None = None
+    answer: str | None = None
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: dict[str, Any] | bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ChatCompletionsTestServer:
+    """A loopback stand-in for an OpenAI-compatible server serving a Qwen-VL model (see the module doc)."""
+
+    def __init__(self, style: Style = "qwen2.5-vl", model: str = "Qwen/Qwen2.5-VL-7B-Instruct",
+                 api_key: str | None = None, max_pixels: int = QWEN25_DEFAULT_MAX_PIXELS):
+        self.style = style
+        self.model = model
+        self.api_key = api_key if api_key is not None else f"sk-test-{secrets.token_hex(12)}"
+        self.max_pixels = max_pixels
+        self.boxes: dict[str, list[tuple[str, tuple[float, float, float, float]]]] = {}
+        self.requests: list[Seen] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The API's base URL, as a user passes it to --api-url."""
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "ChatCompletionsTestServer":
+        handler = type("Handler", (_Handler,), {"app": self})
+        self._httpd = _Server(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="chat-test-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "ChatCompletionsTestServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- test controls ---------------------------------------------------------------------------
+
+    def add_image(self, rgb: np.ndarray, boxes: Sequence[tuple[str, Sequence[float]]]) -> None:
+        """Answer this picture (as decoded from the request) with these (label, normalized xyxy) boxes."""
+        with self._lock:
+            self.boxes[pixels_digest(rgb)] = [(label, tuple(float(v) for v in box)) for label, box in boxes]
+
+    def inject(self, *faults: Fault) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def seen(self) -> list[Seen]:
+        with self._lock:
+            return list(self.requests)
+
+    # -- the far side of the wire ----------------------------------------------------------------
+
+    def handle(self, path: str, headers: Any, raw: bytes) -> _Reply:
+        seen = Seen(path=path, started=time.perf_counter(), authorization=headers.get("Authorization"))
+        with self._lock:
+            self.requests.append(seen)
+        reply = self._answer(seen, raw)
+        seen.status = reply.status
+        return reply
+
+    def _take_fault(self, seen: Seen) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.image not in (None, seen.image_digest):
+                    continue
+                if fault.times is None or fault.times > 0:
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def _answer(self, seen: Seen, raw: bytes) -> _Reply:
+        if seen.path != PATH:
+            return _Reply(404, {"detail": "Not Found"})
+        given = (seen.authorization or "").removeprefix("Bearer ").strip()
+        seen.key_ok = bool(self.api_key) and secrets.compare_digest(given.encode(), self.api_key.encode())
+        if self.api_key and not seen.key_ok:
+            return _Reply(401, {"error": {
+                "message": f"Incorrect API key provided: {given or '(none)'}. You can find your API key at https://example.invalid/keys.",
+                "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
+        try:
+            request = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return self._bad(seen, "the body is not JSON")
+        if not isinstance(request, dict):
+            return self._bad(seen, "the body is not a JSON object")
+        seen.model, seen.max_tokens, seen.temperature = request.get("model"), request.get("max_tokens"), request.get("temperature")
+        if seen.model != self.model:
+            return _Reply(404, {"object": "error", "message": f"The model `{seen.model}` does not exist.",
+                                "type": "NotFoundError", "param": None, "code": 404})
+        image = self._read_messages(seen, request.get("messages"))
+        if isinstance(image, str):
+            return self._bad(seen, image)
+
+        fault = self._take_fault(seen)
+        if fault is not None and fault.delay > 0:
+            self._stopping.wait(fault.delay)
+        if fault is not None and fault.raw is not None:
+            return _Reply(200, fault.raw)
+        if fault is not None and (fault.status is not None or fault.body is not None):
+            status = fault.status or 500
+            body = fault.body or {"error": {"message": f"test server fault {status}", "type": "server_error", "code": status}}
+            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            return _Reply(status, body, headers)
+
+        height, width = image.shape[:2]
+        boxes = self.boxes.get(seen.image_digest or "", [("object", MIDDLE)])
+        text = render_boxes(boxes, width, height, self.style, self.max_pixels)
+        finish = "stop"
+        if fault is not None and fault.answer is not None:
+            text = fault.answer
+        if fault is not None and fault.cut_at is not None:
+            text, finish = text[: fault.cut_at], "length"
+        seen.answer = text
+        return _Reply(200, {
+            "id": f"chatcmpl-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(time.time()),
+            "model": self.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": len(text) // 3, "total_tokens": 1000 + len(text) // 3},
+        })
+
+    def _read_messages(self, seen: Seen, messages: Any) -> np.ndarray | str:
+        from PIL import Image
+
+        if not isinstance(messages, list) or len(messages) != 1 or not isinstance(messages[0], dict):
+            return "expected one message"
+        message = messages[0]
+        if message.get("role") != "user" or not isinstance(message.get("content"), list):
+            return "expected a user message with a list of content parts"
+        parts = message["content"]
+        images = [p for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
+        texts = [p for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+        if len(images) != 1 or len(texts) != 1 or len(parts) != 2:
+            return "expected one image_url part and one text part"
+        url = (images[0].get("image_url") or {}).get("url")
+        if not isinstance(url, str) or not url.startswith(DATA_URL):
+            return f"the image is not a {DATA_URL}... URL"
+        if not isinstance(texts[0].get("text"), str):
+            return "the text part has no text"
+        seen.prompt = texts[0]["text"]
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(url[len(DATA_URL):], validate=True))) as img:
+                if img.format != "PNG":
+                    return f"the image is {img.format}, not PNG"
+                rgb = np.asarray(img.convert("RGB"))
+        except Exception as exc:  # what a server says about an image it cannot open
+            return f"cannot decode the image: {exc}"
+        seen.image_size, seen.image_digest = (rgb.shape[1], rgb.shape[0]), pixels_digest(rgb)
+        return rgb
+
+    def _bad(self, seen: Seen, problem: str) -> _Reply:
+        seen.problem = problem
+        return _Reply(400, {"object": "error", "message": problem, "type": "BadRequestError", "param": None, "code": 400})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def handle_error(self, request, client_address) -> None:  # clients that hang up (timeouts) are expected
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: ChatCompletionsTestServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+        length = int(self.headers.get("Content-Length") or 0)
+        reply = self.app.handle(self.path, self.headers, self.rfile.read(length))
+        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
