@@ -27,6 +27,7 @@ import io
 import json
 import math
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -299,6 +300,12 @@ class _Handler(BaseHTTPRequestHandler):
     app: ChatCompletionsTestServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # As uvicorn does: headers and body go out in two writes, and with Nagle's algorithm the second
+        # waits for the client's delayed ACK (40 ms a request on Linux).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
         length = int(self.headers.get("Content-Length") or 0)
         reply = self.app.handle(self.path, self.headers, self.rfile.read(length))
@@ -313,3 +320,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+
+def main() -> None:
+    """``python -m segkit_vlm.testing [--delay S] [--style qwen3-vl]``: serve until stdin closes, printing
+    the base URL and the model's name (benchmarks run the server in its own process, off the client's GIL)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="A loopback chat completions server answering like a Qwen-VL model.")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument("--style", choices=("qwen2.5-vl", "qwen3-vl"), default="qwen2.5-vl")
+    parser.add_argument("--max-pixels", type=int, default=QWEN25_DEFAULT_MAX_PIXELS)
+    args = parser.parse_args()
+    with ChatCompletionsTestServer(args.style, api_key="", max_pixels=args.max_pixels) as server:
+        if args.delay:
+            server.inject(Fault(delay=args.delay, times=None))
+        print(server.url, server.model, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
