@@ -13,7 +13,8 @@ The public plugin API. A segmenter plugin subclasses ``Segmenter`` and registers
     def register_segmenters(register):
         register("my-backend", MySegmenter)
 
-and `segkit run` is a library call: ``segkit.run_job(segkit.RunJob(backends=[...], images=..., ...))``.
+and `segkit run` is a library call: ``segkit.run_job(segkit.RunJob(backends=[...], images=..., ...))``, as is
+`segkit detect`: ``segkit.detect_job(segkit.DetectJob(images=..., out=..., prompt=..., flags={"model": ...}))``.
 """
 
 from segkit.boxes import NORMALIZED, PER_MILLE, PIXELS, BoxSpace
@@ -26,11 +27,12 @@ from segkit.segmenter import NoOptions, Readiness, Segmentation, Segmenter
 
 __version__ = "0.1.0"
 
-_LAZY = {"RunJob": "segkit.job", "RunEvents": "segkit.job", "RunResult": "segkit.job", "run_job": "segkit.job"}
+_LAZY = {"RunJob": "segkit.job", "RunEvents": "segkit.job", "RunResult": "segkit.job", "run_job": "segkit.job",
+         "DetectJob": "segkit.detect", "detect_job": "segkit.detect"}
 
 
 def __getattr__(name: str):
-    """The run API, imported on first use (it pulls in the whole output stage)."""
+    """The run and detect APIs, imported on first use (they pull in the whole output stage)."""
     if name in _LAZY:
         import importlib
 
@@ -46,6 +48,7 @@ __all__ = [
     "BackendNotReady",
     "BoxSpace",
     "ConfigError",
+    "DetectJob",
     "Detection",
     "DetectionFormatError",
     "DetectionReader",
@@ -62,6 +65,7 @@ __all__ = [
     "SegkitError",
     "Segmentation",
     "Segmenter",
+    "detect_job",
     "hookimpl",
     "run_job",
 ]

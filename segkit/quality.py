@@ -9,8 +9,9 @@ Four flags, each against the mask's own box (the prompt it was made from):
   specks smaller than ``min_piece`` of the mask.
 
 ``mask_quality`` measures (area, the share outside the box, the share of the box covered, pieces) and
-``QualityFlags`` turns the measures into flags; ``mask_flags`` does both. The work is a few vectorised
-passes over the mask and OpenCV's connected components on the mask's bounding region only.
+``MaskQuality.flags`` turns the measures into flags; ``mask_flags`` does both. The work is a few
+vectorised passes over the mask and OpenCV's connected components on the mask's bounding region only;
+a MaskSet's crop can be measured as it is (``origin``, ``image_size``), without the full-size mask.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from segkit.boxes import pixel_span
+from segkit.mask_set import extent
 
 EMPTY = "empty"
 SPILL = "spill"
@@ -66,27 +68,31 @@ class MaskQuality:
         return found
 
 
-def mask_quality(mask: np.ndarray, box: Sequence[float], settings: QualitySettings = DEFAULT_SETTINGS) -> MaskQuality:
-    """Measure one (H, W) mask against its pixel-xyxy box (a pixel is in the box when its centre is)."""
+def mask_quality(mask: np.ndarray, box: Sequence[float], settings: QualitySettings = DEFAULT_SETTINGS, *,
+                 origin: tuple[int, int] = (0, 0), image_size: tuple[int, int] | None = None) -> MaskQuality:
+    """Measure one mask against its pixel-xyxy box (a pixel is in the box when its centre is).
+
+    ``mask`` is the (H, W) mask of the image, or a crop of it that holds all its pixels (a MaskSet's
+    crop): then ``origin`` is the crop's top-left (x, y) in the image and ``image_size`` the image's
+    (width, height), so that the box is clipped to the image, not to the crop.
+    """
     mask = np.asarray(mask)
     if mask.dtype != np.bool_:
         mask = mask != 0
-    height, width = mask.shape
+    ox, oy = origin
+    width, height = image_size or (ox + mask.shape[1], oy + mask.shape[0])
     x1, y1, x2, y2 = (float(v) for v in box)
     c0, c1 = pixel_span(x1, x2, width)
     r0, r1 = pixel_span(y1, y2, height)
     box_pixels = (r1 - r0) * (c1 - c0)
 
-    rows = np.flatnonzero(mask.any(axis=1))
-    if not len(rows):
+    left, top, w, h = extent(mask)
+    if w == 0:
         return MaskQuality(0, 0.0, 0.0, 0)
-    top, bottom = int(rows[0]), int(rows[-1]) + 1
-    band = mask[top:bottom]
-    cols = np.flatnonzero(band.any(axis=0))
-    left, right = int(cols[0]), int(cols[-1]) + 1
-    region = band[:, left:right]  # the mask's bounding region: everything below works on it only
+    region = mask[top : top + h, left : left + w]  # the mask's bounding region: everything below works on it only
     area = int(np.count_nonzero(region))
-    inside = int(np.count_nonzero(mask[r0:r1, c0:c1])) if box_pixels else 0
+    inside_box = mask[max(r0 - oy, 0) : max(r1 - oy, 0), max(c0 - ox, 0) : max(c1 - ox, 0)]
+    inside = int(np.count_nonzero(inside_box)) if box_pixels else 0
     return MaskQuality(
         area=area,
         outside=(area - inside) / area,
@@ -95,9 +101,10 @@ def mask_quality(mask: np.ndarray, box: Sequence[float], settings: QualitySettin
     )
 
 
-def mask_flags(mask: np.ndarray, box: Sequence[float], settings: QualitySettings = DEFAULT_SETTINGS) -> list[str]:
-    """The quality flags of one (H, W) mask made from a pixel-xyxy box, in ``FLAGS`` order."""
-    return mask_quality(mask, box, settings).flags(settings)
+def mask_flags(mask: np.ndarray, box: Sequence[float], settings: QualitySettings = DEFAULT_SETTINGS, *,
+               origin: tuple[int, int] = (0, 0), image_size: tuple[int, int] | None = None) -> list[str]:
+    """The quality flags of one mask (or crop, see ``mask_quality``) made from a pixel-xyxy box, in ``FLAGS`` order."""
+    return mask_quality(mask, box, settings, origin=origin, image_size=image_size).flags(settings)
 
 
 def masks_flags(masks: np.ndarray, boxes: np.ndarray, settings: QualitySettings = DEFAULT_SETTINGS) -> list[list[str]]:

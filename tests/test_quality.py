@@ -142,3 +142,24 @@ def test_a_large_mask_is_flagged_quickly():
     per_mask = (time.perf_counter() - started) / 10
     assert flags == [] and mask_quality(mask, box) == MaskQuality(242400, 2500 / 242400, 239900 / (620 * 420), 2)
     assert per_mask < 0.1  # about 5 ms here: a few passes over the mask, components on its region only
+
+
+def test_a_mask_sets_crops_are_measured_as_they_are():
+    from segkit.mask_set import MaskSet
+
+    spill = box_mask(np.array(BOX), H, W)
+    spill[30:90, 120:132] = True
+    corner = blank()
+    corner[100:120, 140:160] = True  # at the image's corner; its box reaches past it
+    pieces = blank()
+    for x in range(42, 120, 20):
+        square(pieces, x, 40, 10)
+    masks = np.stack([spill, corner, pieces, blank()])
+    boxes = [BOX, (140, 100, 200, 150), BOX, BOX]
+    masks_set = MaskSet.from_dense(masks)
+    for mask, box, item in zip(masks, boxes, masks_set.masks):
+        x, y, _, _ = item.box
+        crop = item.crop()
+        assert mask_quality(crop, box, origin=(x, y), image_size=(W, H)) == mask_quality(mask, box)
+    assert [mask_flags(m.crop(), b, origin=m.box[:2], image_size=(W, H)) for m, b in zip(masks_set.masks, boxes)] == [
+        ["spill"], [], ["fragmented"], ["empty"]]
