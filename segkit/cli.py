@@ -191,6 +191,7 @@ def _run_job(backend_names, images, detections, out, conf, reader, input_size, m
         options=settings.options,
         overrides=parse_overrides(option),
         viz=settings.viz,
+        quality=settings.quality,
         limits=settings.limits,
     )
 
@@ -269,7 +270,7 @@ def compare(
     try:
         settings = load_settings(find_config(config))
         options = CompareOptions(backend, images, panels, coco, iou_threshold, worst, settings.viz,
-                                 "disagree" if disagree else "all", limits=settings.limits)
+                                 panel_mode="disagree" if disagree else "all", limits=settings.limits, quality=settings.quality)
         layout = OutputLayout(out_dir)
         check_folder(layout)
         with OutputLock(out_dir):

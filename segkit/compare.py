@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -28,6 +28,7 @@ from segkit.config import LimitSettings, VizSettings
 from segkit.errors import ImageFailed, InputError
 from segkit.image_outputs import BackendOutput, MaskSink, OutputSettings, finish_image, image_path_of
 from segkit.images import load_rgb
+from segkit.quality import QualitySettings
 from segkit.record import RECORD_VERSION, BackendRecord, ImageRecord, RecordConflict
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report
 from segkit.image_stage import machine_cores
@@ -42,6 +43,7 @@ class CompareOptions:
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
     worst: int = DEFAULT_WORST
     viz: VizSettings = field(default_factory=VizSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     panel_mode: str = "all"  # with panels: "all" or "disagree"
     limits: LimitSettings = field(default_factory=LimitSettings)
 
@@ -155,7 +157,7 @@ class _ImageJob:
         self.options = options
         self.coco = coco
         self.settings = OutputSettings(panels=options.panel_mode if options.panels else "none",
-                                       iou_threshold=options.iou_threshold, viz=options.viz)
+                                       iou_threshold=options.iou_threshold, viz=options.viz, quality=options.quality)
 
     def run(self, stem: str) -> ImageComparison:
         outcome = ImageComparison(stem)
@@ -199,7 +201,7 @@ class _ImageJob:
         for record, record_file in records:
             sink = None
             if not record.failed:
-                sink = MaskSink(self.layout, stem, record.backend, record.size, settings if rgb is not None else _NO_PANELS,
+                sink = MaskSink(self.layout, stem, record.backend, record.size, settings if rgb is not None else replace(settings, panels="none"),
                                 write_files=False)
                 prompts = {p.id: p for p in record.detections}
                 for answer in record.answers:
@@ -229,5 +231,3 @@ class _ImageJob:
             return None
         return rgb
 
-
-_NO_PANELS = OutputSettings(panels="none")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 from segkit.boxes import parse_box_space
 from segkit.errors import ConfigError
+from segkit.quality import QualitySettings
 from segkit.redact import redact
 from segkit.text import preview
 
@@ -72,6 +73,7 @@ class Settings(BaseModel):
     panels: PanelMode = "all"
     gt: Path | None = None  # ground truth to score the masks against at the end of a run (segkit eval)
     viz: VizSettings = Field(default_factory=VizSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 

@@ -23,6 +23,7 @@ from segkit.mask_png import encode_mask_png
 from segkit.mask_set import MaskSet
 from segkit.masks import pairwise_ious_by_id
 from segkit.panel import PanelGeometry, PanelLayer, render_panel, to_panel
+from segkit.quality import QualitySettings, mask_flags
 from segkit.record import Answer, BackendRecord, ImageRecord, Rle, combine_records
 from segkit.report import DEFAULT_IOU_THRESHOLD
 
@@ -35,6 +36,7 @@ class OutputSettings:
     panels: PanelMode = "all"
     iou_threshold: float = DEFAULT_IOU_THRESHOLD  # --panels disagree draws images with a pair below it
     viz: VizSettings = field(default_factory=VizSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
 
 
 class MaskSink:
@@ -65,6 +67,9 @@ class MaskSink:
         self.ids.append(det.id)
         if answer is None:
             answer = self._answer(det, mask, score, index)
+        x, y, w, h = self.masks.bbox_xywh(index)
+        answer.flags = mask_flags(mask[y : y + h, x : x + w], det.box, self.settings.quality, origin=(x, y),
+                                  image_size=(self.width, self.height))
         self.answers.append(answer)
         if self.geometry is not None:
             drawn = index < self.settings.viz.max_detections and self.masks.areas[index] > 0

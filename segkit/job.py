@@ -30,6 +30,7 @@ from segkit.image_outputs import OutputSettings
 from segkit.images import list_images
 from segkit.options import check_families, resolve_options
 from segkit.plugins import PluginHost, get_host
+from segkit.quality import QualitySettings
 from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
 from segkit.image_stage import ImageOutcome, RunPlan, RunSummary
@@ -59,6 +60,7 @@ class RunJob(BaseModel):
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
     overrides: dict[str, dict[str, str]] = Field(default_factory=dict)  # -O key.field=value
     viz: VizSettings = Field(default_factory=VizSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     cores: Optional[int] = Field(None, ge=1)  # CPU slots for segkit's own work (default: the machine's)
 
@@ -173,7 +175,7 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         remove_stale_temp_files(layout)
         try:
             load_backends(active, events)
-            outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz)
+            outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
             plan = RunPlan(image_paths, index, layout, job.conf, job.force, outputs, job.limits,
                            CocoExport() if job.coco else None)
             if job.cores:

@@ -85,6 +85,7 @@ class Answer(_Model):
     score: float
     mask: str | None = None
     rle: Rle | None = None
+    flags: list[str] = Field(default_factory=list)  # segkit.quality: empty, spill, low_fill, fragmented
 
     @model_serializer(mode="wrap")
     def _drop_absent_rle(self, handler):  # the PNG form keeps the JSON it always had
@@ -135,6 +136,7 @@ class BackendAnswer(_Model):
     area_px: int
     score: float
     mask: str | None = None
+    flags: list[str] = Field(default_factory=list)
 
 
 class MaskScore(_Model):
@@ -283,7 +285,8 @@ def combine_records(
     for det_id in sorted(prompts):
         prompt = prompts[det_id]
         per_backend = {
-            name: BackendAnswer(area_px=ans[det_id].area_px, score=ans[det_id].score, mask=ans[det_id].mask)
+            name: BackendAnswer(area_px=ans[det_id].area_px, score=ans[det_id].score, mask=ans[det_id].mask,
+                                flags=ans[det_id].flags)
             for name, ans in answers.items()
             if det_id in ans
         }

@@ -15,6 +15,7 @@ import numpy as np
 
 from segkit.artifacts import OutputLayout, write_csv, write_json
 from segkit.masks import backend_pairs, pair_name
+from segkit.quality import FLAGS
 from segkit.record import ImageRecord
 
 REPORT_VERSION = 1
@@ -28,13 +29,17 @@ DEFINITIONS = {
     "area_ratio": "for pair 'a vs b', median over detections of area(b) / area(a) in pixels: 1.0 = same size, 0.8 = b's masks are 20% smaller; detections with an empty mask from a are left out (empty_a)",
     "seconds_per_image": "mean time the backend took per image, over images where it was given at least one box",
     "worst": "detections with the lowest IoU of any pair, lowest first, one entry per detection",
+    "flags": "per backend, how many of its masks carry each quality flag (segkit.quality): empty (no pixel),"
+             " spill (more than quality.max_spill of the mask outside its box), low_fill (covers less than"
+             " quality.min_fill of its box), fragmented (more than quality.max_pieces pieces); flagged: masks with any",
 }
 
 PAIR_STATS = ("detections", "mean_iou", "median_iou", "p5_iou", "min_iou", "below_threshold", "fraction_below",
               "median_area_ratio", "empty_a", "empty_b")
 BACKEND_STATS = ("images", "detections", "empty_masks", "mean_score", "seconds_per_image", "failures")
+FLAG_COLUMNS = tuple(f"flag_{name}" for name in FLAGS)
 CSV_HEADER = ("scope", "pair", "backend_a", "backend_b", "label", "backend", *PAIR_STATS, "iou_threshold",
-              "images", "empty_masks", "mean_score", "seconds_per_image", "failures")
+              "images", "empty_masks", "mean_score", "seconds_per_image", "failures", "flagged", *FLAG_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ def backend_stats(records: Sequence[ImageRecord], backend: str) -> dict[str, Any
         "mean_score": _r(np.mean([a.score for a in answers])) if answers else None,
         "seconds_per_image": _r(np.mean(timed), 4) if timed else None,
         "failures": sum(1 for r in records if backend in r.failed_backends),
+        "flagged": sum(1 for a in answers if a.flags),
+        "flags": {name: sum(1 for a in answers if name in a.flags) for name in FLAGS},
     }
 
 
@@ -175,7 +182,8 @@ def report_csv_rows(report: Mapping[str, Any]) -> list[list[Any]]:
     for entry in report["labels"]:
         rows.append(row(scope="label", backend_a=entry["a"], backend_b=entry["b"], iou_threshold=report["iou_threshold"], **entry))
     for entry in report["backend_stats"]:
-        rows.append(row(scope="backend", **entry))
+        flags = {f"flag_{name}": count for name, count in entry.get("flags", {}).items()}
+        rows.append(row(scope="backend", **{k: v for k, v in entry.items() if k != "flags"}, **flags))
     return rows
 
 

@@ -114,5 +114,15 @@ def render_report(console: Console, report: Mapping[str, Any], files: Sequence[s
             worst.add_row(*_cells(_num(entry["iou"]), entry["detection"], entry["label"], *((entry["pair"],) if several else ()),
                                   entry["panel"] or entry["image"]))
         console.print(worst)
+    flagged = [e for e in report["backend_stats"] if e.get("flagged")]
+    if flagged:
+        names = list(flagged[0]["flags"])
+        flags = Table(title="quality flags: masks to look at (report.json says what each means)", title_justify="left")
+        for column in ("backend", "flagged", *names):
+            flags.add_column(column, justify="left" if column == "backend" else "right", no_wrap=column != "backend")
+        for entry in flagged:
+            flags.add_row(*_cells(entry["backend"], f"{entry['flagged']} of {entry['detections']}",
+                                  *(entry["flags"][name] for name in names)))
+        console.print(flags)
     if files:
         console.print(Text(f"Report: {for_terminal(', '.join(files))}"))

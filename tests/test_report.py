@@ -151,7 +151,8 @@ def test_no_detections_gives_empty_statistics(cli):
         "median_area_ratio": None, "empty_a": 0, "empty_b": 0,
     }]
     assert report["backend_stats"][0] == {"backend": "mock", "images": 1, "detections": 0, "empty_masks": 0,
-                                          "mean_score": None, "seconds_per_image": None, "failures": 0}
+                                          "mean_score": None, "seconds_per_image": None, "failures": 0, "flagged": 0,
+                                          "flags": {"empty": 0, "spill": 0, "low_fill": 0, "fragmented": 0}}
 
 
 def test_empty_masks_count_as_disagreement_and_leave_the_area_ratio(cli, extra_backends):
