@@ -230,3 +230,35 @@ def test_loading_and_segmenting_make_no_network_attempt(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"attempts": [], "masks": [3, 120, 160]}
+
+
+def test_the_same_sam3_file_through_meta_and_ultralytics(segkit_cli, tmp_path):
+    """Meta's sam3.pt layout read by both implementations: on a square image at the model's own input size
+    (no resize in either, so stretch and letterbox agree) they compute the same network, and segkit runs
+    both on the same boxes. Meta's hole filling is switched off: Ultralytics has none."""
+    import segkit_sam3.testing as meta
+
+    from segkit.masks import iou
+
+    folder = tmp_path / "checkpoints"
+    path = meta.random_checkpoint(folder)  # Meta's reduced SAM 3: the same trunk as reduced() here
+    image = sample_image(7, (OFFLINE_IMGSZ, OFFLINE_IMGSZ))
+    boxes = SAMPLE_BOXES * np.float32(OFFLINE_IMGSZ / 160)
+    with meta.reduced(), reduced():
+        ours = segmenter(path)
+        theirs = meta.Sam3Segmenter("sam3", meta.Sam3Options(checkpoint=path, device="cpu", max_hole_area=0))
+        ours.load()
+        theirs.load()
+        a, b = ours.segment(image, boxes), theirs.segment(image, boxes)
+        ours.close()
+        theirs.close()
+        assert all(iou(x, y) > 0.98 for x, y in zip(a.masks, b.masks)), [iou(x, y) for x, y in zip(a.masks, b.masks)]
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-3)
+
+        env = {**offline_env(path), **meta.offline_env(path)}
+        result = segkit_cli.run("sam3", "ultralytics-sam3", env=env)
+    for record in segkit_cli.assert_outputs(result, ["sam3", "ultralytics-sam3"]):
+        assert record["backends"]["sam3"]["settings"]["resize"].startswith("stretch")
+        assert record["backends"]["ultralytics-sam3"]["settings"]["resize"].startswith("letterbox")
+        for det in record["detections"]:
+            assert 0.0 <= det["iou"]["sam3 vs ultralytics-sam3"] <= 1.0
