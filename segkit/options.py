@@ -19,7 +19,9 @@ FIRST_PARTY_FAMILIES = {
     "grabcut": "segkit-grabcut",
     "roboflow": "segkit-roboflow",
     "sam2": "segkit-sam2",
+    "sam3": "segkit-sam3",
     "ultralytics": "segkit-ultralytics",
+    "ultralytics_sam3": "segkit-ultralytics",
     "vlm": "segkit-vlm",
 }
 

@@ -1,7 +1,8 @@
 """segkit-ultralytics: SAM 2.1 as the `ultralytics` package runs it, as segkit backends.
 
 ``ultralytics-sam2.1-t``, ``-s``, ``-b`` and ``-l``, from the weight files ``sam2.1_{t,s,b,l}.pt`` in
-``checkpoints/``. Options live under ``options.ultralytics`` (see ``UltralyticsOptions``).
+``checkpoints/``, options under ``options.ultralytics`` (see ``UltralyticsOptions``); and ``ultralytics-sam3``
+from Meta's ``sam3.pt``, options under ``options.ultralytics_sam3`` (see ``segkit_ultralytics.sam3``).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import segkit
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter
 from segkit_ultralytics.models import MODELS
+from segkit_ultralytics.sam3 import UltralyticsSam3Segmenter
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "UltralyticsOptions", "UltralyticsSam2Segmenter", "register_segmenters"]
+__all__ = ["MODELS", "UltralyticsOptions", "UltralyticsSam2Segmenter", "UltralyticsSam3Segmenter", "register_segmenters"]
 
 
 @segkit.hookimpl
@@ -23,3 +25,4 @@ def register_segmenters(register):
             size=model.size,
             description=f"SAM 2.1 {model.label} through Ultralytics ({model.weights})",
         )
+    register("ultralytics-sam3", UltralyticsSam3Segmenter, description="SAM 3, box prompts, through Ultralytics (sam3.pt)")

@@ -70,6 +70,12 @@ def offline_env(directory: Path, imgsz: int = OFFLINE_IMGSZ) -> dict[str, str]:
 @contextmanager
 def offline_segmenter(name: str, workdir: Path, imgsz: int = OFFLINE_IMGSZ, **options: Any) -> Iterator[UltralyticsSam2Segmenter]:
     """A ready, not yet loaded segmenter for backend ``name`` with random-weight weights in ``workdir``."""
+    from segkit_ultralytics import sam3_testing
+
+    if name == sam3_testing.BACKEND:
+        with sam3_testing.offline_segmenter(name, workdir, **options) as segmenter:
+            yield segmenter
+        return
     model = model_for(name)
     random_weights(model.size, Path(workdir))
     settings = UltralyticsOptions(weights_dir=Path(workdir), device="cpu", imgsz=imgsz, **options)

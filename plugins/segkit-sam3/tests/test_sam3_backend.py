@@ -1,0 +1,130 @@
+"""The sam3 backend on SAM 3 built by sam3's own builder with random weights, loaded from a checkpoint file
+in the official layout (the reduced size of ``segkit_sam3.testing``; the full size is test_sam3_full_size)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segkit.masks import iou
+from segkit.plugins import get_host
+from segkit.testing import SAMPLE_BOXES, sample_image
+from segkit_sam3 import Sam3Options, Sam3Segmenter
+from segkit_sam3.testing import REDUCED_IMAGE_SIZE, offline_segmenter, random_checkpoint
+
+
+@pytest.fixture(scope="module")
+def sam3(tmp_path_factory):
+    """The reduced SAM 3, loaded once for the tests that only segment."""
+    with offline_segmenter("sam3", tmp_path_factory.mktemp("sam3")) as segmenter:
+        segmenter.load()
+        yield segmenter
+
+
+def direct(model, image, boxes, multimask_output):
+    """What a user gets from sam3 itself, as its sam3_for_sam1_task_example notebook calls it."""
+    from sam3.model.sam3_image_processor import Sam3Processor
+
+    processor = Sam3Processor(model, resolution=REDUCED_IMAGE_SIZE, device="cpu")
+    state = processor.set_image(Image.fromarray(image))
+    return model.predict_inst(state, point_coords=None, point_labels=None, box=boxes, multimask_output=multimask_output)
+
+
+def test_the_backend_is_registered():
+    entry = get_host().backends()["sam3"]
+    assert entry.plugin == "sam3" and entry.cls is Sam3Segmenter
+    assert entry.description == "Meta SAM 3, one mask per box through predict_inst (sam3.pt)"
+
+
+def test_one_full_resolution_bool_mask_per_box_in_box_order(sam3):
+    image = sample_image(3, (200, 150))
+    boxes = SAMPLE_BOXES * np.float32(1.25)
+    many = sam3.segment(image, boxes)
+    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
+    assert many.scores.shape == (3,) and np.all(np.isfinite(many.scores))
+
+    reversed_ = sam3.segment(image, boxes[::-1].copy())
+    assert np.array_equal(reversed_.masks, many.masks[::-1])
+    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
+
+    one = sam3.segment(image, boxes[1:2].copy())  # N=1: predict_inst drops the box axis; the backend must not
+    assert one.masks.shape == (1, 150, 200)
+    assert iou(one.masks[0], many.masks[1]) > 0.99
+    assert one.scores[0] == pytest.approx(many.scores[1], rel=1e-4)
+
+
+@pytest.mark.parametrize("multimask_output", [False, True])
+def test_same_answer_as_predict_inst_called_directly(sam3, multimask_output):
+    image, boxes = sample_image(2), SAMPLE_BOXES
+    sam3.options = sam3.options.model_copy(update={"multimask_output": multimask_output})
+    try:
+        ours = sam3.segment(image, boxes)
+    finally:
+        sam3.options = sam3.options.model_copy(update={"multimask_output": False})
+    masks, scores, _ = direct(sam3.model, image, boxes, multimask_output)
+    candidates = 3 if multimask_output else 1
+    assert masks.shape == (3, candidates, 120, 160) and scores.shape == (3, candidates)
+    best = scores.argmax(axis=1)
+    np.testing.assert_array_equal(ours.masks, masks[np.arange(3), best] > 0)
+    np.testing.assert_allclose(ours.scores, scores[np.arange(3), best], rtol=1e-6)
+
+
+def test_a_batch_of_images_gives_what_one_at_a_time_gives(sam3):
+    images = [sample_image(4), sample_image(5, (200, 150))]
+    boxes = [SAMPLE_BOXES, SAMPLE_BOXES[1:2] * np.float32(1.25)]
+    batch = sam3.segment_batch(images, boxes)
+    assert [r.masks.shape for r in batch] == [(3, 120, 160), (1, 150, 200)]
+    for image, image_boxes, batched in zip(images, boxes, batch):
+        alone = sam3.segment(image, image_boxes)
+        for a, b in zip(alone.masks, batched.masks):
+            assert iou(a, b) > 0.99
+        np.testing.assert_allclose(batched.scores, alone.scores, rtol=1e-3)
+
+
+def test_the_model_receives_the_rgb_pixels_it_was_given(sam3):
+    """sam3 takes RGB: a red image must reach the ViT red, stretched to a square, normalised to [-1, 1]."""
+    seen = []
+    trunk = sam3.model.backbone.vision_backbone.trunk
+    hook = trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    try:
+        image = np.zeros((90, 120, 3), np.uint8)
+        image[...] = (230, 120, 20)
+        sam3.segment(image, np.array([[10, 10, 60, 60]], np.float32))
+    finally:
+        hook.remove()
+    (tensor,) = seen
+    assert tensor.shape == (1, 3, REDUCED_IMAGE_SIZE, REDUCED_IMAGE_SIZE)
+    pixels = (tensor[0].numpy() * 0.5 + 0.5) * 255
+    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+
+
+def test_settings_say_what_ran(sam3):
+    settings = sam3.settings()
+    assert settings["implementation"].startswith("sam3 0.") and "predict_inst" in settings["implementation"]
+    assert settings["checkpoint"] == "sam3.pt"
+    assert (settings["device"], settings["dtype"], settings["tf32"]) == ("cpu", "float32", False)
+    assert settings["resolution"] == REDUCED_IMAGE_SIZE and settings["resize"].startswith("stretch")
+    assert settings["multimask_output"] is False and "dynamic multimask" in settings["mask_choice"]
+    assert (settings["mask_threshold"], settings["max_hole_area"], settings["batch_size"]) == (0.0, 256.0, 1)
+
+
+def test_precision_threshold_and_hole_filling_options_reach_sam3(tmp_path):
+    with offline_segmenter("sam3", tmp_path, dtype="bfloat16", mask_threshold=0.5, max_hole_area=0, batch_size=2) as segmenter:
+        segmenter.load()
+        predictor = segmenter.model.inst_interactive_predictor
+        assert (predictor.mask_threshold, predictor._transforms.mask_threshold, predictor._transforms.max_hole_area) == (0.5, 0.5, 0)
+        assert segmenter.batch_size == 2
+        result = segmenter.segment(sample_image(), SAMPLE_BOXES)
+        settings = segmenter.settings()
+    assert result.masks.shape == (3, 120, 160) and result.masks.dtype == np.bool_
+    assert np.all(np.isfinite(result.scores))
+    assert (settings["dtype"], settings["mask_threshold"], settings["max_hole_area"], settings["batch_size"]) == ("bfloat16", 0.5, 0, 2)
+
+
+def test_a_checkpoint_anywhere_by_option(tmp_path):
+    path = random_checkpoint(tmp_path / "elsewhere", name="my-sam3.pt")
+    segmenter = Sam3Segmenter("sam3", Sam3Options(checkpoint=path))
+    readiness = segmenter.check_ready()
+    assert readiness.ready and str(path) in readiness.reason
+    assert segmenter.settings()["checkpoint"] == "my-sam3.pt"

@@ -1,0 +1,197 @@
+"""Every way the sam3 backend can fail to start is one clear segkit error, and nothing is ever downloaded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from segkit import BackendFatalError
+from segkit.errors import BackendNotReady
+from segkit_sam3 import Sam3Options, Sam3Segmenter, checkpoints, vocabulary
+from segkit_sam3.testing import random_checkpoint, reduced
+
+
+def segmenter(path, **options) -> Sam3Segmenter:
+    return Sam3Segmenter("sam3", Sam3Options(checkpoint=path, device="cpu", **options))
+
+
+def one_line(message: str) -> str:
+    assert "\n" not in message and "Traceback" not in message, message
+    return message
+
+
+def load_error(path) -> str:
+    with reduced(), pytest.raises(BackendFatalError) as caught:
+        segmenter(path).load()
+    return one_line(str(caught.value))
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory):
+    """The reduced random SAM 3 checkpoint's tensors, official layout (read once)."""
+    path = random_checkpoint(tmp_path_factory.mktemp("good"))
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def test_missing_checkpoint_names_the_file_and_how_to_get_it(tmp_path):
+    backend = Sam3Segmenter("sam3", Sam3Options(checkpoint=tmp_path / "sam3.pt"))
+    readiness = backend.check_ready()
+    assert not readiness.ready
+    reason = one_line(readiness.reason)
+    assert f"checkpoint {tmp_path / 'sam3.pt'} not found" in reason
+    assert "https://huggingface.co/facebook/sam3" in reason and "checkpoints/download.sh sam3" in reason
+    assert "sam3.checkpoint=PATH" in reason and "SEGKIT_SAM3_CHECKPOINT" in reason
+    with pytest.raises(BackendNotReady, match="not found"):
+        backend.load()
+
+
+def test_a_folder_given_as_checkpoint_is_refused(tmp_path):
+    assert "is a folder; point sam3.checkpoint at the file sam3.pt" in segmenter(tmp_path).check_ready().reason
+
+
+def test_a_sam2_checkpoint_renamed_sam3_pt(tmp_path):
+    """sam3 would load it with strict=False, find none of its keys and run on random weights, silently."""
+    from segkit_sam2.testing import random_checkpoint as sam2_checkpoint
+
+    path = sam2_checkpoint("tiny", tmp_path, name="sam3.pt")
+    assert segmenter(path).check_ready().ready  # a file is there; what it holds shows at load
+    message = load_error(path)
+    assert f"checkpoint {path} cannot be used: it holds SAM 2.1 tiny weights" in message
+    assert "use the official sam3.pt (https://huggingface.co/facebook/sam3)" in message
+
+
+def test_a_file_that_is_no_checkpoint(tmp_path):
+    (tmp_path / "sam3.pt").write_text("<html>403 Forbidden: this repository is gated</html>")
+    assert "cannot be used: it is not a readable PyTorch checkpoint" in load_error(tmp_path / "sam3.pt")
+
+
+def test_what_other_files_are_said_to_hold(state):
+    keys = list(state)
+    detector_only = {k: v for k, v in state.items() if not k.startswith("tracker.")}
+    assert checkpoints.describe(state) is None
+    assert "SAM 3 detector weights without the tracker" in checkpoints.describe(detector_only)
+    own_layout = {k.split(".", 1)[1]: v for k, v in state.items()}  # model.state_dict() saved as is
+    assert "not the official layout" in checkpoints.describe(own_layout)
+    sam3_1 = {k.replace("tracker.", "tracker.model.interactive_"): v for k, v in state.items()}
+    assert "SAM 3.1" in checkpoints.describe(sam3_1)
+    assert checkpoints.describe({"weight": state[keys[0]]}) == "it holds no SAM 3 weights (keys: weight)"
+
+
+def test_a_checkpoint_missing_weights_that_box_prompts_use(tmp_path, state):
+    """A SAM 3 file whose mask decoder lacks a layer: sam3 prints a list and goes on; segkit refuses."""
+    dropped = "tracker.sam_mask_decoder.iou_prediction_head.layers.0."
+    torch.save({k: v for k, v in state.items() if not k.startswith(dropped)}, tmp_path / "sam3.pt")
+    message = load_error(tmp_path / "sam3.pt")
+    assert "lacks 2 of the weights box prompts use" in message
+    assert "inst_interactive_predictor.model.sam_mask_decoder.iou_prediction_head.layers.0.weight" in message
+
+
+def test_a_checkpoint_of_another_shape(tmp_path, state):
+    wrong = dict(state)
+    wrong["tracker.sam_mask_decoder.iou_token.weight"] = torch.zeros(2, 256)
+    torch.save(wrong, tmp_path / "sam3.pt")
+    message = load_error(tmp_path / "sam3.pt")
+    assert "holds SAM 3 weights but does not load" in message and "size mismatch" in message
+
+
+def test_sam3_not_installed(tmp_path, monkeypatch):
+    path = random_checkpoint(tmp_path)
+    monkeypatch.setitem(sys.modules, "sam3", None)  # what `import sam3` sees when it is not installed
+    backend = segmenter(path)
+    assert backend.check_ready().reason == "the sam3 package is not installed; pip install sam3 (Meta's SAM 3; needs torch)"
+    with pytest.raises(BackendNotReady, match="not installed"):
+        backend.load()
+
+
+def test_the_tokenizer_vocabulary_missing(tmp_path, monkeypatch):
+    path = random_checkpoint(tmp_path)
+    named = segmenter(path, bpe_path=tmp_path / "nowhere.txt.gz").check_ready()
+    assert not named.ready and f"tokenizer vocabulary {tmp_path / 'nowhere.txt.gz'} not found" in named.reason
+    if any(p.is_file() for p in vocabulary.candidates() if "open_clip" not in str(p)):
+        pytest.skip("this sam3 ships its own vocabulary")
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # open_clip_torch not installed
+    reason = one_line(segmenter(path).check_ready().reason)
+    assert "bpe_simple_vocab_16e6.txt.gz is missing (the sam3 wheels on PyPI do not ship it): pip install open_clip_torch" in reason
+
+
+def test_the_vocabulary_found_is_the_one_sam3_ships_on_github():
+    """open_clip's copy is byte for byte the file in facebookresearch/sam3 (git blob 7b5088a5...)."""
+    import hashlib
+
+    data = vocabulary.find(None).read_bytes()
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    assert blob == "7b5088a527f720063f044eb928eee315f63b2fc0"
+
+
+def test_a_device_that_is_not_here(tmp_path):
+    path = random_checkpoint(tmp_path)
+    with pytest.raises(BackendNotReady, match="CUDA is not available here|does not exist"):
+        Sam3Segmenter("sam3", Sam3Options(checkpoint=path, device="cuda:99")).load()
+
+
+def test_bad_option_values_are_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="auto, cpu, cuda"):
+        Sam3Options(device="gpu0")
+    for bad in ({"dtype": "float8"}, {"batch_size": 0}, {"max_hole_area": -1}, {"weights": "x"}):
+        with pytest.raises(ValidationError):
+            Sam3Options(**bad)
+
+
+def test_loading_and_segmenting_make_no_network_attempt(tmp_path):
+    """In a fresh process with sockets refused and the hub download recorded: sam3 is imported, the model is
+    built and loaded from the file, and an image is segmented, without one attempt to reach the network."""
+    path = random_checkpoint(tmp_path)
+    code = textwrap.dedent(
+        f"""
+        import json, socket, sys
+        attempts = []
+        def refuse(*args, **kwargs):
+            attempts.append(repr(args[:2]))
+            raise OSError("network disabled by the test")
+        socket.getaddrinfo = refuse
+        socket.create_connection = refuse
+        socket.socket.connect = lambda self, *a: refuse(*a)
+        import huggingface_hub
+        huggingface_hub.hf_hub_download = lambda *a, **k: attempts.append(("hf_hub_download", a, k))
+        from segkit.testing import SAMPLE_BOXES, sample_image
+        from segkit_sam3 import Sam3Options, Sam3Segmenter
+        from segkit_sam3.testing import reduced
+        with reduced():
+            segmenter = Sam3Segmenter("sam3", Sam3Options(checkpoint={str(path)!r}, device="cpu"))
+            segmenter.load()
+            result = segmenter.segment(sample_image(), SAMPLE_BOXES)
+        print(json.dumps({{"attempts": attempts, "masks": list(result.masks.shape), "imported": "sam3" in sys.modules}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["imported"] and report["masks"] == [3, 120, 160]
+    assert report["attempts"] == []
+
+
+def test_readiness_checks_import_no_heavy_library():
+    """`segkit backends` must stay fast: listing and checking sam3 imports neither torch nor sam3."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from typer.testing import CliRunner
+        from segkit.cli import app
+        result = CliRunner().invoke(app, ["backends", "--json"])
+        heavy = sorted(m for m in ("torch", "torchvision", "sam3", "open_clip", "skimage") if m in sys.modules)
+        print(json.dumps({"code": result.exit_code, "heavy": heavy, "out": result.output}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0 and report["heavy"] == [], report
+    row = {row["name"]: row for row in json.loads(report["out"])["backends"]}["sam3"]
+    assert row["plugin"] == "sam3"
+    assert row["ready"] or "sam3.pt" in row["reason"]

@@ -1,0 +1,168 @@
+"""The ultralytics-sam3 backend: SAM 3's box-prompted (interactive) head as the ``ultralytics`` package runs it.
+
+Loaded once per run through ``ultralytics.SAM`` (which builds SAM 3 when the weight file's name says
+``sam3``) and its ``SAM3Predictor``; each image is encoded once (``set_image``) and all of its boxes are
+decoded in one ``inference_features`` call, one mask per prompt, no ``conf`` filter, mapped back to the
+boxes by prompt index. The weights are Meta's ``sam3.pt``, the same file the ``sam3`` backend reads.
+Nothing heavy is imported until ``load``.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
+from segkit.errors import BackendNotReady, exception_text
+from segkit_ultralytics.backend import DEVICE, by_prompt, keep_ultralytics_offline, package_version, resolve_device, ultralytics_device
+from segkit_ultralytics.sam3_weights import FILE, mismatch_message, missing_message
+
+BACKEND = "ultralytics-sam3"
+STRIDE = 14  # SAM 3's ViT patch size: the input side must be a multiple of it
+NATIVE_IMGSZ = 1008  # what SAM 3 was trained at (Ultralytics' own default, 1024, becomes 1036)
+
+
+class UltralyticsSam3Options(BaseModel):
+    """Options of ultralytics-sam3: `options.ultralytics_sam3`, SEGKIT_ULTRALYTICS_SAM3_<FIELD>, -O ultralytics_sam3.<field>=VALUE."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: Path = Field(Path("checkpoints") / FILE, description="Meta's sam3.pt (its name must end in sam3.pt: Ultralytics builds what the name says)")
+    imgsz: int = Field(NATIVE_IMGSZ, ge=STRIDE, description="letterbox size of the model input, a multiple of 14 (SAM 3's 1008)")
+    device: str = Field("auto", description="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere (Ultralytics never uses it on CPU)")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not DEVICE.match(value):
+            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @field_validator("imgsz")
+    @classmethod
+    def _imgsz(cls, value: int) -> int:
+        if value % STRIDE:
+            raise ValueError(f"must be a multiple of {STRIDE} (SAM 3's patch size), e.g. {NATIVE_IMGSZ}")
+        return value
+
+
+class UltralyticsSam3Segmenter(Segmenter):
+    """SAM 3 through Ultralytics: letterboxed input, one set_image per image, all boxes in one call."""
+
+    options_key = "ultralytics_sam3"
+    Options = UltralyticsSam3Options
+
+    def __init__(self, name: str, options: UltralyticsSam3Options | None = None, **params: Any):
+        super().__init__(name, options, **params)
+        self.predictor: Any = None
+        self.device: Any = None
+        self.half = False
+
+    @property
+    def weights(self) -> Path:
+        return Path(self.options.weights)
+
+    def check_ready(self) -> Readiness:
+        if importlib.util.find_spec("ultralytics") is None:
+            return Readiness.missing("the ultralytics package is not installed; pip install ultralytics")
+        problem = missing_message(self.weights)
+        if problem:
+            return Readiness.missing(problem)
+        return Readiness.ok(f"{self.weights} ({self.weights.stat().st_size / 1e6:.0f} MB), ultralytics {package_version('ultralytics')}")
+
+    def load(self) -> None:
+        readiness = self.check_ready()
+        if not readiness.ready:
+            raise BackendNotReady(f"backend {self.name!r} is not ready: {readiness.reason}")
+        keep_ultralytics_offline()
+        try:
+            import torch
+            from ultralytics import SAM
+        except ImportError as exc:
+            raise BackendNotReady(
+                f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
+            ) from exc
+        # Ultralytics loads SAM 3 with strict=False: a file without SAM 3's weights would run on random ones.
+        problem = mismatch_message(self.name, self.weights)
+        if problem:
+            raise BackendFatalError(problem)
+        self.device = resolve_device(self.options.device)
+        self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
+        if self.device.type == "cuda" and torch.cuda.get_device_properties(self.device).major >= 8:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        threads = torch.get_num_threads()
+        try:
+            sam = SAM(str(self.weights))  # the file name picks SAM 3; checked in check_ready
+            if not sam.is_sam3:
+                raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a SAM 3 model")
+            predictor = sam.task_map["segment"]["predictor"](
+                overrides={
+                    "model": str(self.weights),
+                    "imgsz": self.options.imgsz,
+                    "device": ultralytics_device(self.device),
+                    "quantize": 16 if self.half else None,
+                    "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
+                    "verbose": False,
+                    "save": False,
+                }
+            )
+            predictor.setup_model(model=sam.model, verbose=False)
+        except (BackendFatalError, BackendNotReady):
+            raise
+        except torch.OutOfMemoryError as exc:
+            raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.weights}; try device=cpu") from exc
+        except Exception as exc:  # a shape mismatch, a corrupt tensor
+            raise BackendFatalError(
+                f"backend {self.name!r}: weights {self.weights} hold SAM 3 weights but do not load: {exception_text(exc)}"
+            ) from exc
+        finally:
+            torch.set_num_threads(threads)  # Ultralytics' select_device('cpu') sets it to cpu_count - 1 for everyone
+        self.half = bool(predictor.model.fp16)
+        self.predictor = predictor
+
+    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
+        if self.predictor is None:
+            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
+        height, width = image.shape[:2]
+        bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
+        try:
+            self.predictor.set_image(bgr)
+            masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=boxes)
+        finally:
+            self.predictor.reset_image()
+        return by_prompt(masks, rows, len(boxes), height, width)
+
+    def settings(self) -> dict[str, Any]:
+        imgsz = self.options.imgsz
+        return {
+            "implementation": f"ultralytics {package_version('ultralytics')} (SAM3Predictor, interactive)",
+            "model": "SAM 3",
+            "weights": self.weights.name,
+            "imgsz": imgsz,
+            "device": str(self.device) if self.device is not None else self.options.device,
+            "half": self.half,
+            "resize": f"letterbox to {imgsz}x{imgsz} (aspect ratio kept, padded bottom and right)",
+            "multimask_output": False,
+            "mask_choice": "single mask, best of 3 when it is unstable (SAM's dynamic multimask)",
+            "mask_threshold": 0.0,
+            "hole_filling": "none",
+            "conf_filter": "none: one mask per box, low scores kept",
+        }
+
+    def close(self) -> None:
+        if self.predictor is None:
+            return
+        self.predictor = None
+        gc.collect()
+        if getattr(self.device, "type", None) == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
