@@ -1,0 +1,330 @@
+"""The pictures of the HTML report, under OUT/html/: small copies made once per image and reused.
+
+Per image (named by a hash of its stem, so no file name from the input reaches a URL):
+
+    html/img/<key>.jpg             the original, its longer side scaled down to ``max_side`` (JPEG)
+    html/img/<key>-<b>.png         backend b's masks at that size: its colour, filled see-through, outlined
+    html/img/<key>-diff.png        where the backends disagree: two backends, red = only the first, blue =
+                                   only the second (as the panels); three or more, the disagreement map
+    html/img/<key>-gt.png          the ground truth (every instance), when eval.json names a source
+    html/thumb/<key>-<d>-<p>.jpg   a listed detection d (worst of pair p): its box cut from the original,
+                                   with the pair's XOR drawn on it
+
+Overlays are palette PNGs with transparency (a few colours: a few KB each) stacked over the JPEG by
+the page, which toggles them; nothing is drawn in the browser. An image whose inputs (original, mask
+files, backends, listed detections, sizes) did not change since the last report keeps its files: a
+re-run that skips finished images does not redraw them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from segkit.artifacts import OutputFileError, atomic_write_bytes, load_mask, write_jpeg
+from segkit.errors import ImageFailed
+from segkit.html_report.ground_truth import GtMasks
+from segkit.images import load_rgb
+from segkit.masks import disagreement, xor_by_side
+from segkit.panel import ONLY_FIRST, ONLY_SECOND
+
+ASSET_VERSION = 1
+DEFAULT_MAX_SIDE = 1024
+THUMB_SIDE = 240
+JPEG_QUALITY = 82
+FILL_ALPHA = 110
+VEIL = (0, 0, 0, 150)  # the diff layer darkens the pixels where the backends agree
+# Okabe-Ito: told apart with the common colour-vision deficiencies; backend i gets colour i.
+BACKEND_COLORS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
+                  (204, 121, 167), (255, 255, 255))
+HEAT_LEVELS = 8
+GT_COLOR = (255, 255, 255)
+
+
+def backend_color(index: int) -> tuple[int, int, int]:
+    return BACKEND_COLORS[index % len(BACKEND_COLORS)]
+
+
+def short_hash(text: str, length: int = 16) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
+
+
+def load_answer_mask(root: Path, answer: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
+    """One backend answer's (H, W) bool mask: its ``mask`` PNG under ``root``, or its COCO ``rle`` dict.
+
+    The one place the report reads masks, so that a shared reader can replace it.
+    """
+    rle = answer.get("rle")
+    if rle is not None:
+        from pycocotools import mask as mask_utils
+
+        try:
+            height, width = (int(v) for v in rle["size"])
+            counts = rle["counts"]
+            coded = (mask_utils.frPyObjects(rle, height, width) if isinstance(counts, list)
+                     else {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+            mask = mask_utils.decode(coded).astype(bool)
+        except Exception as exc:  # pycocotools raises bare Exceptions on malformed counts
+            raise OutputFileError(f"the RLE mask of detection {answer.get('id')} cannot be decoded ({exc})") from exc
+        if (mask.shape[1], mask.shape[0]) != tuple(size):
+            raise OutputFileError(f"the RLE mask of detection {answer.get('id')} is {mask.shape[1]}x{mask.shape[0]},"
+                                  f" its image {size[0]}x{size[1]}")
+        return mask
+    if not answer.get("mask"):
+        raise OutputFileError(f"detection {answer.get('id')} has neither a mask file nor an RLE mask")
+    return load_mask(root / answer["mask"], size)
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A listed detection to cut out: detection ``det`` of an image, showing the XOR of backends a and b."""
+
+    det: int
+    a: str
+    b: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.det}-{short_hash(self.a + chr(0) + self.b, 8)}"
+
+
+@dataclass
+class ImageAssets:
+    """What the page shows of one image; paths relative to OUT. Empty fields: not made (see ``problem``)."""
+
+    key: str
+    preview: str | None = None
+    scale: float = 1.0  # preview pixels per original pixel
+    overlays: dict[str, str] = field(default_factory=dict)
+    diff: str | None = None
+    gt: str | None = None
+    thumbs: dict[str, str] = field(default_factory=dict)  # Thumb.name -> path
+    problem: str | None = None
+    reused: bool = False
+    files: list[str] = field(default_factory=list)
+
+    def note(self, problem: str) -> None:
+        self.problem = f"{self.problem}; {problem}" if self.problem else problem
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "preview": self.preview, "scale": self.scale, "overlays": self.overlays,
+                "diff": self.diff, "gt": self.gt, "thumbs": self.thumbs, "problem": self.problem, "files": self.files}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ImageAssets":
+        return cls(data["key"], data.get("preview"), float(data.get("scale", 1.0)), dict(data.get("overlays", {})),
+                   data.get("diff"), data.get("gt"), dict(data.get("thumbs", {})), data.get("problem"), True,
+                   list(data.get("files", [])))
+
+
+class AssetMaker:
+    """Makes (or reuses) the pictures of one image at a time; safe to call from several threads."""
+
+    def __init__(self, root: Path, backends: Sequence[str], images_dir: Path | None, max_side: int,
+                 previous: Mapping[str, Mapping[str, Any]], gt_masks: GtMasks | None = None, gt_source: str | None = None):
+        self.root = root
+        self.backends = list(backends)
+        self.images_dir = images_dir
+        self.max_side = max_side
+        self.previous = previous  # stamp -> ImageAssets JSON, from the last report
+        self.gt_masks = gt_masks  # image name, (width, height) -> the ground truth as one mask, or None
+        self.gt_source = gt_source
+
+    def html_path(self, *parts: str) -> Path:
+        return self.root.joinpath("html", *parts)
+
+    def find_image(self, record: Mapping[str, Any]) -> Path | None:
+        candidates = []
+        if self.images_dir is not None:
+            candidates.append(self.images_dir / str(record.get("image", "")))
+        if record.get("image_path"):
+            candidates.append(Path(str(record["image_path"])))
+        return next((p for p in candidates if p.is_file()), None)
+
+    def stamp(self, record: Mapping[str, Any], image: Path | None, thumbs: Sequence[Thumb]) -> str:
+        """A digest of everything the pictures of this image are made from."""
+        def file_id(path: Path, name: str) -> list[Any]:  # by name, so that a copied folder keeps its pictures
+            try:
+                st = path.stat()
+                return [name, st.st_size, st.st_mtime_ns]
+            except OSError:
+                return [name, None]
+
+        masks = []
+        for det in record.get("detections", []):
+            for name in self.backends:
+                answer = det.get("backends", {}).get(name)
+                if answer is None:
+                    continue
+                source = (file_id(self.root / answer["mask"], answer["mask"]) if answer.get("mask")
+                          else json.dumps(answer.get("rle"), sort_keys=True))
+                masks.append([det.get("id"), name, source])
+        basis = [ASSET_VERSION, self.max_side, self.backends, record.get("width"), record.get("height"),
+                 file_id(image, str(image)) if image else None, masks,
+                 [[d.get("id"), d.get("bbox_xyxy_px")] for d in record.get("detections", [])],
+                 sorted(t.name for t in thumbs), self.gt_source]
+        return hashlib.sha1(json.dumps(basis, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+    def make(self, stem: str, record: Mapping[str, Any], thumbs: Sequence[Thumb]) -> tuple[str, ImageAssets]:
+        """The image's pictures and the stamp they were made for; reused when the stamp is unchanged."""
+        image = self.find_image(record)
+        stamp = self.stamp(record, image, thumbs)
+        old = self.previous.get(stamp)
+        if old is not None and all((self.root / f).is_file() for f in old.get("files", [])):
+            return stamp, ImageAssets.from_json(old)
+        assets = ImageAssets(short_hash(stem))
+        try:
+            self._draw(record, image, thumbs, assets)
+        except (OutputFileError, ImageFailed, KeyError, TypeError, ValueError) as exc:
+            assets.note(f"{record.get('image', stem)}: {exc}")
+        return stamp, assets
+
+    def _draw(self, record: Mapping[str, Any], image: Path | None, thumbs: Sequence[Thumb], assets: ImageAssets) -> None:
+        width, height = int(record["width"]), int(record["height"])
+        scale = min(1.0, self.max_side / max(width, height))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        assets.scale = size[0] / width
+        rgb = None
+        if image is not None:
+            try:
+                rgb = load_rgb(image)
+            except ImageFailed as exc:
+                assets.note(str(exc))
+            if rgb is not None and rgb.shape[:2] != (height, width):
+                assets.note(f"{image} is {rgb.shape[1]}x{rgb.shape[0]}, not the {width}x{height} its record says")
+                rgb = None
+        elif record.get("image"):
+            assets.note(f"original image {record['image']} not found (pass --images DIR): masks shown on grey")
+        key = assets.key
+        preview = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if rgb is not None and scale < 1 else rgb
+        if preview is None:
+            preview = np.full((size[1], size[0], 3), 96, np.uint8)
+        self._write(assets, ("img", f"{key}.jpg"), preview, jpeg=True)
+        assets.preview = assets.files[-1]
+
+        full: dict[str, dict[int, np.ndarray]] = {}  # backend -> det id -> full-size mask
+        small: dict[str, dict[int, np.ndarray]] = {}
+        for name in self.backends:
+            masks = {}
+            for det in record["detections"]:
+                answer = det["backends"].get(name)
+                if answer is not None:
+                    masks[det["id"]] = load_answer_mask(self.root, {"id": det["id"], **answer}, (width, height))
+            if not masks and name not in record.get("backends", {}):
+                continue
+            full[name] = masks
+            small[name] = {i: _shrink(m, size) for i, m in masks.items()}
+        for index, name in enumerate(self.backends):
+            if name in small:
+                self._write(assets, ("img", f"{key}-{short_hash(name, 8)}.png"), _overlay(small[name], size, backend_color(index)))
+                assets.overlays[name] = assets.files[-1]
+        diff = _diff_layer([small[n] for n in self.backends if n in small], size)
+        if diff is not None:
+            self._write(assets, ("img", f"{key}-diff.png"), diff)
+            assets.diff = assets.files[-1]
+        truth = self._ground_truth(record, (width, height), assets)
+        if truth is not None:
+            self._write(assets, ("img", f"{key}-gt.png"), _overlay({0: _shrink(truth, size)}, size, GT_COLOR))
+            assets.gt = assets.files[-1]
+        for thumb in thumbs:
+            if thumb.a in full and thumb.b in full and thumb.det in full[thumb.a] and thumb.det in full[thumb.b]:
+                box = next(d["bbox_xyxy_px"] for d in record["detections"] if d["id"] == thumb.det)
+                picture = _thumbnail(rgb, (width, height), box, full[thumb.a][thumb.det], full[thumb.b][thumb.det])
+                self._write(assets, ("thumb", f"{key}-{thumb.name}.jpg"), picture, jpeg=True)
+                assets.thumbs[thumb.name] = assets.files[-1]
+
+    def _ground_truth(self, record: Mapping[str, Any], size: tuple[int, int], assets: ImageAssets) -> np.ndarray | None:
+        if self.gt_masks is None:
+            return None
+        try:
+            return self.gt_masks(str(record.get("image", "")), size)
+        except Exception as exc:  # eval's readers: a bad polygon, a mask of another size; the rest is shown
+            assets.note(f"{record.get('image')}: ground truth not shown ({exc})")
+            return None
+
+    def _write(self, assets: ImageAssets, parts: tuple[str, str], picture: Any, jpeg: bool = False) -> None:
+        path = self.html_path(*parts)
+        if jpeg:
+            write_jpeg(path, picture, JPEG_QUALITY)
+        else:
+            buffer = io.BytesIO()
+            picture.save(buffer, format="PNG", optimize=False, compress_level=6)
+            atomic_write_bytes(path, buffer.getvalue())
+        assets.files.append(path.relative_to(self.root).as_posix())
+
+
+def _shrink(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A mask at the preview's size. Nearest neighbour, as the panels: ten times cheaper than averaging."""
+    if (mask.shape[1], mask.shape[0]) == size:
+        return mask
+    return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    return mask & ~cv2.erode(mask.view(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE).view(bool)
+
+
+def _palette_png(indices: np.ndarray, colors: Sequence[tuple[int, int, int, int]]) -> Image.Image:
+    """An 8-bit palette image whose entry i is colors[i] (RGBA): small files for few-colour layers."""
+    image = Image.fromarray(indices.astype(np.uint8), mode="P")
+    image.putpalette([c for rgba in colors for c in rgba[:3]])
+    image.info["transparency"] = bytes(rgba[3] for rgba in colors)
+    return image
+
+
+def _overlay(masks: Mapping[int, np.ndarray], size: tuple[int, int], color: tuple[int, int, int]) -> Image.Image:
+    indices = np.zeros((size[1], size[0]), np.uint8)
+    for mask in masks.values():
+        indices[mask & (indices == 0)] = 1
+    for mask in masks.values():
+        indices[_outline(mask)] = 2
+    return _palette_png(indices, [(0, 0, 0, 0), (*color, FILL_ALPHA), (*color, 255)])
+
+
+def _diff_layer(per_backend: Sequence[Mapping[int, np.ndarray]], size: tuple[int, int]) -> Image.Image | None:
+    """Two backends: their XOR (red / blue); three or more: the disagreement map; over the detections all have."""
+    if len(per_backend) < 2:
+        return None
+    shared = sorted(set.intersection(*(set(m) for m in per_backend)))
+    empty = np.zeros((0, size[1], size[0]), bool)
+    stacks = [np.stack([m[i] for i in shared]) if shared else empty for m in per_backend]
+    indices = np.zeros((size[1], size[0]), np.uint8)
+    if len(stacks) == 2:
+        only_a, only_b = xor_by_side(*stacks)
+        indices[only_a] = 1
+        indices[only_b] = 2
+        return _palette_png(indices, [VEIL, (*ONLY_FIRST, 255), (*ONLY_SECOND, 255)])
+    level = disagreement(stacks)
+    indices[level > 0] = np.clip(np.ceil(level[level > 0] * HEAT_LEVELS), 1, HEAT_LEVELS).astype(np.uint8)
+    ramp = cv2.applyColorMap(np.linspace(0, 255, HEAT_LEVELS + 1).astype(np.uint8)[:, None], cv2.COLORMAP_INFERNO)[:, 0, ::-1]
+    return _palette_png(indices, [VEIL] + [(*map(int, ramp[k]), 255) for k in range(1, HEAT_LEVELS + 1)])
+
+
+def _thumbnail(rgb: np.ndarray | None, size: tuple[int, int], box: Sequence[float], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The detection's box with a margin, cut from the original, with only-a red and only-b blue drawn on it."""
+    width, height = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    margin = max(8.0, 0.15 * max(x2 - x1, y2 - y1))
+    left, top = max(0, int(x1 - margin)), max(0, int(y1 - margin))
+    right, bottom = min(width, int(np.ceil(x2 + margin))), min(height, int(np.ceil(y2 + margin)))
+    right, bottom = max(right, left + 1), max(bottom, top + 1)
+    crop = (rgb[top:bottom, left:right] if rgb is not None else np.full((bottom - top, right - left, 3), 96, np.uint8)).astype(np.float32)
+    only_a, only_b = xor_by_side(a[None, top:bottom, left:right], b[None, top:bottom, left:right])
+    for mask, color in ((only_a, ONLY_FIRST), (only_b, ONLY_SECOND)):
+        crop[mask] = 0.35 * crop[mask] + 0.65 * np.asarray(color, np.float32)
+    crop = crop.astype(np.uint8)
+    scale = min(1.0, THUMB_SIDE / max(crop.shape[:2]))
+    out_size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    out = cv2.resize(crop, out_size, interpolation=cv2.INTER_AREA) if scale < 1 else np.ascontiguousarray(crop)
+    corner1 = (round((x1 - left) * scale), round((y1 - top) * scale))
+    corner2 = (round((x2 - left) * scale) - 1, round((y2 - top) * scale) - 1)
+    cv2.rectangle(out, corner1, corner2, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
