@@ -26,6 +26,7 @@ from segkit.config import box_space_setting, find_config, load_settings
 from segkit.detect import DetectJob, DetectOutcome, DetectSummary, detect_job
 from segkit.errors import BackendFatalError, ConfigError, SegkitError, one_line
 from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
+from segkit.html_report import write_html_report
 from segkit.job import RunEvents, RunJob, RunResult, run_job
 from segkit.options import check_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
@@ -55,6 +56,7 @@ IouThresholdOpt = typer.Option(
 )
 WorstOpt = typer.Option(DEFAULT_WORST, "--worst", envvar="SEGKIT_WORST", min=0, help="How many lowest-IoU detections the report lists.")
 CocoOpt = typer.Option(False, "--coco", envvar="SEGKIT_COCO", help="Also write every backend's masks as COCO RLE annotations, OUT/coco/<backend>.json.")
+HtmlOpt = typer.Option(True, "--html/--no-html", envvar="SEGKIT_HTML", help="Write OUT/report.html (open it in a browser; offline) with its pictures under OUT/html/.")
 
 
 # Every message below may hold labels, file names or a plugin's words. It is printed as rich Text, never
@@ -130,6 +132,7 @@ def run(
     iou_threshold: float = IouThresholdOpt,
     worst: int = WorstOpt,
     coco: bool = CocoOpt,
+    html: bool = HtmlOpt,
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
     gt: Optional[Path] = typer.Option(None, "--gt", envvar="SEGKIT_GT", help="Ground truth to score the masks against at the end (see `segkit eval`; default: `gt:` in the config)."),
@@ -160,7 +163,7 @@ def _choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]
 
 
 def _run_job(backend_names, images, detections, out, conf, reader, input_size, mask_format, panels, no_panels, force,
-             limit, option, config, iou_threshold, worst, coco) -> RunJob:
+             limit, option, config, iou_threshold, worst, coco, html=True) -> RunJob:
     """The job `segkit run` was asked for: flags over environment over config over defaults."""
     settings = load_settings(find_config(config))
     names = list(backend_names) or settings.backends
@@ -188,6 +191,7 @@ def _run_job(backend_names, images, detections, out, conf, reader, input_size, m
         iou_threshold=iou_threshold,
         worst=worst,
         coco=coco,
+        html=html,
         options=settings.options,
         overrides=parse_overrides(option),
         viz=settings.viz,
@@ -264,6 +268,7 @@ def compare(
     iou_threshold: float = IouThresholdOpt,
     worst: int = WorstOpt,
     coco: bool = CocoOpt,
+    html: bool = HtmlOpt,
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     try:
@@ -276,6 +281,7 @@ def compare(
             remove_stale_temp_files(layout)
             result = _compare_with_progress(out_dir, options)
             written = save_report(layout, result.report)
+            written += [write_html_report(layout.root, images)] if html else []
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
     except OSError as exc:
