@@ -1,12 +1,13 @@
 """What the HTML report costs: making its pictures per image, and opening the page with many detections.
 
-Makes N synthetic photos (default 200 at 1280x960, 25 boxes each: 5000 detections), runs `segkit run`
-with the mock backends and --no-html, then times `write_html_report` twice (the first makes every
+Makes N photo-like images (default 200 at 1280x960, 25 boxes each: 5000 detections; the data of
+benchmarks/throughput.py), runs `segkit run` with the mock backends and --no-html (add --rle for
+--mask-format rle), then times `write_html_report` twice (the first makes every
 picture; the second finds them unchanged and reuses them), sizes the pictures, and, when Chromium and
 Playwright are installed, opens the page headless and times it: until the page is ready, sorting the
 detections table, filtering it, and opening an image view.
 
-    .venv/bin/python benchmarks/html_report.py [--images 200] [--size 1280x960] [--boxes 25] [--max-side 1024]
+    .venv/bin/python benchmarks/html_report.py [--images 200] [--size 1280x960] [--boxes 25] [--max-side 1024] [--rle]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_throughput import make_data  # noqa: E402
+from throughput import make_data  # noqa: E402  (photo-like JPEGs and Qwen detections)
 
 from segkit.cli import app  # noqa: E402
 from segkit.html_report import write_html_report  # noqa: E402
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x960")
     parser.add_argument("--boxes", type=int, default=25)
     parser.add_argument("--max-side", type=int, default=1024)
+    parser.add_argument("--rle", action="store_true", help="masks as RLE in the records (--mask-format rle), not PNG files")
     parser.add_argument("--keep", type=Path, help="make the folder here and keep it")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -84,15 +86,18 @@ def main() -> None:
         make_data(root, args.images, size, args.boxes)
         out = root / "out"
         run = ["run", "-i", root / "images", "-d", root / "dets", "-o", out, "--conf", "0", "-b", "mock", "-b", "mock-ellipse", "--no-html"]
-        result, run_wall, _ = timed(CliRunner().invoke, app, [str(a) for a in run])
+        run += ["--mask-format", "rle"] if args.rle else []
+        result, run_wall, run_cpu = timed(CliRunner().invoke, app, [str(a) for a in run])
         assert result.exit_code == 0, result.output
         _, cold_wall, cold_cpu = timed(write_html_report, out, max_side=args.max_side)
         _, warm_wall, warm_cpu = timed(write_html_report, out, max_side=args.max_side)
         pictures = sum(p.stat().st_size for p in (out / "html").rglob("*") if p.is_file())
         page = (out / "report.html").stat().st_size
         n, dets = args.images, args.images * args.boxes
-        print(f"{n} images {size[0]}x{size[1]}, {dets} detections, 2 backends (mock, mock-ellipse)")
-        print(f"segkit run (no html):           {run_wall:7.2f} s   ({1000 * run_wall / n:.0f} ms per image)")
+        masks = "RLE in the records" if args.rle else "PNG files"
+        print(f"{n} images {size[0]}x{size[1]}, {dets} detections, 2 backends (mock, mock-ellipse), masks as {masks}")
+        print(f"segkit run (no html):           {run_wall:7.2f} s   ({1000 * run_wall / n:.0f} ms per image wall,"
+              f" {1000 * run_cpu / n:.0f} ms CPU)")
         print(f"report.html, pictures made:     {cold_wall:7.2f} s   ({1000 * cold_wall / n:.0f} ms per image wall,"
               f" {1000 * cold_cpu / n:.0f} ms CPU)")
         print(f"report.html, pictures reused:   {warm_wall:7.2f} s   ({1000 * warm_cpu / n:.0f} ms CPU per image)")

@@ -108,6 +108,15 @@ class OutputLayout:
     def eval_csv_path(self) -> Path:
         return self.root / "eval.csv"
 
+    @property
+    def report_html_path(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def html_dir(self) -> Path:
+        """The HTML report's pictures (segkit.html_report.assets names the files in it)."""
+        return self.root / "html"
+
     def coco_path(self, backend: str) -> Path:
         return self.coco_dir / f"{backend}.json"
 
@@ -165,6 +174,9 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+finite = _finite  # public: the HTML report's embedded data goes through it too
 
 
 def json_bytes(data: Any) -> bytes:

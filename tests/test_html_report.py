@@ -20,7 +20,6 @@ from html_browser import chromium, visit  # noqa: F401  (fixture)
 from segkit.artifacts import load_mask
 from segkit.cli import app
 from segkit.html_report import write_html_report
-from segkit.html_report.assets import load_answer_mask
 from segkit.html_report.page import script_json
 
 SIZE = (128, 64)
@@ -134,15 +133,16 @@ def test_big_images_are_scaled_down_to_max_side(tmp_path):
     assert all(Image.open(out / p).size == (300, 120) for p in image["overlays"])
 
 
-def test_rle_and_png_masks_read_the_same(site):
-    from pycocotools import mask as mask_utils
-
-    det = load(site / "json" / "one.json")["detections"][0]
-    answer = det["backends"]["mock-ellipse"]
-    mask = load_answer_mask(site, answer, SIZE)
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    as_rle = {"rle": {"size": rle["size"], "counts": rle["counts"].decode("ascii")}, "area_px": answer["area_px"]}
-    assert np.array_equal(load_answer_mask(site, as_rle, SIZE), mask) and mask.sum() == answer["area_px"]
+def test_rle_masks_give_the_same_pictures_as_png_masks(site, tmp_path):
+    make_dataset(tmp_path)
+    out = tmp_path / "out"
+    run_cli("run", "--images", tmp_path / "images", "--detections", tmp_path / "dets", "--out", out, "--conf", "0",
+            "-b", "mock", "-b", "mock-ellipse", "--mask-format", "rle", "--html")
+    assert not any(out.glob("masks/*/*.png"))  # the masks are in the backend records
+    png, rle = page_data(site), page_data(out)
+    for a, b in zip(png["images"], rle["images"]):
+        for path_a, path_b in zip([*a["overlays"], a["diff"]], [*b["overlays"], b["diff"]]):
+            assert np.array_equal(np.asarray(Image.open(site / path_a).convert("RGBA")), np.asarray(Image.open(out / path_b).convert("RGBA")))
 
 
 def test_unchanged_images_keep_their_pictures_and_changed_ones_are_redrawn(site, tmp_path):
@@ -165,7 +165,7 @@ def test_a_missing_original_is_noted_and_the_masks_still_shown(site, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(site, out)
     shutil.rmtree(out / "html")
-    for record_path in (out / "json").glob("*.json"):  # the originals are gone from where the run read them
+    for record_path in [*(out / "json").glob("*.json"), *(out / "backends").rglob("*.json")]:  # the originals are gone
         record = load(record_path)
         record["image_path"] = str(tmp_path / "gone" / record["image"])
         record_path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
@@ -462,6 +462,7 @@ def test_thousands_of_detections_load_as_one_page_of_rows(chromium, tmp_path):
     """5000 detections of 200 images: the page draws 25 rows at a time, and sorting and filtering stay quick."""
     from segkit.html_report.data import page_data as build
     from segkit.html_report.page import render_page
+    from segkit.record import RECORD_VERSION, ImageRecord
     from segkit.report import build_report
 
     rng = np.random.default_rng(0)
@@ -471,11 +472,12 @@ def test_thousands_of_detections_load_as_one_page_of_rows(chromium, tmp_path):
         for j in range(25):
             iou = float(rng.uniform(0.2, 1.0))
             detections.append({"id": j, "label": f"物体{j % 40}", "confidence": 0.9, "bbox_xyxy_px": [10.0, 10.0, 50.0, 40.0],
+                               "bbox_xyxy_norm": [0.016, 0.021, 0.078, 0.083], "box_area_px": 1200.0,
                                "backends": {"a": {"area_px": 900, "score": 0.9, "mask": None}, "b": {"area_px": 800, "score": 0.8, "mask": None}},
                                "iou": {"a vs b": round(iou, 6)}})
-        records[f"img{i:03d}"] = {"image": f"img{i:03d}.jpg", "width": 640, "height": 480, "backends": {"a": {}, "b": {}},
-                                  "failed_backends": {}, "detections": detections, "panel": None}
-    report = build_report(list(records.values()), ["a", "b"], 0.5, 10)
+        records[f"img{i:03d}"] = {"version": RECORD_VERSION, "image": f"img{i:03d}.jpg", "width": 640, "height": 480,
+                                  "backends": {"a": {}, "b": {}}, "failed_backends": {}, "detections": detections, "panel": None}
+    report = build_report([ImageRecord.model_validate(r) for r in records.values()], ["a", "b"], 0.5, 10)
     data = build("many", report, None, records, {}, [], {}, [], "segkit test")
     page = tmp_path / "report.html"
     page.write_text(render_page("many", data), encoding="utf-8")

@@ -10,8 +10,10 @@ Per image (named by a hash of its stem, so no file name from the input reaches a
     html/thumb/<key>-<d>-<p>.jpg   a listed detection d (worst of pair p): its box cut from the original,
                                    with the pair's XOR drawn on it
 
-Overlays are palette PNGs with transparency (a few colours: a few KB each) stacked over the JPEG by
-the page, which toggles them; nothing is drawn in the browser. An image whose inputs (original, mask
+Masks are read with the one reader of answers (``artifacts.load_answer_mask``: PNG file or RLE), from
+the backend records, and scaled as the panels scale them (``panel.to_panel``). Overlays are palette
+PNGs with transparency (a few colours: a few KB each) stacked over the JPEG by the page, which toggles
+them; nothing is drawn in the browser. An image whose inputs (original, mask
 files, backends, listed detections, sizes) did not change since the last report keeps its files: a
 re-run that skips finished images does not redraw them.
 """
@@ -23,20 +25,31 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from segkit.artifacts import OutputFileError, atomic_write_bytes, load_mask, write_jpeg
+from segkit.artifacts import (
+    OutputFileError,
+    OutputLayout,
+    atomic_write_bytes,
+    load_answer_mask,
+    load_backend_record,
+    write_jpeg,
+)
+from segkit.config import VizSettings
 from segkit.errors import ImageFailed
 from segkit.html_report.ground_truth import GtMasks
+from segkit.image_outputs import image_path_of
 from segkit.images import load_rgb
-from segkit.masks import disagreement, xor_by_side
-from segkit.panel import ONLY_FIRST, ONLY_SECOND
+from segkit.mask_set import extent
+from segkit.masks import Placed, disagreement_placed, xor_by_side_placed
+from segkit.panel import ONLY_FIRST, ONLY_SECOND, PanelGeometry, to_panel
+from segkit.record import BackendRecord
 
-ASSET_VERSION = 1
+ASSET_VERSION = 2
 DEFAULT_MAX_SIDE = 1024
 THUMB_SIDE = 240
 JPEG_QUALITY = 82
@@ -55,32 +68,6 @@ def backend_color(index: int) -> tuple[int, int, int]:
 
 def short_hash(text: str, length: int = 16) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
-
-
-def load_answer_mask(root: Path, answer: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
-    """One backend answer's (H, W) bool mask: its ``mask`` PNG under ``root``, or its COCO ``rle`` dict.
-
-    The one place the report reads masks, so that a shared reader can replace it.
-    """
-    rle = answer.get("rle")
-    if rle is not None:
-        from pycocotools import mask as mask_utils
-
-        try:
-            height, width = (int(v) for v in rle["size"])
-            counts = rle["counts"]
-            coded = (mask_utils.frPyObjects(rle, height, width) if isinstance(counts, list)
-                     else {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
-            mask = mask_utils.decode(coded).astype(bool)
-        except Exception as exc:  # pycocotools raises bare Exceptions on malformed counts
-            raise OutputFileError(f"the RLE mask of detection {answer.get('id')} cannot be decoded ({exc})") from exc
-        if (mask.shape[1], mask.shape[0]) != tuple(size):
-            raise OutputFileError(f"the RLE mask of detection {answer.get('id')} is {mask.shape[1]}x{mask.shape[0]},"
-                                  f" its image {size[0]}x{size[1]}")
-        return mask
-    if not answer.get("mask"):
-        raise OutputFileError(f"detection {answer.get('id')} has neither a mask file nor an RLE mask")
-    return load_mask(root / answer["mask"], size)
 
 
 @dataclass(frozen=True)
@@ -130,6 +117,7 @@ class AssetMaker:
 
     def __init__(self, root: Path, backends: Sequence[str], images_dir: Path | None, max_side: int,
                  previous: Mapping[str, Mapping[str, Any]], gt_masks: GtMasks | None = None, gt_source: str | None = None):
+        self.layout = OutputLayout(root)
         self.root = root
         self.backends = list(backends)
         self.images_dir = images_dir
@@ -138,18 +126,14 @@ class AssetMaker:
         self.gt_masks = gt_masks  # image name, (width, height) -> the ground truth as one mask, or None
         self.gt_source = gt_source
 
-    def html_path(self, *parts: str) -> Path:
-        return self.root.joinpath("html", *parts)
+    def backend_records(self, record: Mapping[str, Any]) -> dict[str, BackendRecord]:
+        """The image's backend records (they hold each answer's mask file or RLE), of the report's backends."""
+        listed = record.get("backend_records") or {}
+        return {name: load_backend_record(self.root / listed[name]) for name in self.backends
+                if name in listed and listed[name] and name in record.get("backends", {})}
 
-    def find_image(self, record: Mapping[str, Any]) -> Path | None:
-        candidates = []
-        if self.images_dir is not None:
-            candidates.append(self.images_dir / str(record.get("image", "")))
-        if record.get("image_path"):
-            candidates.append(Path(str(record["image_path"])))
-        return next((p for p in candidates if p.is_file()), None)
-
-    def stamp(self, record: Mapping[str, Any], image: Path | None, thumbs: Sequence[Thumb]) -> str:
+    def stamp(self, records: Mapping[str, BackendRecord], image: Path | None, record: Mapping[str, Any],
+              thumbs: Sequence[Thumb]) -> str:
         """A digest of everything the pictures of this image are made from."""
         def file_id(path: Path, name: str) -> list[Any]:  # by name, so that a copied folder keeps its pictures
             try:
@@ -158,88 +142,92 @@ class AssetMaker:
             except OSError:
                 return [name, None]
 
-        masks = []
-        for det in record.get("detections", []):
-            for name in self.backends:
-                answer = det.get("backends", {}).get(name)
-                if answer is None:
-                    continue
-                source = (file_id(self.root / answer["mask"], answer["mask"]) if answer.get("mask")
-                          else json.dumps(answer.get("rle"), sort_keys=True))
-                masks.append([det.get("id"), name, source])
+        sources = []
+        for name, rec in records.items():
+            for answer in rec.answers:
+                sources.append([name, answer.id, file_id(self.root / answer.mask, answer.mask) if answer.mask
+                                else short_hash(answer.rle.counts if answer.rle else "")])
         basis = [ASSET_VERSION, self.max_side, self.backends, record.get("width"), record.get("height"),
-                 file_id(image, str(image)) if image else None, masks,
+                 file_id(image, str(image)) if image else None, sources,
                  [[d.get("id"), d.get("bbox_xyxy_px")] for d in record.get("detections", [])],
                  sorted(t.name for t in thumbs), self.gt_source]
         return hashlib.sha1(json.dumps(basis, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
-    def make(self, stem: str, record: Mapping[str, Any], thumbs: Sequence[Thumb]) -> tuple[str, ImageAssets]:
+    def make(self, stem: str, record: Mapping[str, Any], thumbs: Sequence[Thumb]) -> tuple[str | None, ImageAssets]:
         """The image's pictures and the stamp they were made for; reused when the stamp is unchanged."""
-        image = self.find_image(record)
-        stamp = self.stamp(record, image, thumbs)
-        old = self.previous.get(stamp)
-        if old is not None and all((self.root / f).is_file() for f in old.get("files", [])):
-            return stamp, ImageAssets.from_json(old)
         assets = ImageAssets(short_hash(stem))
         try:
-            self._draw(record, image, thumbs, assets)
+            records = self.backend_records(record)
+            first = next(iter(records.values()), None)
+            image = image_path_of(first, self.images_dir) if first is not None else None
+            stamp = self.stamp(records, image, record, thumbs)
+            old = self.previous.get(stamp)
+            if old is not None and all((self.root / f).is_file() for f in old.get("files", [])):
+                return stamp, ImageAssets.from_json(old)
+            self._draw(record, records, image, thumbs, assets)
         except (OutputFileError, ImageFailed, KeyError, TypeError, ValueError) as exc:
             assets.note(f"{record.get('image', stem)}: {exc}")
+            return None, assets
         return stamp, assets
 
-    def _draw(self, record: Mapping[str, Any], image: Path | None, thumbs: Sequence[Thumb], assets: ImageAssets) -> None:
+    def _draw(self, record: Mapping[str, Any], records: Mapping[str, BackendRecord], image: Path | None,
+              thumbs: Sequence[Thumb], assets: ImageAssets) -> None:
         width, height = int(record["width"]), int(record["height"])
-        scale = min(1.0, self.max_side / max(width, height))
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        geometry = PanelGeometry.of(width, height, VizSettings(max_column_width=self.max_side, max_column_height=self.max_side))
+        size = geometry.size
         assets.scale = size[0] / width
-        rgb = None
-        if image is not None:
-            try:
-                rgb = load_rgb(image)
-            except ImageFailed as exc:
-                assets.note(str(exc))
-            if rgb is not None and rgb.shape[:2] != (height, width):
-                assets.note(f"{image} is {rgb.shape[1]}x{rgb.shape[0]}, not the {width}x{height} its record says")
-                rgb = None
-        elif record.get("image"):
-            assets.note(f"original image {record['image']} not found (pass --images DIR): masks shown on grey")
+        rgb = self._original(image, record, (width, height), assets)
         key = assets.key
-        preview = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if rgb is not None and scale < 1 else rgb
+        preview = rgb if rgb is None or size == (width, height) else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         if preview is None:
             preview = np.full((size[1], size[0], 3), 96, np.uint8)
         self._write(assets, ("img", f"{key}.jpg"), preview, jpeg=True)
         assets.preview = assets.files[-1]
 
-        full: dict[str, dict[int, np.ndarray]] = {}  # backend -> det id -> full-size mask
-        small: dict[str, dict[int, np.ndarray]] = {}
-        for name in self.backends:
-            masks = {}
-            for det in record["detections"]:
-                answer = det["backends"].get(name)
-                if answer is not None:
-                    masks[det["id"]] = load_answer_mask(self.root, {"id": det["id"], **answer}, (width, height))
-            if not masks and name not in record.get("backends", {}):
-                continue
-            full[name] = masks
-            small[name] = {i: _shrink(m, size) for i, m in masks.items()}
+        # Each mask is read once: cut to its extent at preview scale (as the panels do), and kept at full
+        # size only for the detections that get a thumbnail.
+        wanted = {(name, t.det) for t in thumbs for name in (t.a, t.b)}
+        placed: dict[str, dict[int, Placed | None]] = {}
+        full: dict[tuple[str, int], np.ndarray] = {}
+        for name, rec in records.items():
+            placed[name] = {}
+            for answer in rec.answers:
+                mask = load_answer_mask(self.layout, answer, rec.size)
+                placed[name][answer.id] = to_panel(mask, extent(mask), geometry)
+                if (name, answer.id) in wanted:
+                    full[(name, answer.id)] = mask
         for index, name in enumerate(self.backends):
-            if name in small:
-                self._write(assets, ("img", f"{key}-{short_hash(name, 8)}.png"), _overlay(small[name], size, backend_color(index)))
+            if name in placed:
+                self._write(assets, ("img", f"{key}-{short_hash(name, 8)}.png"), _overlay(placed[name].values(), size, backend_color(index)))
                 assets.overlays[name] = assets.files[-1]
-        diff = _diff_layer([small[n] for n in self.backends if n in small], size)
+        diff = _diff_layer([placed[n] for n in self.backends if n in placed], size)
         if diff is not None:
             self._write(assets, ("img", f"{key}-diff.png"), diff)
             assets.diff = assets.files[-1]
         truth = self._ground_truth(record, (width, height), assets)
         if truth is not None:
-            self._write(assets, ("img", f"{key}-gt.png"), _overlay({0: _shrink(truth, size)}, size, GT_COLOR))
+            self._write(assets, ("img", f"{key}-gt.png"), _overlay([to_panel(truth, extent(truth), geometry)], size, GT_COLOR))
             assets.gt = assets.files[-1]
+        boxes = {d["id"]: d["bbox_xyxy_px"] for d in record["detections"]}
         for thumb in thumbs:
-            if thumb.a in full and thumb.b in full and thumb.det in full[thumb.a] and thumb.det in full[thumb.b]:
-                box = next(d["bbox_xyxy_px"] for d in record["detections"] if d["id"] == thumb.det)
-                picture = _thumbnail(rgb, (width, height), box, full[thumb.a][thumb.det], full[thumb.b][thumb.det])
-                self._write(assets, ("thumb", f"{key}-{thumb.name}.jpg"), picture, jpeg=True)
+            a, b = full.get((thumb.a, thumb.det)), full.get((thumb.b, thumb.det))
+            if a is not None and b is not None and thumb.det in boxes:
+                self._write(assets, ("thumb", f"{key}-{thumb.name}.jpg"), _thumbnail(rgb, (width, height), boxes[thumb.det], a, b), jpeg=True)
                 assets.thumbs[thumb.name] = assets.files[-1]
+
+    def _original(self, image: Path | None, record: Mapping[str, Any], size: tuple[int, int], assets: ImageAssets) -> np.ndarray | None:
+        if image is None:
+            assets.note(f"original image {record.get('image')} not found (pass --images DIR): masks shown on grey")
+            return None
+        try:
+            rgb = load_rgb(image)
+        except ImageFailed as exc:
+            assets.note(str(exc))
+            return None
+        if (rgb.shape[1], rgb.shape[0]) != size:
+            assets.note(f"{image} is {rgb.shape[1]}x{rgb.shape[0]}, not the {size[0]}x{size[1]} its record says")
+            return None
+        return rgb
 
     def _ground_truth(self, record: Mapping[str, Any], size: tuple[int, int], assets: ImageAssets) -> np.ndarray | None:
         if self.gt_masks is None:
@@ -251,7 +239,7 @@ class AssetMaker:
             return None
 
     def _write(self, assets: ImageAssets, parts: tuple[str, str], picture: Any, jpeg: bool = False) -> None:
-        path = self.html_path(*parts)
+        path = self.root.joinpath("html", *parts)
         if jpeg:
             write_jpeg(path, picture, JPEG_QUALITY)
         else:
@@ -261,15 +249,10 @@ class AssetMaker:
         assets.files.append(path.relative_to(self.root).as_posix())
 
 
-def _shrink(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A mask at the preview's size. Nearest neighbour, as the panels: ten times cheaper than averaging."""
-    if (mask.shape[1], mask.shape[0]) == size:
-        return mask
-    return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
-
-
-def _outline(mask: np.ndarray) -> np.ndarray:
-    return mask & ~cv2.erode(mask.view(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE).view(bool)
+def _outline(crop: np.ndarray) -> np.ndarray:
+    """The pixels of a mask crop on its contour (the crop's edge counts as outside)."""
+    padded = np.pad(crop.view(np.uint8), 1)
+    return crop & ~cv2.erode(padded, np.ones((3, 3), np.uint8))[1:-1, 1:-1].view(bool)
 
 
 def _palette_png(indices: np.ndarray, colors: Sequence[tuple[int, int, int, int]]) -> Image.Image:
@@ -280,30 +263,36 @@ def _palette_png(indices: np.ndarray, colors: Sequence[tuple[int, int, int, int]
     return image
 
 
-def _overlay(masks: Mapping[int, np.ndarray], size: tuple[int, int], color: tuple[int, int, int]) -> Image.Image:
+def _overlay(masks: Iterable[Placed | None], size: tuple[int, int], color: tuple[int, int, int]) -> Image.Image:
+    """Masks at preview scale, filled see-through and outlined (each its own outline) in one colour."""
     indices = np.zeros((size[1], size[0]), np.uint8)
-    for mask in masks.values():
-        indices[mask & (indices == 0)] = 1
-    for mask in masks.values():
-        indices[_outline(mask)] = 2
+    items = [m for m in masks if m is not None and m.crop.size]
+    for m in items:
+        h, w = m.crop.shape
+        window = indices[m.y : m.y + h, m.x : m.x + w]
+        window[m.crop & (window == 0)] = 1
+    for m in items:
+        h, w = m.crop.shape
+        indices[m.y : m.y + h, m.x : m.x + w][_outline(m.crop)] = 2
     return _palette_png(indices, [(0, 0, 0, 0), (*color, FILL_ALPHA), (*color, 255)])
 
 
-def _diff_layer(per_backend: Sequence[Mapping[int, np.ndarray]], size: tuple[int, int]) -> Image.Image | None:
+def _diff_layer(per_backend: Sequence[Mapping[int, Placed | None]], size: tuple[int, int]) -> Image.Image | None:
     """Two backends: their XOR (red / blue); three or more: the disagreement map; over the detections all have."""
     if len(per_backend) < 2:
         return None
     shared = sorted(set.intersection(*(set(m) for m in per_backend)))
-    empty = np.zeros((0, size[1], size[0]), bool)
-    stacks = [np.stack([m[i] for i in shared]) if shared else empty for m in per_backend]
-    indices = np.zeros((size[1], size[0]), np.uint8)
-    if len(stacks) == 2:
-        only_a, only_b = xor_by_side(*stacks)
+    layers = [[m[i] for i in shared] for m in per_backend]
+    shape = (size[1], size[0])
+    indices = np.zeros(shape, np.uint8)
+    if len(layers) == 2:
+        only_a, only_b = xor_by_side_placed(*layers, shape)
         indices[only_a] = 1
         indices[only_b] = 2
         return _palette_png(indices, [VEIL, (*ONLY_FIRST, 255), (*ONLY_SECOND, 255)])
-    level = disagreement(stacks)
-    indices[level > 0] = np.clip(np.ceil(level[level > 0] * HEAT_LEVELS), 1, HEAT_LEVELS).astype(np.uint8)
+    level = disagreement_placed(layers, shape)
+    hot = level > 0
+    indices[hot] = np.clip(np.ceil(level[hot] * HEAT_LEVELS), 1, HEAT_LEVELS).astype(np.uint8)
     ramp = cv2.applyColorMap(np.linspace(0, 255, HEAT_LEVELS + 1).astype(np.uint8)[:, None], cv2.COLORMAP_INFERNO)[:, 0, ::-1]
     return _palette_png(indices, [VEIL] + [(*map(int, ramp[k]), 255) for k in range(1, HEAT_LEVELS + 1)])
 
@@ -317,8 +306,8 @@ def _thumbnail(rgb: np.ndarray | None, size: tuple[int, int], box: Sequence[floa
     right, bottom = min(width, int(np.ceil(x2 + margin))), min(height, int(np.ceil(y2 + margin)))
     right, bottom = max(right, left + 1), max(bottom, top + 1)
     crop = (rgb[top:bottom, left:right] if rgb is not None else np.full((bottom - top, right - left, 3), 96, np.uint8)).astype(np.float32)
-    only_a, only_b = xor_by_side(a[None, top:bottom, left:right], b[None, top:bottom, left:right])
-    for mask, color in ((only_a, ONLY_FIRST), (only_b, ONLY_SECOND)):
+    ca, cb = a[top:bottom, left:right], b[top:bottom, left:right]
+    for mask, color in ((ca & ~cb, ONLY_FIRST), (cb & ~ca, ONLY_SECOND)):
         crop[mask] = 0.35 * crop[mask] + 0.65 * np.asarray(color, np.float32)
     crop = crop.astype(np.uint8)
     scale = min(1.0, THUMB_SIDE / max(crop.shape[:2]))

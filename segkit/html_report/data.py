@@ -9,30 +9,20 @@ thousands of detections small.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from segkit.artifacts import read_record
+from pydantic import ValidationError
+
+from segkit.artifacts import finite, read_record
 from segkit.html_report.assets import ImageAssets, Thumb, backend_color
 from segkit.html_report.ground_truth import detection_gt
 from segkit.masks import pair_name
-from segkit.record import pair_iou
+from segkit.record import DetectionRecord, ImageRecord
 
 DATA_VERSION = 1
 MAX_FAILURES = 500
 DETECTION_COLUMNS = ("image", "id", "label", "confidence", "box", "areas", "scores", "ious", "gt")
-
-
-def finite(value: Any) -> Any:
-    """The value with NaN and infinities (not JSON) replaced by None, through lists and dicts."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 def read_failures(root: Path) -> list[Any]:
@@ -44,13 +34,18 @@ def read_failures(root: Path) -> list[Any]:
 
 
 def report_records(root: Path, backends: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The image records (json/<stem>.json) that have an answer or a failure of a report backend, by stem."""
+    """The image records (json/<stem>.json) that have an answer or a failure of a report backend, by stem.
+
+    Kept as read (a newer segkit, or `segkit eval`, may have added fields the page shows); a file that
+    is not an image record is left out."""
     records = {}
     folder = root / "json"
     paths = sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
     for path in paths:
         record = read_record(path)
-        if not record or not isinstance(record.get("detections"), list):
+        try:
+            ImageRecord.model_validate(record)
+        except ValidationError:
             continue
         seen = set(record.get("backends", {})) | set(record.get("failed_backends", {}))
         if seen & set(backends):
@@ -104,6 +99,7 @@ def page_data(
             "problem": pictures.problem if pictures else None,
         })
         for det in record["detections"]:
+            typed = DetectionRecord.model_validate(det)
             answers = det.get("backends", {})
             detections.append([
                 index,
@@ -113,7 +109,7 @@ def page_data(
                 det.get("bbox_xyxy_px"),
                 [answers[b].get("area_px") if b in answers else None for b in backends],
                 [answers[b].get("score") if b in answers else None for b in backends],
-                [pair_iou(det.get("iou", {}), a, b) for a, b in pairs],
+                [typed.pair_iou(a, b) for a, b in pairs],
                 detection_gt(det, backends),
             ])
     stems = list(records)
