@@ -52,6 +52,7 @@
     int: (v) => (isNum(v) ? String(v) : "–"),
     pct: (v) => (isNum(v) ? fixed(100 * v, 1) + "%" : "–"),
     sec: (v) => (isNum(v) ? fixed(v, 3) : "–"),
+    count: (v) => (isNum(v) ? (Number.isInteger(v) ? String(v) : fixed(v, 2)) : "–"), // ties shared: 2.5
     text: (v) => (v === null || v === undefined ? "–" : String(v)),
   };
 
@@ -383,14 +384,15 @@
     { key: "ap75", label: "AP75", type: "num" },
     { key: "misses", label: "misses", type: "int", title: E && E.definitions && E.definitions.misses },
     { key: "false_positives", label: "false pos.", type: "int", title: E && E.definitions && E.definitions.false_positives },
-    { key: "best", label: "best", type: "num", title: E && E.definitions && E.definitions.best },
-    { key: "worse_than_box", label: "worse than box", type: "int", title: E && E.definitions && E.definitions.worse_than_box },
+    { key: "best", label: "best", type: "count", title: E && E.definitions && E.definitions.best },
+    { key: "worse_than_box", label: "< box", type: "int", title: E && E.definitions && E.definitions.worse_than_box },
   ];
   const backendColumn = { key: "backend", label: "backend", type: "backend", value: (r) => (r.baseline ? `${r.backend} (baseline)` : r.backend) };
 
   function gtSection() {
     if (!E) return;
     $("gt").hidden = false;
+    $("run").after($("gt")); // scores against ground truth come first: they say which backend is right
     const body = $("gt-body");
     const source = E.ground_truth || {};
     body.append(el("p", { class: "muted" }, "Scored against ", el("code", { text: fmt.text(source.path) }),
@@ -416,9 +418,11 @@
     const labels = E.per_label || [];
     if (labels.length) {
       const host = el("div");
-      body.append(el("h3", { text: "Per label" }), host);
-      const table = new Table(host, { columns: [{ key: "label", label: "label" }, backendColumn, ...gtRowColumns], rowClass: (r) => (r.baseline ? "baseline" : null) });
-      views.push(() => table.setRows(labels.filter((r) => matchLabel(r.label))));
+      // With a label map, rows are per ground-truth category, which the label filter (detector labels) does not name.
+      body.append(el("h3", { text: E.class_aware ? "Per ground-truth category" : "Per label" }), host);
+      const table = new Table(host, { columns: [{ key: "label", label: E.class_aware ? "category" : "label" }, backendColumn, ...gtRowColumns],
+        rowClass: (r) => (r.baseline ? "baseline" : null) });
+      views.push(() => table.setRows(labels.filter((r) => E.class_aware || matchLabel(r.label))));
     }
 
     const worst = Object.entries(E.worst || {}).flatMap(([backend, entries]) => entries.map((w) => ({ backend, ...w })));
@@ -454,7 +458,7 @@
   }
 
   // ---------------------------------------------------------------- the image view
-  const viewer = { items: [], pos: 0, built: null, pushed: false, pair: null };
+  const viewer = { items: [], pos: 0, built: null, pushed: false, preset: null };
   const layerState = { photo: true, backends: BACKENDS.map(() => true), diff: false, gt: true, boxes: true, zoom: true };
 
   function openViewer(items, pos, fromHistory) {
@@ -530,12 +534,17 @@
 
   function renderViewer() {
     const item = viewer.items[viewer.pos];
-    if (item.pair && item.pair !== viewer.pair) {
-      // Opened on a pair: show its two backends' masks, the others off (a toggle stays until the pair changes).
+    // A detection opened from a pair shows that pair's masks; from a backend's ground-truth row, that
+    // backend's mask and the ground truth. The user's toggles then stay until another such item comes.
+    const preset = item.pair ? `pair:${item.pair}` : item.backend ? `backend:${item.backend}` : null;
+    if (preset && preset !== viewer.preset) {
       const p = PAIRS.find((q) => q.name === item.pair);
-      if (p) layerState.backends = BACKENDS.map((_, k) => k === p.a || k === p.b);
+      const shown = p ? [p.a, p.b] : [BACKENDS.indexOf(item.backend)];
+      layerState.backends = BACKENDS.map((_, k) => shown.includes(k));
+      layerState.diff = false;
+      layerState.gt = !p;
+      viewer.preset = preset;
     }
-    viewer.pair = item.pair || viewer.pair;
     const det = DETS[detIndex.get(`${item.image}:${item.id}`)];
     const img = IMAGES[item.image];
     if (!viewer.built || viewer.built.index !== item.image) buildImage(item.image);
@@ -616,7 +625,9 @@
       cap = 12;
     }
     const s = Math.min(cap, (stage.width - 16) / rw, (stage.height - 16) / rh);
-    const tx = stage.width / 2 - s * cx, ty = stage.height / 2 - s * cy;
+    // Centred on the detection, but never leaving empty stage on a side the picture could fill.
+    const place = (room, content, centre) => (content <= room ? (room - content) / 2 : Math.min(0, Math.max(room - content, room / 2 - centre)));
+    const tx = place(stage.width, s * built.w, s * cx), ty = place(stage.height, s * built.h, s * cy);
     $("canvas").style.transform = `translate(${tx}px, ${ty}px) scale(${s})`;
     // Box outlines keep their width on screen at any zoom (non-scaling-stroke ignores CSS transforms).
     const unit = 1 / (s * k);
@@ -638,8 +649,10 @@
     const hasGt = gt && gt.iou.some(isNum);
     const lowCell = (v) => el("td", { class: "num" + (isNum(v) && v < THRESHOLD ? " low" : ""), text: fmt.num(v), title: isNum(v) ? String(v) : null });
     const perBackend = el("table", { "data-role": "backends" },
-      el("thead", null, el("tr", null, el("th", { text: "backend" }), el("th", { class: "num", text: "area px" }), el("th", { class: "num", text: "score" }),
-        hasGt ? el("th", { class: "num", text: "IoU vs GT" }) : null, hasGt ? el("th", { class: "num", text: "boundary" }) : null)),
+      el("thead", null, el("tr", null, el("th", { text: "backend" }), el("th", { class: "num", text: "area", title: "mask area in pixels" }),
+        el("th", { class: "num", text: "score" }),
+        hasGt ? el("th", { class: "num", text: "GT IoU", title: "mask IoU against the matched ground truth" }) : null,
+        hasGt ? el("th", { class: "num", text: "bound.", title: "boundary IoU against the matched ground truth" }) : null)),
       el("tbody", null, ...BACKENDS.map((name, k) => el("tr", null,
         el("td", null, el("span", { class: "swatch", vars: { "--c": D.backends[k].color } }), name),
         el("td", { class: "num", text: fmt.int(det.areas[k]) }), el("td", { class: "num", text: fmt.num(det.scores[k]) }),
