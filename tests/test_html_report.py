@@ -478,7 +478,7 @@ def test_thousands_of_detections_load_as_one_page_of_rows(chromium, tmp_path):
         records[f"img{i:03d}"] = {"version": RECORD_VERSION, "image": f"img{i:03d}.jpg", "width": 640, "height": 480,
                                   "backends": {"a": {}, "b": {}}, "failed_backends": {}, "detections": detections, "panel": None}
     report = build_report([ImageRecord.model_validate(r) for r in records.values()], ["a", "b"], 0.5, 10)
-    data = build("many", report, None, records, {}, [], {}, [], "segkit test")
+    data = build("many", report, None, records, {}, [], [], "segkit test")
     page = tmp_path / "report.html"
     page.write_text(render_page("many", data), encoding="utf-8")
     started = time.perf_counter()

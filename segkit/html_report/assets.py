@@ -244,7 +244,7 @@ class AssetMaker:
             write_jpeg(path, picture, JPEG_QUALITY)
         else:
             buffer = io.BytesIO()
-            picture.save(buffer, format="PNG", optimize=False, compress_level=6)
+            picture.save(buffer, format="PNG", compress_level=3)  # half the time of level 6, 15% larger
             atomic_write_bytes(path, buffer.getvalue())
         assets.files.append(path.relative_to(self.root).as_posix())
 

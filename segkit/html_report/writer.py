@@ -76,7 +76,7 @@ def _write(layout: OutputLayout, report: dict[str, Any], images: Path | None, ma
         notes.append(f"json/ holds {len(records)} image records of these backends but report.json covers {report['images']}"
                      " images: the detections table shows them all; `segkit compare` makes one report of them all")
     data = page_data(root.resolve().name or str(root), report, evaluation, records, assets, read_failures(root),
-                     {}, notes, f"segkit {__version__}")
+                     notes, f"segkit {__version__}")
     data["plots"] = _plots(report, data, gt_plot_values(records, backends) if evaluation else None)
     # The page's own font: IPAexGothic cut down to the characters the data holds (labels, names, settings).
     font = subset_font(json.dumps(data, ensure_ascii=False))
