@@ -151,8 +151,11 @@ def run(
     except KeyboardInterrupt:  # images in flight were finished; every file is whole
         fail("interrupted; the images already written are kept: run the same command again to continue", 130)
     code = _finish_run(result)
-    raise typer.Exit(evaluate_after(console, err_console, result.layout.root, *truth, backends=result.report["backends"],
-                                    stems=[o.image.stem for o in result.summary.outcomes if o.record is not None]) or code)
+    code = evaluate_after(console, err_console, result.layout.root, *truth, backends=result.report["backends"],
+                          stems=[o.image.stem for o in result.summary.outcomes if o.record is not None]) or code
+    if html:
+        _write_page(result.layout.root, job.images)
+    raise typer.Exit(code)
 
 
 def _choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]) -> str:
@@ -163,7 +166,7 @@ def _choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]
 
 
 def _run_job(backend_names, images, detections, out, conf, reader, input_size, mask_format, panels, no_panels, force,
-             limit, option, config, iou_threshold, worst, coco, html=True) -> RunJob:
+             limit, option, config, iou_threshold, worst, coco) -> RunJob:
     """The job `segkit run` was asked for: flags over environment over config over defaults."""
     settings = load_settings(find_config(config))
     names = list(backend_names) or settings.backends
@@ -191,7 +194,7 @@ def _run_job(backend_names, images, detections, out, conf, reader, input_size, m
         iou_threshold=iou_threshold,
         worst=worst,
         coco=coco,
-        html=html,
+        html=False,  # the CLI writes report.html itself, after the evaluation it shows
         options=settings.options,
         overrides=parse_overrides(option),
         viz=settings.viz,
@@ -281,7 +284,6 @@ def compare(
             remove_stale_temp_files(layout)
             result = _compare_with_progress(out_dir, options)
             written = save_report(layout, result.report)
-            written += [write_html_report(layout.root, images)] if html else []
     except SegkitError as exc:
         fail(str(exc), exc.exit_code)
     except OSError as exc:
@@ -300,6 +302,8 @@ def compare(
     say(f"{compared} images compared ({', '.join(result.backends)}), {redrawn} panels redrawn,"
         f" in {result.seconds:.1f} s. Outputs in {out_dir}")
     eval_code = evaluate_after(console, err_console, out_dir, None, backends=result.backends)  # keeps eval.json current
+    if html:
+        _write_page(out_dir, images)
     if result.problems:
         err_console.print(f"[bold red]{len(result.problems)} image(s) could not be compared[/] and are left out of the report",
                           highlight=False)
@@ -308,6 +312,14 @@ def compare(
 
 
 app.command("eval", help=EVAL_HELP)(make_eval_command(console, err_console))
+
+
+def _write_page(out_dir: Path, images: Path | None) -> None:
+    """report.html, once everything it shows is written (the report, and the evaluation when there is one)."""
+    try:
+        say(f"Report page: {write_html_report(out_dir, images)} (open it in a browser)")
+    except SegkitError as exc:
+        fail(str(exc), exc.exit_code)
 
 
 def _compare_with_progress(out_dir: Path, options: CompareOptions) -> CompareResult:

@@ -312,86 +312,42 @@ def test_a_link_to_an_image_view_opens_it(site, chromium):
 
 # ---------------------------------------------------------------- with ground truth (eval.json)
 
-def r6(value):
-    return None if value is None else round(float(value), 6)
-
-
-def add_evaluation(out, gt_file):
-    """What `segkit eval` adds to a folder (eval.json version 1, its documented schema), with mock-ellipse's
-    masks as the ground truth drawn by hand: mock-ellipse scores 1.0, mock (the box) its box-vs-ellipse IoU.
-    The XSS-labelled detection is a false positive and one ground-truth instance is missed."""
+def write_ground_truth(out, path):
+    """Hand-made ground truth for the site's images (COCO RLE): mock-ellipse's masks, so mock-ellipse scores
+    1.0 and mock (the box) its box-vs-ellipse IoU; nothing for the XSS-labelled detection (a false
+    positive) and one tiny instance no detection finds (a miss)."""
     from pycocotools import mask as mask_utils
 
-    from segkit.masks import iou
-
     coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "もの"}]}
-    scored = {"mock": [], "mock-ellipse": [], "box": []}
-    worst = {"mock": [], "mock-ellipse": []}
-    unmatched = []
-    for k, path in enumerate(sorted((out / "json").glob("*.json"))):
-        record = load(path)
+    for k, record_path in enumerate(sorted((out / "json").glob("*.json"))):
+        record = load(record_path)
         size = (record["width"], record["height"])
         coco["images"].append({"id": k, "file_name": record["image"], "width": size[0], "height": size[1]})
         for det in record["detections"]:
-            ellipse = load_mask(out / det["backends"]["mock-ellipse"]["mask"], size)
-            box = load_mask(out / det["backends"]["mock"]["mask"], size)
             if det["label"] == XSS:
-                det["ground_truth"] = {"status": "false_positive", "gt_id": None, "category": None, "match_iou": None, "backends": {}, "box": None}
-                unmatched.append({"image": record["image"], "detection": det["id"], "label": det["label"], "confidence": det["confidence"], "best_box_iou": 0.0})
                 continue
+            ellipse = load_mask(out / det["backends"]["mock-ellipse"]["mask"], size)
             rle = mask_utils.encode(np.asfortranarray(ellipse.astype(np.uint8)))
-            gt_id = len(coco["annotations"]) + 1
-            coco["annotations"].append({"id": gt_id, "image_id": k, "category_id": 1, "iscrowd": 0, "area": int(ellipse.sum()),
-                                        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": k, "category_id": 1, "iscrowd": 0,
+                                        "area": int(ellipse.sum()), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
                                         "segmentation": {"size": rle["size"], "counts": rle["counts"].decode("ascii")}})
-            box_iou = r6(iou(box, ellipse))
-            det["ground_truth"] = {"status": "matched", "gt_id": gt_id, "category": "もの", "match_iou": 1.0,
-                                   "backends": {"mock": {"iou": box_iou, "boundary_iou": 0.5}, "mock-ellipse": {"iou": 1.0, "boundary_iou": 1.0}},
-                                   "box": {"iou": box_iou, "boundary_iou": 0.5}}
-            for name, value in (("mock", box_iou), ("mock-ellipse", 1.0), ("box", box_iou)):
-                scored[name].append(value)
-            for name, value in (("mock", box_iou), ("mock-ellipse", 1.0)):
-                worst[name].append({"image": record["image"], "detection": det["id"], "label": det["label"], "category": "もの", "gt_id": gt_id,
-                                    "iou": value, "boundary_iou": 0.5, "baseline_iou": box_iou, "panel": record["panel"], "mask": det["backends"][name]["mask"]})
-        path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    coco["annotations"].append({"id": 99, "image_id": 0, "category_id": 1, "iscrowd": 0, "area": 4, "bbox": [0, 0, 2, 2],
-                                "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]})  # missed by every detection
-    gt_file.write_text(json.dumps(coco, ensure_ascii=False), encoding="utf-8")
-
-    def row(name, values, baseline=False):
-        return {"backend": name, "baseline": baseline, "detections": 6, "matched": len(values), "no_answer": 0,
-                "mean_iou": r6(np.mean(values)), "median_iou": r6(np.median(values)), "mean_boundary_iou": 0.5, "median_boundary_iou": 0.5,
-                "under_50": 0, "fraction_under_50": 0.0, "under_75": sum(v < 0.75 for v in values),
-                "fraction_under_75": r6(sum(v < 0.75 for v in values) / len(values)), "ap": 0.55, "ap50": 0.8, "ap75": 0.6,
-                "false_positives": 1, "misses": 1, "best": None if baseline else (5.0 if name == "mock-ellipse" else 0.0),
-                "worse_than_box": None if baseline else 0}
-
-    per_backend = [row("mock", scored["mock"]), row("mock-ellipse", scored["mock-ellipse"]), row("box", scored["box"], True)]
-    document = {
-        "version": 1, "ground_truth": {"path": str(gt_file), "format": "coco", "categories": ["もの"], "images": 3, "instances": 6},
-        "options": {"gt": str(gt_file), "gt_format": "coco", "gt_classes": None, "label_map": None, "iou_match": 0.5,
-                    "boundary_dilation_ratio": 0.02, "worst": 10},
-        "class_aware": False, "iou_match": 0.5, "boundary_dilation_ratio": 0.02, "backends": list(BACKENDS), "images": 3,
-        "images_without_ground_truth": [], "image_problems": [], "detections": 6, "matched": 5, "false_positives": 1, "misses": 1,
-        "unmapped": 0, "per_backend": per_backend,
-        "per_label": [{"label": "りんご", **row("mock", scored["mock"][:1])}, {"label": "りんご", **row("mock-ellipse", [1.0])}],
-        "best": {"detections": 5, "counts": {"mock": 0.0, "mock-ellipse": 5.0}},
-        "worst": {name: sorted(entries, key=lambda e: e["iou"]) for name, entries in worst.items()},
-        "unmatched_detections": unmatched,
-        "missed_ground_truth": [{"image": coco["images"][0]["file_name"], "gt_id": 99, "category": "もの", "bbox_xyxy_px": [0.0, 0.0, 2.0, 2.0]}],
-        "definitions": {"mean_iou": "mean over matched detections of the mask IoU with the matched ground truth"},
-    }
-    (out / "eval.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    return document
+    one = next(i["id"] for i in coco["images"] if i["file_name"] == "one.png")
+    coco["annotations"].append({"id": 99, "image_id": one, "category_id": 1, "iscrowd": 0, "area": 4, "bbox": [0, 0, 2, 2],
+                                "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]})
+    path.write_text(json.dumps(coco, ensure_ascii=False), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def evaluated(site, tmp_path_factory):
+    """The site scored by `segkit eval`, which rewrites report.html with the scores."""
     out = tmp_path_factory.mktemp("evaluated") / "out"
     shutil.copytree(site, out)
-    document = add_evaluation(out, out.parent / "ground_truth.json")
-    write_html_report(out)
-    return out, document
+    (out / "report.html").unlink()
+    write_ground_truth(out, out.parent / "ground_truth.json")
+    result = CliRunner().invoke(app, ["eval", str(out), "--gt", str(out.parent / "ground_truth.json"), "--html"])
+    assert result.exit_code == 0, result.output
+    assert "Report page:" in result.output
+    return out, load(out / "eval.json")
 
 
 def test_ground_truth_scores_reach_the_page(evaluated):
@@ -436,7 +392,6 @@ def test_the_ground_truth_section_shows_evals_numbers(evaluated, chromium, tmp_p
 
 
 def test_the_ground_truth_layer_is_drawn_with_evals_readers(evaluated, chromium):
-    pytest.importorskip("segkit.evaluation.ground_truth", reason="segkit eval (issue 13) is not merged: no ground-truth reader to draw with")
     out, _ = evaluated
     data = page_data(out)
     index = next(i for i, image in enumerate(data["images"]) if image["name"] == "one.png")
@@ -496,3 +451,14 @@ def test_thousands_of_detections_load_as_one_page_of_rows(chromium, tmp_path):
     assert loaded < 10 and filtered < 5, (loaded, filtered)  # generous: a shared 2-core machine; typically well under 1 s
     print(f"5000 detections: page ready in {loaded:.2f} s, filtered in {filtered:.2f} s")
     view.close()
+
+
+def test_a_run_with_ground_truth_writes_the_page_after_scoring(site, tmp_path):
+    write_ground_truth(site, tmp_path / "truth.json")  # the same images, boxes and masks as a new run's
+    make_dataset(tmp_path)
+    out = tmp_path / "out"
+    run_cli("run", "--images", tmp_path / "images", "--detections", tmp_path / "dets", "--out", out, "--conf", "0",
+            "-b", "mock", "-b", "mock-ellipse", "--gt", tmp_path / "truth.json", "--html")
+    data = page_data(out)
+    assert data["eval"] == load(out / "eval.json") and data["eval"]["matched"] == 5
+    assert all(image["gt"] for image in data["images"])
