@@ -95,7 +95,6 @@ class ImageAssets:
     gt: str | None = None
     thumbs: dict[str, str] = field(default_factory=dict)  # Thumb.name -> path
     problem: str | None = None
-    reused: bool = False
     files: list[str] = field(default_factory=list)
 
     def note(self, problem: str) -> None:
@@ -108,7 +107,7 @@ class ImageAssets:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ImageAssets":
         return cls(data["key"], data.get("preview"), float(data.get("scale", 1.0)), dict(data.get("overlays", {})),
-                   data.get("diff"), data.get("gt"), dict(data.get("thumbs", {})), data.get("problem"), True,
+                   data.get("diff"), data.get("gt"), dict(data.get("thumbs", {})), data.get("problem"),
                    list(data.get("files", [])))
 
 
