@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from segkit.errors import InputError, SegkitError
-from segkit.mask_png import encode_mask_png, looks_whole
+from segkit.mask_png import decode_mask_png as fast_decode_mask_png, encode_mask_png, looks_whole
 from segkit.mask_set import MaskSet, decode_mask
 from segkit.record import RECORD_VERSION, Answer, BackendRecord, ImageRecord
 
@@ -108,6 +108,15 @@ class OutputLayout:
     def eval_csv_path(self) -> Path:
         return self.root / "eval.csv"
 
+    @property
+    def report_html_path(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def html_dir(self) -> Path:
+        """The HTML report's pictures (segkit.html_report.assets names the files in it)."""
+        return self.root / "html"
+
     def coco_path(self, backend: str) -> Path:
         return self.coco_dir / f"{backend}.json"
 
@@ -165,6 +174,9 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+finite = _finite  # public: the HTML report's embedded data goes through it too
 
 
 def json_bytes(data: Any) -> bytes:
@@ -251,12 +263,13 @@ def load_image_record(path: Path) -> ImageRecord | None:
 
 
 def decode_mask_png(data: bytes, path: Path, size: tuple[int, int]) -> np.ndarray:
-    mask = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
+    fast = fast_decode_mask_png(data)  # segkit's own 1-bit PNGs; anything else through OpenCV
+    mask = fast if fast is not None else cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if mask is None:
         raise OutputFileError(f"mask {path} cannot be decoded as an image")
     if (mask.shape[1], mask.shape[0]) != tuple(size):
         raise OutputFileError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its record says the image is {size[0]}x{size[1]}")
-    return mask > 127
+    return fast if fast is not None else mask > 127
 
 
 def load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:

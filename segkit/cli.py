@@ -26,6 +26,7 @@ from segkit.config import box_space_setting, find_config, load_settings
 from segkit.detect import DetectJob, DetectOutcome, DetectSummary, detect_job
 from segkit.errors import BackendFatalError, ConfigError, SegkitError, one_line
 from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
+from segkit.html_report import write_html_report
 from segkit.job import RunEvents, RunJob, RunResult, run_job
 from segkit.options import check_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
@@ -55,6 +56,7 @@ IouThresholdOpt = typer.Option(
 )
 WorstOpt = typer.Option(DEFAULT_WORST, "--worst", envvar="SEGKIT_WORST", min=0, help="How many lowest-IoU detections the report lists.")
 CocoOpt = typer.Option(False, "--coco", envvar="SEGKIT_COCO", help="Also write every backend's masks as COCO RLE annotations, OUT/coco/<backend>.json.")
+HtmlOpt = typer.Option(True, "--html/--no-html", envvar="SEGKIT_HTML", help="Write OUT/report.html (open it in a browser; offline) with its pictures under OUT/html/.")
 
 
 # Every message below may hold labels, file names or a plugin's words. It is printed as rich Text, never
@@ -130,6 +132,7 @@ def run(
     iou_threshold: float = IouThresholdOpt,
     worst: int = WorstOpt,
     coco: bool = CocoOpt,
+    html: bool = HtmlOpt,
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
     gt: Optional[Path] = typer.Option(None, "--gt", envvar="SEGKIT_GT", help="Ground truth to score the masks against at the end (see `segkit eval`; default: `gt:` in the config)."),
@@ -148,8 +151,11 @@ def run(
     except KeyboardInterrupt:  # images in flight were finished; every file is whole
         fail("interrupted; the images already written are kept: run the same command again to continue", 130)
     code = _finish_run(result)
-    raise typer.Exit(evaluate_after(console, err_console, result.layout.root, *truth, backends=result.report["backends"],
-                                    stems=[o.image.stem for o in result.summary.outcomes if o.record is not None]) or code)
+    code = evaluate_after(console, err_console, result.layout.root, *truth, backends=result.report["backends"],
+                          stems=[o.image.stem for o in result.summary.outcomes if o.record is not None]) or code
+    if html:
+        _write_page(result.layout.root, job.images)
+    raise typer.Exit(code)
 
 
 def _choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]) -> str:
@@ -188,6 +194,7 @@ def _run_job(backend_names, images, detections, out, conf, reader, input_size, m
         iou_threshold=iou_threshold,
         worst=worst,
         coco=coco,
+        html=False,  # the CLI writes report.html itself, after the evaluation it shows
         options=settings.options,
         overrides=parse_overrides(option),
         viz=settings.viz,
@@ -265,6 +272,7 @@ def compare(
     iou_threshold: float = IouThresholdOpt,
     worst: int = WorstOpt,
     coco: bool = CocoOpt,
+    html: bool = HtmlOpt,
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     try:
@@ -295,6 +303,8 @@ def compare(
     say(f"{compared} images compared ({', '.join(result.backends)}), {redrawn} panels redrawn,"
         f" in {result.seconds:.1f} s. Outputs in {out_dir}")
     eval_code = evaluate_after(console, err_console, out_dir, None, backends=result.backends)  # keeps eval.json current
+    if html:
+        _write_page(out_dir, images)
     if result.problems:
         err_console.print(f"[bold red]{len(result.problems)} image(s) could not be compared[/] and are left out of the report",
                           highlight=False)
@@ -303,6 +313,14 @@ def compare(
 
 
 app.command("eval", help=EVAL_HELP)(make_eval_command(console, err_console))
+
+
+def _write_page(out_dir: Path, images: Path | None) -> None:
+    """report.html, once everything it shows is written (the report, and the evaluation when there is one)."""
+    try:
+        say(f"Report page: {write_html_report(out_dir, images)} (open it in a browser)")
+    except SegkitError as exc:
+        fail(str(exc), exc.exit_code)
 
 
 def _compare_with_progress(out_dir: Path, options: CompareOptions) -> CompareResult:

@@ -49,3 +49,29 @@ def load_font(path: Path | None, size: int) -> ImageFont.FreeTypeFont | ImageFon
     if path is None:
         return ImageFont.load_default(size)
     return ImageFont.truetype(str(path), size)
+
+
+def subset_font(text: str, path: Path | None = None) -> bytes | None:
+    """The CJK font cut down to the characters of ``text``, as WOFF bytes (a few KB), for pages that
+    must draw them without the reader having the font; None when ``text`` is all ASCII or no font is found."""
+    wanted = {c for c in text if ord(c) > 0x7F and not c.isspace()}
+    source = path or font_path()
+    if not wanted or source is None:
+        return None
+    import io
+
+    from fontTools import subset
+
+    options = subset.Options()
+    options.flavor = "woff"  # zlib-compressed; woff2 would need brotli
+    options.layout_features = []  # no substitutions: one glyph per character is all a label needs
+    options.hinting = False
+    options.name_IDs = [1, 2]
+    options.notdef_outline = True
+    font = subset.load_font(str(source), options, lazy=True)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(sorted(wanted)))
+    subsetter.subset(font)
+    buffer = io.BytesIO()
+    subset.save_font(font, buffer, options)
+    return buffer.getvalue()

@@ -27,6 +27,7 @@ from segkit.detection_reader import ReaderContext
 from segkit.detection_source import load_detections
 from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
 from segkit.image_outputs import OutputSettings
+from segkit.html_report import write_html_report
 from segkit.images import list_images
 from segkit.options import check_families, resolve_options
 from segkit.plugins import PluginHost, get_host
@@ -57,6 +58,7 @@ class RunJob(BaseModel):
     iou_threshold: float = Field(DEFAULT_IOU_THRESHOLD, ge=0.0, le=1.0)
     worst: int = Field(DEFAULT_WORST, ge=0)
     coco: bool = False
+    html: bool = True  # OUT/report.html and its pictures
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
     overrides: dict[str, dict[str, str]] = Field(default_factory=dict)  # -O key.field=value
     viz: VizSettings = Field(default_factory=VizSettings)
@@ -87,7 +89,7 @@ class RunEvents:
 class RunResult:
     summary: RunSummary
     report: dict[str, Any]
-    files: list[Path]  # report.json, report.csv, COCO files
+    files: list[Path]  # report.json, report.csv, COCO files, report.html
     layout: OutputLayout
     other_backends: list[str] = field(default_factory=list)  # in the folder from earlier runs or merges
 
@@ -193,6 +195,7 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         names = [b.name for b in active]
         report = build_report([o.record for o in summary.outcomes if o.record is not None], names, job.iou_threshold, job.worst)
         files = write_run_files(layout, summary, report, plan.coco, names)
+        files += [write_html_report(layout.root, job.images)] if job.html else []
     others = sorted(set(find_backend_records(layout)) - set(names))
     return RunResult(summary, report, files, layout, others)
 

@@ -62,6 +62,21 @@ def eval_command(console: Console, err_console: Console, out_dir: Path, options:
     return show_result(console, err_console, result)
 
 
+def write_page(console: Console, err_console: Console, out_dir: Path) -> int:
+    """report.html with the scores; a folder without report.json (no comparison yet) gets a warning, not an error."""
+    from segkit.html_report import write_html_report  # here: the page module reads what this one writes
+    from segkit.html_report.writer import HtmlReportError
+
+    try:
+        console.print(Text.assemble("Report page: ", for_terminal(str(write_html_report(out_dir))), " (open it in a browser)"))
+    except HtmlReportError as exc:
+        _line(err_console, "error:", str(exc))
+        return exc.exit_code
+    except SegkitError as exc:
+        _line(err_console, "warning:", f"report.html not written: {exc}")
+    return 0
+
+
 def run_ground_truth(flag: Path | None, config: Path | None) -> tuple[Path | None, bool]:
     """The ground truth a run ends by scoring against: --gt / $SEGKIT_GT, else `gt:` in the config; and
     whether it came from the config."""
@@ -128,6 +143,7 @@ def make_eval_command(console: Console, err_console: Console):
         worst: int = typer.Option(DEFAULT_WORST, "--worst", min=0, help="How many lowest-IoU detections eval.json lists per backend."),
         backend: List[str] = typer.Option([], "--backend", "-b", help="Score only these backends, in this order (default: all in the folder)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", envvar="SEGKIT_CONFIG", help="YAML config (default: ./configs/default.yaml if present)."),
+        html: bool = typer.Option(True, "--html/--no-html", envvar="SEGKIT_HTML", help="Rewrite OUT/report.html with the scores (see `segkit run --help`)."),
     ) -> None:
         try:
             settings = load_settings(find_config(config))
@@ -139,6 +155,9 @@ def make_eval_command(console: Console, err_console: Console):
             _line(err_console, "error:", "no ground truth; pass --gt FILE|DIR or set `gt:` in the config")
             raise typer.Exit(2)
         options = EvalOptions(source, gt_format, gt_classes, label_map, iou_match, worst=worst, backends=backend)
-        raise typer.Exit(eval_command(console, err_console, out_dir, options))
+        code = eval_command(console, err_console, out_dir, options)
+        if html and code != 2:  # 2: nothing was scored, eval.json is as it was
+            code = write_page(console, err_console, out_dir) or code
+        raise typer.Exit(code)
 
     return eval_

@@ -1,0 +1,72 @@
+"""The HTML page: the packaged template, stylesheet and script, with the report's data embedded as JSON.
+
+Everything the page needs is in the file or beside it under OUT/html/; it loads nothing from a network,
+and its Content-Security-Policy says so to the browser: no connections, the one inline script allowed
+by its hash, images only from files next to the page, the font only from the page itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from importlib import resources
+from typing import Any
+
+STATIC = "static"
+
+
+def _static(name: str) -> str:
+    return resources.files("segkit.html_report").joinpath(STATIC, name).read_text(encoding="utf-8")
+
+
+def script_json(data: Any) -> str:
+    """``data`` as JSON that is safe inside a <script type="application/json"> element.
+
+    Every '<', '>' and '&' becomes a \\u escape (so no '</script>' or '<!--' from a label can end or
+    bend the element), and so do U+2028 / U+2029; JSON.parse reads the escapes back as the characters.
+    """
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return text
+
+
+def content_security_policy(script: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return "; ".join((
+        "default-src 'none'",
+        f"script-src 'sha256-{digest}'",
+        "style-src 'unsafe-inline'",  # matplotlib's SVG and the page style elements by attribute
+        "img-src 'self' file: data:",
+        "font-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
+
+
+def font_face(woff: bytes | None) -> str:
+    """An @font-face rule for the page's cut-down CJK font, used after the reader's own fonts."""
+    if not woff:
+        return ""
+    encoded = base64.b64encode(woff).decode("ascii")
+    return f'@font-face{{font-family:"segkit-cjk";src:url(data:font/woff;base64,{encoded}) format("woff");}}'
+
+
+def render_page(title: str, data: Any, font: bytes | None = None) -> str:
+    script = _static("report.js")
+    page = _static("report.html")
+    parts = {
+        "%%CSP%%": html.escape(content_security_policy(script), quote=False),  # no '"' in it: quotes kept readable
+        "%%TITLE%%": html.escape(title, quote=True),
+        "%%STYLE%%": font_face(font) + _static("report.css"),
+        "%%DATA%%": script_json(data),
+        "%%SCRIPT%%": script,
+    }
+    missing = [m for m in parts if page.count(m) != 1]
+    if missing:
+        raise ValueError(f"page template must hold each of {', '.join(missing)} once")
+    # One pass over the template: text put in (a label that reads '%%SCRIPT%%') is never searched again.
+    return re.sub("|".join(map(re.escape, parts)), lambda m: parts[m.group(0)], page)
