@@ -60,3 +60,11 @@ def test_wrong_checkpoint_is_one_line_and_exit_1(segkit_cli, tmp_path):
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "holds SAM 2.1 tiny weights but sam2-small is SAM 2.1 small" in errors[0], result.output
+
+
+def test_a_batch_size_below_1_is_one_line_and_exit_2(segkit_cli, tmp_path):
+    result = segkit_cli.run("sam2-tiny", extra=["-O", "sam2.batch_size=0"], env=offline_env(tmp_path))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: option sam2.batch_size"), result.output
+    assert "greater than or equal to 1" in lines[0]
