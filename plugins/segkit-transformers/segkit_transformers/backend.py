@@ -108,17 +108,17 @@ class TransformersSegmenter(Segmenter):
         self.device = runtime.resolve_device(self.options.device)
         self.dtype = runtime.resolve_dtype(self.options.dtype, self.device)
         self.tf32 = runtime.enable_tf32(self.device)
-        offline = not self.folder.exists()
-        self.source = self.model.hub_id if offline else str(self.folder)
+        from_hub = not self.folder.exists()  # check_ready allowed that only with allow_network
+        self.source = self.model.hub_id if from_hub else str(self.folder)
         model_class = getattr(transformers, self.model.family.model_class)
         processor_class = getattr(transformers, self.model.family.processor_class)
-        where = f"backend {self.name!r}: {'Hub model' if offline else 'folder'} {self.source}"
+        where = f"backend {self.name!r}: {'Hub model' if from_hub else 'folder'} {self.source}"
         try:
             with quiet(transformers):
                 network, info = model_class.from_pretrained(
-                    self.source, local_files_only=not offline, output_loading_info=True, **weight_renames(self.model)
+                    self.source, local_files_only=not from_hub, output_loading_info=True, **weight_renames(self.model)
                 )
-                processor = processor_class.from_pretrained(self.source, local_files_only=not offline)
+                processor = processor_class.from_pretrained(self.source, local_files_only=not from_hub)
         except torch.OutOfMemoryError as exc:
             raise BackendFatalError(f"{where}: out of memory while loading; try a smaller model or device=cpu") from exc
         except Exception as exc:  # a truncated file, a config of another model, no network for a Hub id
@@ -176,7 +176,7 @@ class TransformersSegmenter(Segmenter):
         return {
             "implementation": f"transformers {package_version('transformers')} ({self.model.family.model_class} + {self.model.family.processor_class})",
             "model": self.model.label,
-            "source": Path(self.source).name if loaded and self.source == str(self.folder) else (self.source or str(self.folder)),
+            "source": self.model.hub_id if self.source == self.model.hub_id else self.folder.name,
             "device": str(self.device) if loaded else self.options.device,
             "dtype": str(self.dtype).removeprefix("torch.") if loaded else self.options.dtype,
             "tf32": self.tf32,
