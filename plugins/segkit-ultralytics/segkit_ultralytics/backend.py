@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
-from segkit.errors import BackendNotReady, exception_text, one_line
+from segkit.errors import BackendNotReady, exception_text
 from segkit_torch.options import DEVICE_HELP, check_device
 from segkit_ultralytics.models import MODELS, UltralyticsModel
 from segkit_ultralytics.weights import mismatch_message, missing_message
