@@ -78,7 +78,7 @@ def sam2_case(model: str, ckpt: Path, image: np.ndarray, boxes: np.ndarray, args
     from sam2.build_sam import build_sam2
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    from segkit_sam2 import runtime
+    from segkit_torch import runtime
 
     device = runtime.resolve_device(args.device)
     dtype = runtime.resolve_dtype("auto", device)

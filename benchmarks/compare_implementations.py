@@ -1,20 +1,27 @@
-"""The same SAM 2.1 b+ weights through Meta's sam2 and through Ultralytics: how far apart are the masks, and why.
+"""The same SAM 2.1 b+ weights through every installed implementation: how far apart are the masks, and why.
 
 One random-weight SAM 2.1 b+ checkpoint (the real architecture, made in a temporary folder; nothing is
-downloaded) is given to ``sam2-base-plus`` as ``sam2.1_hiera_base_plus.pt`` and to
-``ultralytics-sam2.1-b`` as ``sam2.1_b.pt`` (the same file, hard-linked). Both run at their official
-input size 1024, on the CPU in float32.
+downloaded) is given to each implementation whose segkit plugin and library are installed, in its own
+format:
 
-1. as users run it: ``segkit run -b sam2-base-plus -b ultralytics-sam2.1-b`` on the example photographs
-   and their detection files; the per-detection IoU is read from each image's JSON.
-2. ablations, in-process with both backends loaded once, to show where the difference comes from:
-   * same pixels: each image stretched to 1024x1024 beforehand (boxes scaled alike), so neither library
-     resizes anything; what is left is the model itself, the box transform and mask upsampling;
-   * same geometry: each image padded to a square (bottom/right, grey 114 as Ultralytics pads), so
-     Meta's stretch keeps the aspect ratio as Ultralytics' letterbox does; only the interpolation of
-     the resize differs (torchvision bilinear with antialias on float vs OpenCV INTER_LINEAR on uint8);
-   * mask choice: sam2 with ``multimask_output=true`` (best of 3 by predicted IoU) against Ultralytics,
-     which always asks for a single mask.
+* ``sam2-base-plus`` (Meta's ``sam2``): the checkpoint itself, ``sam2.1_hiera_base_plus.pt``;
+* ``ultralytics-sam2.1-b``: the same file hard-linked as ``sam2.1_b.pt`` (Ultralytics reads Meta's format);
+* ``hf-sam2.1-base-plus`` (Hugging Face ``transformers``): the same weights renamed into a
+  ``from_pretrained`` folder by ``segkit_transformers.from_meta.save_folder`` (transformers ships no
+  converter callable as a library; ``Sam2Model`` loads the folder with no weight missing or left over).
+
+All run at their official input size 1024, on the CPU in float32.
+
+1. as users run it: ``segkit run`` with every installed backend on the example photographs and their
+   detection files; the per-detection IoU of every pair is read from each image's JSON.
+2. ablations, in-process with each backend loaded once, every implementation against Meta's:
+   * same pixels: each image stretched to 1024x1024 beforehand (boxes scaled alike), so no library
+     resizes anything; what is left is the network itself, the box transform and mask upsampling;
+   * same geometry: each image padded to a square (bottom/right, grey 114 as Ultralytics pads), so every
+     resize keeps the aspect ratio; only the interpolation arithmetic differs;
+   * mask choice: sam2 with ``multimask_output=true`` (best of 3 by predicted IoU) against each as run
+     (one mask per box with the stability fallback), and transformers with multimask against sam2 with
+     multimask (the same choice on both sides).
 
     .venv/bin/python benchmarks/compare_implementations.py [--images examples/images]
         [--detections examples/detections] [--threads N] [--no-ablations] [--json results.json]
@@ -23,6 +30,9 @@ input size 1024, on the CPU in float32.
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
+import itertools
 import json
 import os
 import statistics
@@ -31,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,15 +52,41 @@ import torch  # noqa: E402
 
 from segkit.masks import ious  # noqa: E402
 from segkit_sam2 import Sam2Options, Sam2Segmenter  # noqa: E402
-from segkit_sam2.testing import link, random_checkpoint  # noqa: E402
-from segkit_ultralytics import UltralyticsOptions, UltralyticsSam2Segmenter  # noqa: E402
+from segkit_sam2.testing import random_checkpoint  # noqa: E402
+from segkit_torch.testing import link  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-META, ULTRA = "sam2-base-plus", "ultralytics-sam2.1-b"
-PAIR = f"{META} vs {ULTRA}"
+META, ULTRA, HF = "sam2-base-plus", "ultralytics-sam2.1-b", "hf-sam2.1-base-plus"
 
 
-def run_cli(folder: Path, images: Path, detections: Path, out: Path, threads: int) -> list[dict]:
+def installed(plugin: str, library: str) -> bool:
+    return importlib.util.find_spec(plugin) is not None and importlib.util.find_spec(library) is not None
+
+
+def implementations() -> list[str]:
+    found = [META]
+    if installed("segkit_ultralytics", "ultralytics"):
+        found.append(ULTRA)
+    if installed("segkit_transformers", "transformers"):
+        found.append(HF)
+    return found
+
+
+def prepare(folder: Path, backends: list[str]) -> None:
+    """One random checkpoint, in every installed implementation's format, under ``folder``."""
+    checkpoint = random_checkpoint("base_plus", folder)
+    print(f"random SAM 2.1 b+ checkpoint {checkpoint.name} ({checkpoint.stat().st_size / 1e6:.0f} MB)")
+    if ULTRA in backends:
+        link(checkpoint, folder / "sam2.1_b.pt")
+        print("  = sam2.1_b.pt for Ultralytics (the same file)")
+    if HF in backends:
+        from segkit_transformers.from_meta import save_folder
+
+        save_folder(checkpoint, "base_plus", folder / "hf" / "sam2.1-hiera-base-plus")
+        print("  = hf/sam2.1-hiera-base-plus/ for transformers (renamed weights, none missing or left over)")
+
+
+def run_cli(folder: Path, backends: list[str], images: Path, detections: Path, out: Path, threads: int) -> list[dict]:
     """`segkit run` exactly as a user would, pointed at the random checkpoint; returns the image records."""
     env = {
         **os.environ,
@@ -57,9 +94,11 @@ def run_cli(folder: Path, images: Path, detections: Path, out: Path, threads: in
         "SEGKIT_SAM2_DEVICE": "cpu",
         "SEGKIT_ULTRALYTICS_WEIGHTS_DIR": str(folder),
         "SEGKIT_ULTRALYTICS_DEVICE": "cpu",
+        "SEGKIT_TRANSFORMERS_MODEL_DIR": str(folder / "hf"),
+        "SEGKIT_TRANSFORMERS_DEVICE": "cpu",
         "OMP_NUM_THREADS": str(threads),
     }
-    command = [sys.executable, "-m", "segkit.cli", "run", "-b", META, "-b", ULTRA, "--images", str(images),
+    command = [sys.executable, "-m", "segkit.cli", "run", *[a for b in backends for a in ("-b", b)], "--images", str(images),
                "--detections", str(detections), "--out", str(out), "--conf", "0"]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "json").glob("*.json"))]
@@ -90,30 +129,56 @@ def padded_square(image: np.ndarray) -> np.ndarray:
     return square
 
 
-def ablations(folder: Path, examples, threads: int) -> dict[str, list[list[float]]]:
+def segmenters(folder: Path, backends: list[str]) -> dict[str, Any]:
+    """Every installed backend loaded once, plus sam2 and transformers asking for the best of 3."""
+    loaded: dict[str, Any] = {META: Sam2Segmenter(META, Sam2Options(checkpoint_dir=folder, device="cpu"), size="base_plus")}
+    if ULTRA in backends:
+        from segkit_ultralytics import UltralyticsOptions, UltralyticsSam2Segmenter
+
+        loaded[ULTRA] = UltralyticsSam2Segmenter(ULTRA, UltralyticsOptions(weights_dir=folder, device="cpu"), size="b")
+    if HF in backends:
+        from segkit_transformers import TransformersOptions, TransformersSegmenter
+
+        loaded[HF] = TransformersSegmenter(HF, TransformersOptions(model_dir=folder / "hf", device="cpu"), key="base_plus")
+    for segmenter in loaded.values():
+        segmenter.load()
+    for name in (META, HF):  # the same loaded model, asked for 3 candidates per box
+        if name in loaded:
+            multi = copy.copy(loaded[name])
+            multi.options = loaded[name].options.model_copy(update={"multimask_output": True})
+            loaded[f"{name} multimask"] = multi
+    return loaded
+
+
+def ablations(folder: Path, backends: list[str], examples, threads: int) -> dict[str, list[float]]:
     torch.set_num_threads(threads)
-    meta = Sam2Segmenter(META, Sam2Options(checkpoint_dir=folder, device="cpu"), size="base_plus")
-    ultra = UltralyticsSam2Segmenter(ULTRA, UltralyticsOptions(weights_dir=folder, device="cpu"), size="b")
-    meta.load()
-    ultra.load()
-    meta_multi = Sam2Segmenter(META, Sam2Options(checkpoint_dir=folder, device="cpu", multimask_output=True), size="base_plus")
-    meta_multi.predictor = meta.predictor  # the same loaded model, asked for 3 candidates per box
-    meta_multi.device, meta_multi.dtype = meta.device, meta.dtype
-    out: dict[str, list[list[float]]] = {"same pixels (1024x1024 in)": [], "same geometry (padded square)": [],
-                                         "as run, sam2 multimask (best of 3)": []}
+    loaded = segmenters(folder, backends)
+    others = [name for name in backends if name != META]
+    found: dict[str, list[float]] = {}
+
+    def add(case: str, a: np.ndarray, b: np.ndarray) -> None:
+        found.setdefault(case, []).extend(ious(a, b).tolist())
+
     for name, image, boxes in examples:
-        height, width = image.shape[:2]
         started = time.perf_counter()
-        pixels, scaled = same_pixels(image, boxes)
-        out["same pixels (1024x1024 in)"].append(ious(meta.segment(pixels, scaled).masks, ultra.segment(pixels, scaled).masks).tolist())
-        square = padded_square(image)
-        a, b = meta.segment(square, boxes).masks, ultra.segment(square, boxes).masks
-        out["same geometry (padded square)"].append(ious(a[:, :height, :width], b[:, :height, :width]).tolist())
-        multi = meta_multi.segment(image, boxes)
-        plain = ultra.segment(image, boxes)
-        out["as run, sam2 multimask (best of 3)"].append(ious(multi.masks, plain.masks).tolist())
+        height, width = image.shape[:2]
+        inputs = {"pixels": same_pixels(image, boxes), "square": (padded_square(image), boxes), "as run": (image, boxes)}
+        done: dict[tuple[str, str], np.ndarray] = {}
+
+        def masks(backend: str, kind: str) -> np.ndarray:  # each backend encodes each input once
+            if (backend, kind) not in done:
+                masks_ = loaded[backend].segment(*inputs[kind]).masks
+                done[backend, kind] = masks_[:, :height, :width] if kind == "square" else masks_
+            return done[backend, kind]
+
+        for other in others:
+            add(f"same pixels (1024x1024 in): {META} vs {other}", masks(META, "pixels"), masks(other, "pixels"))
+            add(f"same geometry (padded square): {META} vs {other}", masks(META, "square"), masks(other, "square"))
+            add(f"as run, sam2 best of 3 vs {other}", masks(f"{META} multimask", "as run"), masks(other, "as run"))
+        if HF in backends:
+            add(f"as run, both best of 3: {META} vs {HF}", masks(f"{META} multimask", "as run"), masks(f"{HF} multimask", "as run"))
         print(f"  ablations on {name}: {time.perf_counter() - started:.0f} s", flush=True)
-    return out
+    return found
 
 
 def summary(values: list[float]) -> str:
@@ -129,44 +194,43 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    result: dict[str, object] = {"torch": torch.__version__, "threads": args.threads}
+    backends = implementations()
+    print(f"implementations installed: {', '.join(backends)}")
+    result: dict[str, Any] = {"torch": torch.__version__, "threads": args.threads, "backends": backends}
     with tempfile.TemporaryDirectory(prefix="segkit-compare-") as tmp:
         folder = Path(tmp) / "checkpoints"
-        ckpt = random_checkpoint("base_plus", folder)
-        link(ckpt, folder / "sam2.1_b.pt")
-        print(f"random SAM 2.1 b+ checkpoint {ckpt.name} = sam2.1_b.pt ({ckpt.stat().st_size / 1e6:.0f} MB)")
-        records = run_cli(folder, args.images, args.detections, Path(tmp) / "out", args.threads)
+        prepare(folder, backends)
+        records = run_cli(folder, backends, args.images, args.detections, Path(tmp) / "out", args.threads)
 
-        print(f"\n1. segkit run -b {META} -b {ULTRA}: per-detection IoU (mask areas in px, scores)")
-        all_ious: list[float] = []
+        print(f"\n1. segkit run {' '.join('-b ' + b for b in backends)}: per-detection IoU of every pair")
+        pairs = [f"{a} vs {b}" for a, b in itertools.combinations(backends, 2)]
         rows = []
         for record in records:
             for det in record["detections"]:
-                value = det["iou"][PAIR]
-                all_ious.append(value)
-                m, u = det["backends"][META], det["backends"][ULTRA]
-                rows.append({"image": record["image"], "id": det["id"], "label": det["label"], "iou": value,
-                             "area": [m["area_px"], u["area_px"]], "score": [m["score"], u["score"]],
-                             "box_area": det["box_area_px"]})
-                size = f"{record['width']}x{record['height']}"
-                print(f"  {record['image']:14s} {size:>8s} #{det['id']:<2d} IoU {value:.3f}"
-                      f"   area {m['area_px']:>7d} / {u['area_px']:>7d}   score {m['score']:.3f} / {u['score']:.3f}")
-        print(f"  all {len(all_ious)} detections: {summary(all_ious)}")
-        settings = {name: records[0]["backends"][name]["settings"] for name in (META, ULTRA)}
-        result.update({"as_run": rows, "as_run_summary": summary(all_ious), "settings": settings})
+                row = {"image": record["image"], "size": f"{record['width']}x{record['height']}", "id": det["id"],
+                       "label": det["label"], "iou": {p: det["iou"][p] for p in pairs},
+                       "area": {b: det["backends"][b]["area_px"] for b in backends},
+                       "score": {b: det["backends"][b]["score"] for b in backends}}
+                rows.append(row)
+                print(f"  {row['image']:14s} {row['size']:>9s} #{row['id']:<2d} "
+                      + "   ".join(f"{p.replace(' vs ', '/')} {v:.3f}" for p, v in row["iou"].items()))
+        as_run = {p: [row["iou"][p] for row in rows] for p in pairs}
+        for p, values in as_run.items():
+            print(f"  {p:45s} {summary(values)}")
+        result.update({"as_run": rows, "as_run_summary": {p: summary(v) for p, v in as_run.items()},
+                       "settings": {b: records[0]["backends"][b]["settings"] for b in backends}})
 
         if not args.no_ablations:
             print("\n2. ablations (same weights, same boxes)")
-            examples = load_examples(records, args.images)
-            found = ablations(folder, examples, args.threads)
-            for name, per_image in found.items():
-                flat = [v for values in per_image for v in values]
-                print(f"  {name:36s} {summary(flat)}")
-            multi = [v for values in found["as run, sam2 multimask (best of 3)"] for v in values]
-            if max(abs(a - b) for a, b in zip(multi, all_ious)) < 1e-4:
-                print("  (multimask changed nothing: every single mask was unstable, stability < 0.98, so sam2 and\n"
-                      "   Ultralytics already fell back to the best of 3 themselves; expect this with random weights)")
-            result["ablations"] = found
+            found = ablations(folder, backends, load_examples(records, args.images), args.threads)
+            for name, values in found.items():
+                print(f"  {name:60s} {summary(values)}")
+            unchanged = all(max(abs(a - b) for a, b in zip(found[f"as run, sam2 best of 3 vs {o}"], as_run[f"{META} vs {o}"])) < 1e-4
+                            for o in backends[1:])
+            if unchanged and len(backends) > 1:
+                print("  (best of 3 changed nothing: every single mask was unstable, stability < 0.98, so every implementation\n"
+                      "   already fell back to the best of 3 by itself; expect this with random weights)")
+            result["ablations"] = {name: {"summary": summary(v), "ious": v} for name, v in found.items()}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
 

@@ -37,7 +37,7 @@ def sam3_case(path: Path, image: np.ndarray, boxes: np.ndarray, args) -> dict:
     from PIL import Image
     from sam3.model.sam3_image_processor import Sam3Processor
 
-    from segkit_sam2 import runtime
+    from segkit_torch import runtime
 
     segmenter = Sam3Segmenter("sam3", Sam3Options(checkpoint=path, device=args.device))
     segmenter.load()

@@ -20,6 +20,7 @@ FIRST_PARTY_FAMILIES = {
     "roboflow": "segkit-roboflow",
     "sam2": "segkit-sam2",
     "sam3": "segkit-sam3",
+    "transformers": "segkit-transformers",
     "ultralytics": "segkit-ultralytics",
     "ultralytics_sam3": "segkit-ultralytics",
     "vlm": "segkit-vlm",

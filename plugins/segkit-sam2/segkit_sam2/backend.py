@@ -1,19 +1,19 @@
 """The sam2-* backends: Meta's SAM 2.1 through ``SAM2ImagePredictor``.
 
 Built once per run (``load``); each image is encoded once (``set_image``) and all of its boxes go to one
-``predict`` call. Nothing heavy is imported until ``load``: `segkit backends` only looks for files.
+``predict`` call. With ``batch_size`` > 1 the runner hands over several images: they are encoded in one
+forward pass (``set_image_batch``) and decoded image by image (``predict_batch``), with the same masks as
+one at a time. Nothing heavy is imported until ``load``: `segkit backends` only looks for files.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib.metadata
 import importlib.util
-import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,8 +22,8 @@ from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
 from segkit.errors import BackendNotReady, exception_text, one_line
 from segkit_sam2.checkpoints import mismatch_message, missing_message
 from segkit_sam2.models import MODELS, Sam2Model
+from segkit_torch.options import DEVICE_HELP, DTYPE_HELP, DtypeName, check_device
 
-DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 OFFICIAL_IMAGE_SIZE = 1024
 
 
@@ -37,23 +37,20 @@ class Sam2Options(BaseModel):
     checkpoint_small: Path | None = Field(None, description="sam2-small's checkpoint file")
     checkpoint_base_plus: Path | None = Field(None, description="sam2-base-plus's checkpoint file")
     checkpoint_large: Path | None = Field(None, description="sam2-large's checkpoint file")
-    device: str = Field("auto", description="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="compute precision; auto is bfloat16 autocast on CUDA and float32 elsewhere"
-    )
+    device: str = Field("auto", description=DEVICE_HELP)
+    dtype: DtypeName = Field("auto", description=DTYPE_HELP)
     multimask_output: bool = Field(False, description="ask for 3 masks per box and keep the best-scoring one")
     mask_threshold: float = Field(0.0, description="logit threshold of the masks (sam2's default 0.0)")
     image_size: int | None = Field(
         None, ge=64, description="model input size (default: the config's 1024, which the weights were trained at)"
     )
+    batch_size: int = Field(1, ge=1, description="images encoded in one forward pass (set_image_batch); for GPUs")
+    compile: bool = Field(False, description="torch.compile the image encoder (CUDA only; minutes of warm-up at load)")
 
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not DEVICE.match(value):
-            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
-        return value
+        return check_device(value)
 
     @field_validator("image_size")
     @classmethod
@@ -73,6 +70,7 @@ class Sam2Segmenter(Segmenter):
         super().__init__(name, options, size=size, config=config, **params)
         model = MODELS[size]
         self.model: Sam2Model = replace(model, config=config) if config else model
+        self.batch_size = self.options.batch_size
         self.predictor: Any = None
         self.device: Any = None
         self.dtype: Any = None
@@ -114,9 +112,12 @@ class Sam2Segmenter(Segmenter):
             raise BackendNotReady(
                 f"backend {self.name!r}: cannot import sam2 ({one_line(exc)}); reinstall it with pip install -U sam2"
             ) from exc
-        from segkit_sam2 import runtime
+        from segkit_torch import compile as torch_compile
+        from segkit_torch import runtime
 
         self.device = runtime.resolve_device(self.options.device)
+        if self.options.compile:
+            torch_compile.require_cuda(self.device, "sam2.compile")
         self.dtype = runtime.resolve_dtype(self.options.dtype, self.device)
         self.tf32 = runtime.enable_tf32(self.device)
         overrides = [f"++model.image_size={self.options.image_size}"] if self.options.image_size else []
@@ -139,21 +140,60 @@ class Sam2Segmenter(Segmenter):
             # SAM2ImagePredictor hard-codes the feature-map sizes of a 1024 input; derive them from the model.
             predictor._bb_feat_sizes = feature_sizes(model.image_size)
         self.predictor = predictor
+        if self.options.compile:
+            torch_compile.compile_forward(model.image_encoder, self.device, "sam2.compile")
+            self._warm_up()
 
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        if self.predictor is None:
-            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
-        from segkit_sam2 import runtime
+        self._require_loaded()
+        if self.options.compile:  # the compiled encoder knows one batch shape; a lone image is a short batch
+            return self.segment_batch([image], [boxes])[0]
+        from segkit_torch import runtime
 
-        if not image.flags.writeable:  # sam2's ToTensor warns about read-only arrays; a copy costs ~1 ms
-            image = image.copy()
         try:
             with runtime.inference_context(self.device, self.dtype):
-                self.predictor.set_image(image)
+                self.predictor.set_image(writeable(image))
                 masks, scores, _ = self.predictor.predict(box=boxes, multimask_output=self.options.multimask_output)
         finally:
             self.predictor.reset_predictor()  # drop this image's features
         return best_per_box(masks, scores, len(boxes))
+
+    def segment_batch(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[Segmentation]:
+        """Up to ``batch_size`` images per encoder pass (``set_image_batch``), then each image's boxes in one
+        decoder call (``predict_batch``). With ``compile`` a short batch is padded to ``batch_size``."""
+        self._require_loaded()
+        results: list[Segmentation] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            results += self._encode_and_decode(list(images[chunk]), list(boxes[chunk]))
+        return results
+
+    def _encode_and_decode(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
+        from segkit_torch import runtime
+        from segkit_torch.compile import fixed_batch
+
+        count = len(images)
+        batch = [writeable(image) for image in images]
+        if self.options.compile:
+            batch, boxes = fixed_batch(batch, self.batch_size), fixed_batch(boxes, self.batch_size)
+        try:
+            with runtime.inference_context(self.device, self.dtype):
+                self.predictor.set_image_batch(batch)
+                masks, scores, _ = self.predictor.predict_batch(box_batch=boxes, multimask_output=self.options.multimask_output)
+        finally:
+            self.predictor.reset_predictor()  # drop the batch's features
+        return [best_per_box(masks[i], scores[i], len(boxes[i])) for i in range(count)]
+
+    def _warm_up(self) -> None:
+        """One batch through the freshly compiled encoder, so that compiling is part of loading, not of the
+        first images (the encoder's input is always batch_size x 3 x image_size x image_size)."""
+        image = np.zeros((64, 64, 3), np.uint8)
+        box = np.array([[8, 8, 56, 56]], np.float32)
+        self._encode_and_decode([image], [box])
+
+    def _require_loaded(self) -> None:
+        if self.predictor is None:
+            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
 
     def settings(self) -> dict[str, Any]:
         loaded = self.predictor is not None
@@ -170,23 +210,29 @@ class Sam2Segmenter(Segmenter):
             "mask_threshold": self.options.mask_threshold,
             "image_size": image_size,
             "resize": f"stretch to {image_size}x{image_size} (aspect ratio not kept)",
+            "batch_size": self.batch_size,
+            "compile": self.options.compile,
         }
 
     def close(self) -> None:
         if self.predictor is None:
             return
         self.predictor = None
-        gc.collect()
-        from segkit_sam2 import runtime
+        from segkit_torch import runtime
 
         runtime.release(self.device)
 
 
-def best_per_box(masks: np.ndarray, scores: np.ndarray, n_boxes: int) -> Segmentation:
-    """One bool mask and score per box from ``predict``'s output.
+def writeable(image: np.ndarray) -> np.ndarray:
+    """sam2's ToTensor warns about read-only arrays (segkit's decoded images are); a copy costs ~1 ms."""
+    return image if image.flags.writeable else image.copy()
 
-    ``predict`` drops the box axis when there is one box ((C, H, W) and (C,) instead of (N, C, H, W) and
-    (N, C)); this is the one place that puts it back. With C > 1 (multimask) the best-scoring mask is kept.
+
+def best_per_box(masks: np.ndarray, scores: np.ndarray, n_boxes: int) -> Segmentation:
+    """One bool mask and score per box from one image's output of ``predict`` or ``predict_batch``.
+
+    Both drop the box axis when there is one box ((C, H, W) and (C,) instead of (N, C, H, W) and (N, C));
+    this is the one place that puts it back. With C > 1 (multimask) the best-scoring mask is kept.
     """
     masks = masks.reshape(n_boxes, -1, *masks.shape[-2:])
     scores = np.asarray(scores, dtype=np.float64).reshape(n_boxes, -1)

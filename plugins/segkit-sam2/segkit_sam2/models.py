@@ -34,6 +34,3 @@ MODELS: dict[str, Sam2Model] = {
         Sam2Model("large", "sam2-large", "configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt"),
     )
 }
-
-# What tells the sizes apart in a state dict: Hiera trunk width and number of blocks (the same in 2.0 and 2.1).
-HIERA_SIZES: dict[tuple[int, int], str] = {(96, 12): "tiny", (96, 16): "small", (112, 24): "base_plus", (144, 48): "large"}

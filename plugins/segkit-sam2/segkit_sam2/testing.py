@@ -12,17 +12,15 @@ runs at a reduced input size (``OFFLINE_IMAGE_SIZE``) through the same code path
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from segkit_sam2.backend import Sam2Options, Sam2Segmenter
 from segkit_sam2.models import MODELS, Sam2Model
+from segkit_torch.testing import BuildOnce, link
+
+__all__ = ["OFFLINE_IMAGE_SIZE", "SAM2_0", "link", "model_for", "offline_env", "offline_segmenter", "random_checkpoint"]
 
 OFFLINE_IMAGE_SIZE = 128
 
@@ -34,9 +32,7 @@ SAM2_0 = {
     "large": ("configs/sam2/sam2_hiera_l.yaml", "sam2_hiera_large.pt"),
 }
 
-_built: dict[tuple[str, str], Path] = {}
-_lock = threading.Lock()
-_folder: Path | None = None
+_checkpoints = BuildOnce("segkit-sam2-random-")
 
 
 def model_for(name: str) -> Sam2Model:
@@ -50,22 +46,9 @@ def model_for(name: str) -> Sam2Model:
 def random_checkpoint(size: str, directory: Path, version: str = "2.1", name: str | None = None) -> Path:
     """``directory/<name>``: a random-weight SAM ``version`` hiera ``size`` checkpoint, in sam2's format
     (``{"model": state_dict}``). ``name`` defaults to the official file name of that model."""
-    source = _build_once(size, version)
+    source = _checkpoints.get((version, size), lambda folder: _build(size, version, folder))
     official = MODELS[size].checkpoint if version == "2.1" else SAM2_0[size][1]
-    target = Path(directory) / (name or official)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    link(source, target)
-    return target
-
-
-def link(source: Path, target: Path) -> None:
-    """Hard-link ``source`` as ``target`` (a copy across file systems); replaces ``target``."""
-    if target.exists() or target.is_symlink():
-        target.unlink()
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    return link(source, Path(directory) / (name or official))
 
 
 def offline_env(directory: Path, image_size: int = OFFLINE_IMAGE_SIZE) -> dict[str, str]:
@@ -90,14 +73,6 @@ def offline_segmenter(name: str, workdir: Path, image_size: int = OFFLINE_IMAGE_
         segmenter.close()
 
 
-def _build_once(size: str, version: str) -> Path:
-    with _lock:
-        key = (version, size)
-        if key not in _built:
-            _built[key] = _build(size, version, _cache_folder())
-        return _built[key]
-
-
 def _build(size: str, version: str, folder: Path) -> Path:
     import torch
     from sam2.build_sam import build_sam2
@@ -108,11 +83,3 @@ def _build(size: str, version: str, folder: Path) -> Path:
     path = folder / f"random-sam{version}-{size}.pt"
     torch.save({"model": model.state_dict()}, path)
     return path
-
-
-def _cache_folder() -> Path:
-    global _folder
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="segkit-sam2-random-"))
-        atexit.register(shutil.rmtree, _folder, ignore_errors=True)
-    return _folder

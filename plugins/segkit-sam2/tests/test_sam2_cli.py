@@ -60,3 +60,37 @@ def test_wrong_checkpoint_is_one_line_and_exit_1(segkit_cli, tmp_path):
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "holds SAM 2.1 tiny weights but sam2-small is SAM 2.1 small" in errors[0], result.output
+
+
+def test_a_batch_size_below_1_is_one_line_and_exit_2(segkit_cli, tmp_path):
+    result = segkit_cli.run("sam2-tiny", extra=["-O", "sam2.batch_size=0"], env=offline_env(tmp_path))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: option sam2.batch_size"), result.output
+    assert "greater than or equal to 1" in lines[0]
+
+
+def test_batch_size_through_the_runner_gives_the_same_masks(segkit_cli, tmp_path, monkeypatch):
+    """`-O sam2.batch_size=2`: the runner hands whatever images are waiting (up to 2) to segment_batch, a lone
+    one to segment; either way every mask file is the one a run at batch size 1 writes."""
+    from segkit_sam2 import Sam2Segmenter
+
+    folder = tmp_path / "ck"
+    random_checkpoint("tiny", folder)
+    first = segkit_cli.run("sam2-tiny", env=offline_env(folder))
+    records = segkit_cli.assert_outputs(first, ["sam2-tiny"])
+    mask_files = [first.out / det["backends"]["sam2-tiny"]["mask"] for r in records for det in r["detections"]]
+    before = [read_mask(p) for p in mask_files]
+
+    batches: list[int] = []
+    real = Sam2Segmenter.segment_batch
+
+    def spy(self, images, boxes):
+        batches.append(len(images))
+        return real(self, images, boxes)
+
+    monkeypatch.setattr(Sam2Segmenter, "segment_batch", spy)
+    second = segkit_cli.run("sam2-tiny", extra=["-O", "sam2.batch_size=2", "--force"], env=offline_env(folder))
+    segkit_cli.assert_outputs(second, ["sam2-tiny"])
+    assert max(batches, default=2) <= 2
+    assert all(np.array_equal(a, read_mask(p)) for a, p in zip(before, mask_files))

@@ -148,18 +148,8 @@ def test_bad_option_values_are_refused():
         Sam2Options(image_size=100)
     with pytest.raises(ValidationError):
         Sam2Options(dtype="float8")
-
-
-def test_device_and_precision_choice():
-    from segkit_sam2 import runtime
-
-    cpu = torch.device("cpu")
-    assert runtime.resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
-    assert runtime.resolve_dtype("auto", cpu) == torch.float32
-    assert runtime.resolve_dtype("float16", cpu) == torch.float16
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert runtime.resolve_device("auto").type == expected
-    assert runtime.enable_tf32(cpu) is False
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        Sam2Options(batch_size=0)
 
 
 def test_readiness_checks_import_no_heavy_library():

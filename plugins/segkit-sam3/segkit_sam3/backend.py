@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
 from segkit.errors import BackendNotReady, one_line
-from segkit_sam2.backend import DEVICE, best_per_box, package_version
+from segkit_sam2.backend import best_per_box, package_version
 from segkit_sam3 import checkpoints, vocabulary
+from segkit_torch.options import check_device
 
 UPSTREAM_MAX_HOLE_AREA = 256.0  # SAM3InteractiveImagePredictor's default
 
@@ -48,10 +49,7 @@ class Sam3Options(BaseModel):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not DEVICE.match(value):
-            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
-        return value
+        return check_device(value)
 
 
 class Sam3Segmenter(Segmenter):
@@ -94,7 +92,7 @@ class Sam3Segmenter(Segmenter):
             from sam3.model.sam3_image_processor import Sam3Processor
         except (ImportError, RuntimeError) as exc:
             raise BackendNotReady(f"backend {self.name!r}: cannot import sam3 ({one_line(exc)}); reinstall it with pip install -U sam3") from exc
-        from segkit_sam2 import runtime
+        from segkit_torch import runtime
         from segkit_sam3 import building
 
         state_dict, problem = checkpoints.read_state_dict(self.checkpoint)
@@ -132,7 +130,7 @@ class Sam3Segmenter(Segmenter):
         self._require_loaded()
         from PIL import Image
 
-        from segkit_sam2 import runtime
+        from segkit_torch import runtime
 
         with runtime.inference_context(self.device, self.dtype):
             # PIL, as sam3's notebooks pass it: Sam3Processor.set_image reads a numpy image's size as its
@@ -148,7 +146,7 @@ class Sam3Segmenter(Segmenter):
             return [self.segment(images[0], boxes[0])]
         from PIL import Image
 
-        from segkit_sam2 import runtime
+        from segkit_torch import runtime
 
         with runtime.inference_context(self.device, self.dtype):
             state = self.processor.set_image_batch([Image.fromarray(image) for image in images])
@@ -182,7 +180,7 @@ class Sam3Segmenter(Segmenter):
             return
         self.model = self.processor = None
         gc.collect()
-        from segkit_sam2 import runtime
+        from segkit_torch import runtime
 
         runtime.release(self.device)
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from segkit.errors import exception_text, one_line
-from segkit_sam2.checkpoints import describe as describe_sam2
-from segkit_sam2.checkpoints import identify as identify_sam2
+from segkit_torch.checkpoints import identify_sam2
 
 FILE = "sam3.pt"
 REPO = "https://huggingface.co/facebook/sam3"
@@ -84,7 +83,7 @@ def describe(state_dict: dict[str, Any]) -> str | None:
         return "it holds a SAM 3 image model's own state dict, not the official layout (keys under detector. and tracker.)"
     sam2 = identify_sam2(state_dict)
     if sam2 is not None:
-        return f"it holds {describe_sam2(*sam2)} weights"
+        return f"it holds {sam2.describe()} weights"
     if has("image_encoder.blocks.") and has("mask_decoder."):
         return "it holds SAM 1 weights"
     shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "") if keys else "nothing"

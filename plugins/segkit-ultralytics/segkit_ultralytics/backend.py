@@ -8,11 +8,9 @@ to the boxes by prompt index. Nothing heavy is imported until ``load``.
 
 from __future__ import annotations
 
-import gc
 import importlib.metadata
 import importlib.util
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +18,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
-from segkit.errors import BackendNotReady, exception_text, one_line
+from segkit.errors import BackendNotReady, exception_text
+from segkit_torch.options import DEVICE_HELP, check_device
 from segkit_ultralytics.models import MODELS, UltralyticsModel
 from segkit_ultralytics.weights import mismatch_message, missing_message
-
-DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def keep_ultralytics_offline() -> None:
@@ -44,16 +41,13 @@ class UltralyticsOptions(BaseModel):
     weights_b: Path | None = Field(None, description="ultralytics-sam2.1-b's weight file")
     weights_l: Path | None = Field(None, description="ultralytics-sam2.1-l's weight file")
     imgsz: int = Field(1024, ge=64, description="letterbox size of the model input (Ultralytics' default 1024)")
-    device: str = Field("auto", description="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    device: str = Field("auto", description=DEVICE_HELP)
     half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere (Ultralytics never uses it on CPU)")
 
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not DEVICE.match(value):
-            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
-        return value
+        return check_device(value)
 
     @field_validator("imgsz")
     @classmethod
@@ -105,11 +99,11 @@ class UltralyticsSam2Segmenter(Segmenter):
             raise BackendNotReady(
                 f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
             ) from exc
-        self.device = resolve_device(self.options.device)
+        from segkit_torch import runtime
+
+        self.device = runtime.resolve_device(self.options.device)
         self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
-        if self.device.type == "cuda" and torch.cuda.get_device_properties(self.device).major >= 8:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        runtime.enable_tf32(self.device)
         threads = torch.get_num_threads()
         try:
             sam = SAM(str(self.weights))  # the file name picks SAM 2.1 and the size; checked in check_ready
@@ -169,11 +163,9 @@ class UltralyticsSam2Segmenter(Segmenter):
         if self.predictor is None:
             return
         self.predictor = None
-        gc.collect()
-        if getattr(self.device, "type", None) == "cuda":
-            import torch
+        from segkit_torch import runtime
 
-            torch.cuda.empty_cache()
+        runtime.release(self.device)
 
 
 def by_prompt(masks: Any, rows: Any, n_boxes: int, height: int, width: int) -> Segmentation:
@@ -189,27 +181,6 @@ def by_prompt(masks: Any, rows: Any, n_boxes: int, height: int, width: int) -> S
     out_masks[index] = masks.detach().cpu().numpy().astype(bool, copy=False)
     out_scores[index] = rows[:, 4]
     return Segmentation(out_masks, out_scores)
-
-
-def resolve_device(requested: str) -> Any:
-    """``auto`` picks CUDA, else MPS, else CPU; an explicit device must exist here."""
-    import torch
-
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("mps") if torch.backends.mps.is_available() else torch.device("cpu")
-    device = torch.device(requested)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BackendNotReady(f"device {requested!r} was asked for but CUDA is not available here; use device=auto or cpu")
-        index = torch.cuda.current_device() if device.index is None else device.index
-        if index >= torch.cuda.device_count():
-            raise BackendNotReady(f"device {requested!r} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
-        return torch.device("cuda", index)
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise BackendNotReady(f"device {requested!r} was asked for but MPS is not available here; use device=auto or cpu")
-    return device
 
 
 def ultralytics_device(device: Any) -> str:

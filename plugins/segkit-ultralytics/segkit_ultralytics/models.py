@@ -13,6 +13,7 @@ class UltralyticsModel:
     backend: str
     weights: str  # the official file name; Ultralytics builds the architecture this name says
     label: str  # Meta's name for the size
+    hiera: str  # the size as segkit_torch.checkpoints.identify_sam2 names it
 
     @property
     def url(self) -> str:
@@ -22,12 +23,9 @@ class UltralyticsModel:
 MODELS: dict[str, UltralyticsModel] = {
     m.size: m
     for m in (
-        UltralyticsModel("t", "ultralytics-sam2.1-t", "sam2.1_t.pt", "tiny"),
-        UltralyticsModel("s", "ultralytics-sam2.1-s", "sam2.1_s.pt", "small"),
-        UltralyticsModel("b", "ultralytics-sam2.1-b", "sam2.1_b.pt", "b+"),
-        UltralyticsModel("l", "ultralytics-sam2.1-l", "sam2.1_l.pt", "large"),
+        UltralyticsModel("t", "ultralytics-sam2.1-t", "sam2.1_t.pt", "tiny", "tiny"),
+        UltralyticsModel("s", "ultralytics-sam2.1-s", "sam2.1_s.pt", "small", "small"),
+        UltralyticsModel("b", "ultralytics-sam2.1-b", "sam2.1_b.pt", "b+", "base_plus"),
+        UltralyticsModel("l", "ultralytics-sam2.1-l", "sam2.1_l.pt", "large", "large"),
     )
 }
-
-# What tells the sizes apart in a state dict: Hiera trunk width and number of blocks (the same in 2.0 and 2.1).
-HIERA_SIZES: dict[tuple[int, int], str] = {(96, 12): "t", (96, 16): "s", (112, 24): "b", (144, 48): "l"}

@@ -9,7 +9,6 @@ Nothing heavy is imported until ``load``.
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
 from segkit.errors import BackendNotReady, exception_text
-from segkit_ultralytics.backend import DEVICE, by_prompt, keep_ultralytics_offline, package_version, resolve_device, ultralytics_device
+from segkit_torch.options import DEVICE_HELP, check_device
+from segkit_ultralytics.backend import by_prompt, keep_ultralytics_offline, package_version, ultralytics_device
 from segkit_ultralytics.sam3_weights import FILE, mismatch_message, missing_message
 
 BACKEND = "ultralytics-sam3"
@@ -34,16 +34,13 @@ class UltralyticsSam3Options(BaseModel):
 
     weights: Path = Field(Path("checkpoints") / FILE, description="Meta's sam3.pt (its name must end in sam3.pt: Ultralytics builds what the name says)")
     imgsz: int = Field(NATIVE_IMGSZ, ge=STRIDE, description="letterbox size of the model input, a multiple of 14 (SAM 3's 1008)")
-    device: str = Field("auto", description="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    device: str = Field("auto", description=DEVICE_HELP)
     half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere (Ultralytics never uses it on CPU)")
 
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not DEVICE.match(value):
-            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
-        return value
+        return check_device(value)
 
     @field_validator("imgsz")
     @classmethod
@@ -93,11 +90,11 @@ class UltralyticsSam3Segmenter(Segmenter):
         problem = mismatch_message(self.name, self.weights)
         if problem:
             raise BackendFatalError(problem)
-        self.device = resolve_device(self.options.device)
+        from segkit_torch import runtime
+
+        self.device = runtime.resolve_device(self.options.device)
         self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
-        if self.device.type == "cuda" and torch.cuda.get_device_properties(self.device).major >= 8:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        runtime.enable_tf32(self.device)
         threads = torch.get_num_threads()
         try:
             sam = SAM(str(self.weights))  # the file name picks SAM 3; checked in check_ready
@@ -161,8 +158,6 @@ class UltralyticsSam3Segmenter(Segmenter):
         if self.predictor is None:
             return
         self.predictor = None
-        gc.collect()
-        if getattr(self.device, "type", None) == "cuda":
-            import torch
+        from segkit_torch import runtime
 
-            torch.cuda.empty_cache()
+        runtime.release(self.device)

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 from unittest import mock
 
+from segkit_torch.testing import BuildOnce, link
 from segkit_ultralytics.backend import keep_ultralytics_offline
 from segkit_ultralytics.sam3 import BACKEND, UltralyticsSam3Options, UltralyticsSam3Segmenter
 from segkit_ultralytics.sam3_weights import FILE
-from segkit_ultralytics.testing import _cache_folder, link
 
 OFFLINE_IMGSZ = 336
 REDUCED_TRUNK = {"img_size": OFFLINE_IMGSZ, "embed_dim": 128, "depth": 2, "num_heads": 2, "global_att_blocks": (1,)}
 
-_built: Path | None = None
-_lock = threading.Lock()
+_weights = BuildOnce("segkit-ultralytics-sam3-random-")
 
 
 @contextmanager
@@ -63,14 +61,7 @@ def official_layout(state_dict: dict[str, Any]) -> dict[str, Any]:
 
 def random_weights(directory: Path, name: str = FILE) -> Path:
     """``directory/<name>``: random reduced SAM 3 weights in the layout of Meta's sam3.pt."""
-    global _built
-    with _lock:
-        if _built is None:
-            _built = _build(_cache_folder())
-    target = Path(directory) / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    link(_built, target)
-    return target
+    return link(_weights.get("reduced", _build), Path(directory) / name)
 
 
 def offline_env(weights: Path, imgsz: int = OFFLINE_IMGSZ) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from segkit.errors import one_line
 
-from segkit_ultralytics.weights import describe, identify
+from segkit_torch.checkpoints import identify_sam2
 
 FILE = "sam3.pt"
 REPO = "https://huggingface.co/facebook/sam3"
@@ -64,9 +64,9 @@ def mismatch_message(backend: str, path: Path) -> str | None:
     keys = [str(key) for key in state]
     if any(all(any(key.startswith(prefix) for key in keys) for prefix in signature) for signature in SAM3_SIGNATURES):
         return None
-    found = identify(state)
+    found = identify_sam2(state)
     if found is not None:
-        return f"{where} holds {describe(*found)} weights, not SAM 3; {fix}"
+        return f"{where} holds {found.describe()} weights, not SAM 3; {fix}"
     if any(key.startswith("detector.") for key in keys):
         return f"{where} holds SAM 3 detector weights without the tracker (the head box prompts use); {fix}"
     return f"{where} holds no SAM 3 weights (keys: {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}); {fix}"

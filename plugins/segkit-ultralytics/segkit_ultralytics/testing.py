@@ -11,24 +11,20 @@ and hard-linked into each test's folder. Nothing is downloaded. The offline segm
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 from unittest import mock
 
+from segkit_torch.testing import BuildOnce, link
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, keep_ultralytics_offline
 from segkit_ultralytics.models import MODELS, UltralyticsModel
 
+__all__ = ["OFFLINE_IMGSZ", "link", "model_for", "offline_env", "offline_segmenter", "official_name", "random_weights"]
+
 OFFLINE_IMGSZ = 128
 
-_built: dict[tuple[str, str], Path] = {}
-_lock = threading.Lock()
-_folder: Path | None = None
+_weights = BuildOnce("segkit-ultralytics-random-")
 
 
 def model_for(name: str) -> UltralyticsModel:
@@ -45,21 +41,8 @@ def official_name(size: str, version: str = "2.1") -> str:
 def random_weights(size: str, directory: Path, version: str = "2.1", name: str | None = None) -> Path:
     """``directory/<name>``: random-weight SAM ``version`` ``size`` weights as ``{"model": state_dict}`` (the
     format of Meta's checkpoints, which Ultralytics reads too). ``name`` defaults to the official file name."""
-    source = _build_once(size, version)
-    target = Path(directory) / (name or official_name(size, version))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    link(source, target)
-    return target
-
-
-def link(source: Path, target: Path) -> None:
-    """Hard-link ``source`` as ``target`` (a copy across file systems); replaces ``target``."""
-    if target.exists() or target.is_symlink():
-        target.unlink()
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    source = _weights.get((version, size), lambda folder: _build(size, version, folder))
+    return link(source, Path(directory) / (name or official_name(size, version)))
 
 
 def offline_env(directory: Path, imgsz: int = OFFLINE_IMGSZ) -> dict[str, str]:
@@ -86,14 +69,6 @@ def offline_segmenter(name: str, workdir: Path, imgsz: int = OFFLINE_IMGSZ, **op
         segmenter.close()
 
 
-def _build_once(size: str, version: str) -> Path:
-    with _lock:
-        key = (version, size)
-        if key not in _built:
-            _built[key] = _build(size, version, _cache_folder())
-        return _built[key]
-
-
 def _build(size: str, version: str, folder: Path) -> Path:
     keep_ultralytics_offline()
     import torch
@@ -108,11 +83,3 @@ def _build(size: str, version: str, folder: Path) -> Path:
     path = folder / f"random-sam{version}-{size}.pt"
     torch.save({"model": model.state_dict()}, path)
     return path
-
-
-def _cache_folder() -> Path:
-    global _folder
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="segkit-ultralytics-random-"))
-        atexit.register(shutil.rmtree, _folder, ignore_errors=True)
-    return _folder

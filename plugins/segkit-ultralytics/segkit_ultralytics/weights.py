@@ -4,11 +4,10 @@ Ultralytics, and what a file that fails to load really holds."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from segkit.errors import exception_text, one_line
+from segkit.errors import exception_text
 
-from segkit_ultralytics.models import HIERA_SIZES, MODELS, UltralyticsModel
+from segkit_ultralytics.models import UltralyticsModel
 
 
 def missing_message(model: UltralyticsModel, path: Path, option: str) -> str | None:
@@ -34,39 +33,19 @@ def name_problem(model: UltralyticsModel, path: Path) -> str | None:
     )
 
 
-def identify(state_dict: dict[str, Any]) -> tuple[str, str] | None:
-    """(version, size) of a SAM 2 state dict, e.g. ("2.1", "b"); None if it is not one."""
-    try:
-        width = int(state_dict["image_encoder.trunk.patch_embed.proj.weight"].shape[0])
-    except (KeyError, AttributeError, IndexError):
-        return None
-    prefix = "image_encoder.trunk.blocks."
-    blocks = {key[len(prefix):].split(".", 1)[0] for key in state_dict if key.startswith(prefix)}
-    size = HIERA_SIZES.get((width, len(blocks)), f"unknown (Hiera width {width}, {len(blocks)} blocks)")
-    version = "2.1" if "no_obj_embed_spatial" in state_dict else "2.0"  # SAM 2.1's spatial no-object embedding
-    return version, size
-
-
-def describe(version: str, size: str) -> str:
-    return f"SAM {version} {MODELS[size].label if size in MODELS else size}"
-
-
 def mismatch_message(model: UltralyticsModel, backend: str, path: Path, error: BaseException) -> str:
     """Why ``path`` did not load as ``model``, said in one line with the fix."""
-    import torch
+    from segkit_torch.checkpoints import Sam2Weights, identify_sam2, read_state_dict
 
     fix = f"use the official {model.weights} ({model.url})"
     where = f"backend {backend!r}: weights {path}"
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # a truncated download, an HTML error page, a pickle of something else
-        return f"{where} is not a readable PyTorch checkpoint ({one_line(exc)}); {fix}"
-    state_dict = data.get("model", data) if isinstance(data, dict) else None
-    found = identify(state_dict) if isinstance(state_dict, dict) else None
+    state_dict, problem = read_state_dict(path, key="model")  # Ultralytics also reads a bare state dict
+    if state_dict is None:
+        return f"{where} cannot be used: {problem}; {fix}"
+    found = identify_sam2(state_dict)
     if found is None:
         return f"{where} holds no SAM 2 weights; {fix}"
-    version, size = found
-    if (version, size) != ("2.1", model.size):
-        return f"{where} holds {describe(version, size)} weights but {backend} is {describe('2.1', model.size)}; {fix}"
-    return f"{where} looks like {describe(version, size)} but does not load: {exception_text(error)}; {fix}"
-
+    expected = Sam2Weights("2.1", model.hiera)
+    if found != expected:
+        return f"{where} holds {found.describe()} weights but {backend} is {expected.describe()}; {fix}"
+    return f"{where} looks like {found.describe()} but does not load: {exception_text(error)}; {fix}"

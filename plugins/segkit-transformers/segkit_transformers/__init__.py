@@ -1,0 +1,26 @@
+"""segkit-transformers: SAM 2.1 and SAM 3 as Hugging Face ``transformers`` runs them, as segkit backends.
+
+``hf-sam2.1-tiny``, ``-small``, ``-base-plus``, ``-large`` (``Sam2Model``) and ``hf-sam3`` (SAM 3's tracker,
+``Sam3TrackerModel``, one mask per box), each from a local ``from_pretrained`` folder under
+``checkpoints/hf/``. Options live under ``options.transformers`` (see ``TransformersOptions``).
+"""
+
+from __future__ import annotations
+
+import segkit
+from segkit_transformers.backend import TransformersOptions, TransformersSegmenter
+from segkit_transformers.models import MODELS
+
+__version__ = "0.1.0"
+__all__ = ["MODELS", "TransformersOptions", "TransformersSegmenter", "register_segmenters"]
+
+
+@segkit.hookimpl
+def register_segmenters(register):
+    for model in MODELS.values():
+        register(
+            model.backend,
+            TransformersSegmenter,
+            key=model.key,
+            description=f"{model.label} through Hugging Face transformers ({model.hub_id})",
+        )
