@@ -1,12 +1,17 @@
 """The official SAM 3 architecture (860M parameters, a 3.45 GB checkpoint), once: built with random weights
 by sam3's builder, saved in the official layout, loaded through the backend and run on one image at its
-real 1008x1008 input. The other tests use the reduced size of ``segkit_sam3.testing``."""
+real 1008x1008 input. The other tests use the reduced size of ``segkit_sam3.testing``.
+
+It takes about two minutes, 8 GB of memory and 3.45 GB of disk on a 2-core machine, more than CI's time
+budget allows on every run: set SEGKIT_FULL_SIZE_TESTS=1 to run it."""
 
 from __future__ import annotations
 
 import inspect
+import os
 
 import numpy as np
+import pytest
 import torch
 
 from segkit.testing import SAMPLE_BOXES, sample_image
@@ -14,6 +19,8 @@ from segkit_sam3 import Sam3Options, Sam3Segmenter
 from segkit_sam3.testing import random_checkpoint
 
 
+@pytest.mark.skipif(os.environ.get("SEGKIT_FULL_SIZE_TESTS") != "1",
+                    reason="full-size SAM 3 (2 min, 8 GB): set SEGKIT_FULL_SIZE_TESTS=1 to run it")
 def test_the_official_architecture_loads_from_its_checkpoint_and_segments_at_1008(tmp_path):
     from sam3.model.sam1_task_predictor import SAM3InteractiveImagePredictor
     from sam3.model.sam3_image_processor import Sam3Processor
