@@ -264,6 +264,8 @@ class Runner:
     def _run(self) -> RunSummary:
         started = time.perf_counter()
         self.plan.layout.create()
+        if self.plan.outputs.panels != "none":
+            import supervision  # noqa: F401  (the panels' first use would import it mid-run, holding the GIL for a second)
         for backend in self.backends:
             backend.describe()
             self.workers[backend.name] = BackendWorker(backend, self.stop, self._halt)

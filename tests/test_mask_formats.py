@@ -156,3 +156,22 @@ def test_bad_output_choices_are_one_line_and_exit_2(cli):
         assert result.output.startswith("error: ") and message in " ".join(result.output.split())
         assert result.output.count("\n") == 1
     assert not (cli.out / "json").exists()
+
+
+def test_full_image_rle_from_a_crop_is_exactly_pycocotools_encoding_of_the_full_mask():
+    from segkit.mask_set import MaskSet, encode_mask
+
+    rng = np.random.default_rng(3)
+    for case in range(400):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        mask = np.zeros((h, w), bool)
+        if case % 5:
+            a, b = sorted(rng.integers(0, h, 2))
+            c, d = sorted(rng.integers(0, w, 2))
+            mask[a : b + 1, c : d + 1] = rng.random((b - a + 1, d - c + 1)) > rng.random()
+        if case % 11 == 0:
+            mask[:] = True  # a mask that ends on foreground, in the last column
+        expected = encode_mask(mask)
+        kept = MaskSet.from_dense(mask[None], full_rle=True)
+        assert kept.full_rles[0]["counts"] == expected["counts"], case
+        assert MaskSet.from_dense(mask[None]).json_rle(0)["counts"] == expected["counts"].decode(), case
