@@ -56,6 +56,13 @@ class DetectionIndex:
                 return key, self.found.get(key), self.errors.get(key)
         return None, None, None
 
+    def __getstate__(self) -> dict[str, Any]:  # sent to an engine's workers without its lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def box_space_warning(self, path: Path, raws: list[RawDetection], image_size: tuple[int, int]) -> str | None:
         """``path: why its boxes do not fit their declared space`` for one image's boxes from ``path``,
         at most once per detection file (a file of many images warns for the first that shows it)."""

@@ -22,7 +22,7 @@ from cluster_helpers import assert_same_outputs, output_files
 from segkit.cli import app
 from segkit.config import RaySettings
 from segkit.engines.ray_engine import placement
-from segkit.job import RunEvents, RunJob, run_job
+from segkit.job import RunJob, run_job
 from segkit.runner import ActiveBackend
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -89,13 +89,8 @@ def test_an_actor_killed_mid_run_is_restarted_and_leaves_nothing_half_written(ra
         return RunJob(backends=["mock"], images=tmp_path / "images", detections=tmp_path / "dets", out=tmp_path / out,
                       options={"mock": {"latency_ms": 400}}, engine=engine, ray=RaySettings(actors=1))
 
-    done: list[str] = []
-    seen: set[int] = set()
     killed: list[int] = []
-
-    class Events(RunEvents):
-        def image_done(self, outcome):
-            done.append(outcome.image.name)
+    replacements: set[int] = set()
 
     def actors() -> list[psutil.Process]:
         found = []
@@ -107,19 +102,23 @@ def test_an_actor_killed_mid_run_is_restarted_and_leaves_nothing_half_written(ra
                 pass
         return found
 
+    def masks_written() -> int:
+        return len(list((tmp_path / "ray" / "masks").rglob("*.png")))
+
     result: dict = {}
-    worker = threading.Thread(target=lambda: result.setdefault("run", run_job(job("ray", "ray"), Events())))
+    worker = threading.Thread(target=lambda: result.setdefault("run", run_job(job("ray", "ray"))))
     worker.start()
     deadline = time.monotonic() + 240
     while worker.is_alive() and time.monotonic() < deadline:
         for proc in actors():
-            seen.add(proc.pid)
-            if not killed and len(done) >= 2:  # mid-run: some images written, most not yet
+            if not killed and masks_written() >= 4:  # mid-run: two images' masks written, eight to go
                 proc.send_signal(signal.SIGKILL)
                 killed.append(proc.pid)
+            elif killed and proc.pid != killed[0]:
+                replacements.add(proc.pid)
         time.sleep(0.05)
     worker.join(timeout=5)
-    assert killed and len(seen) >= 2, (killed, seen)  # one actor killed, another started in its place
+    assert killed and replacements, (killed, replacements)  # one actor killed, another started in its place
     summary = result["run"].summary
     assert summary.count("done") == 10 and not summary.failures and summary.backends["mock"].images == 10
     assert not [p for p in output_files(tmp_path / "ray") if p.rsplit("/", 1)[-1].startswith(".")]  # no temporaries

@@ -340,6 +340,7 @@ class RayEngine:
         stats = {name: BackendStats() for name in names}
         outcomes: dict[int, ImageOutcome] = {}
         fatal: str | None = None
+        shown: set[str] = set()
         events.started(len(plan.images), names)
         started = time.perf_counter()
         rows = iter(dataset.iter_rows())
@@ -353,6 +354,9 @@ class RayEngine:
                 if state.coco is not None and plan.coco is not None:
                     plan.coco.merge(state.coco)
                 outcomes[state.index] = state.outcome
+                # Workers each warn once per detection file (boxes outside their space); say it once.
+                state.outcome.warnings = [w for w in state.outcome.warnings if w not in shown]
+                shown.update(state.outcome.warnings)
                 events.image_done(state.outcome)
                 if state.fatal:
                     fatal = state.fatal
