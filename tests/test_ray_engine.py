@@ -38,7 +38,9 @@ def data(tmp_path) -> Path:
     """The shipped examples, plus an image that cannot be decoded (it must fail alone on either engine)."""
     shutil.copytree(EXAMPLES / "images", tmp_path / "images")
     shutil.copytree(EXAMPLES / "detections", tmp_path / "dets")
-    (tmp_path / "images" / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    # A truncated PNG: Pillow reads its header, then fails the same way in any process (junk bytes would
+    # meet whatever image plugins other tests registered in this one).
+    (tmp_path / "images" / "broken.png").write_bytes((EXAMPLES / "images" / "coins.png").read_bytes()[:3000])
     write_qwen(tmp_path / "dets" / "broken.json", [qwen_det((1, 1, 5, 5), (10, 10))])
     # Two actors of 0.5 CPU leave one of the test cluster's two CPUs to the decode and write tasks.
     (tmp_path / "ray.yaml").write_text("ray:\n  cpus_per_actor: 0.5\n", encoding="utf-8")
@@ -57,10 +59,10 @@ def test_ray_writes_the_files_and_tables_the_local_engine_writes(ray_cluster, da
               "-O", "mock.latency_ms=20", "--config", data / "ray.yaml"]
     local = run(*common, "--out", data / "local")
     on_ray = run(*common, "--out", data / "ray", "--engine", "ray")
-    assert local.exit_code == on_ray.exit_code == 1, on_ray.output  # broken.jpg failed, the rest is done
+    assert local.exit_code == on_ray.exit_code == 1, on_ray.output  # broken.png failed, the rest is done
     assert "5 segmented, 1 failed" in on_ray.output
     assert assert_same_outputs(data / "local", data / "ray") > 60  # masks, records, panels, report, COCO, failures
-    assert [f["image"] for f in json.loads((data / "ray" / "failures.json").read_text())] == ["broken.jpg"]
+    assert [f["image"] for f in json.loads((data / "ray" / "failures.json").read_text())] == ["broken.png"]
     assert closing_tables(local.stdout, data / "local") == closing_tables(on_ray.stdout, data / "ray")
     assert [line for line in on_ray.stderr.splitlines() if line.startswith(("failed:", "warning:"))] == \
         [line for line in local.stderr.splitlines() if line.startswith(("failed:", "warning:"))]
