@@ -118,12 +118,14 @@ def main() -> None:
         make_data(root, 2 * n, size, args.boxes)
         cores = len(os.sched_getaffinity(0))
         print(f"{n} and {2 * n} images {size[0]}x{size[1]}, {args.boxes} boxes, mock backend at {args.latency:g} ms, {cores} cores")
+        measure(root, "warm", 0.0, "local", 1, False, 10)  # imports and caches, paid once
         rows = [("local", marginal(root, "local", args.latency, "local", 1, False, n)),
                 ("local lean 0 ms", marginal(root, "local0", 0.0, "local", 1, True, n))]
         import ray
 
         ray.init(num_cpus=cores, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         try:
+            measure(root, "warm-ray", 0.0, "ray", args.actors, False, 10)  # Ray's workers import segkit once
             rows += [(f"ray {args.actors} actors", marginal(root, "ray", args.latency, "ray", args.actors, False, n)),
                      ("ray lean 0 ms", marginal(root, "ray0", 0.0, "ray", 1, True, n))]
         finally:

@@ -27,10 +27,11 @@ from segkit.detect import DetectJob, DetectOutcome, DetectSummary, detect_job
 from segkit.errors import BackendFatalError, ConfigError, SegkitError, one_line
 from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
 from segkit.html_report import write_html_report
-from segkit.job import RunEvents, RunJob, RunResult, run_job
+from segkit.job import HTML_NOT_REMOTE, RunEvents, RunJob, RunResult, run_job
 from segkit.options import check_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
+from segkit.storage import is_remote
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, save_report
 from segkit.image_stage import ImageOutcome
 from segkit.summary import render_report, render_summary
@@ -334,6 +335,9 @@ app.command("eval", help=EVAL_HELP)(make_eval_command(console, err_console))
 
 def _write_page(out_dir: Path, images: Path | None) -> None:
     """report.html, once everything it shows is written (the report, and the evaluation when there is one)."""
+    if is_remote(out_dir):
+        warn(HTML_NOT_REMOTE)
+        return
     try:
         say(f"Report page: {write_html_report(out_dir, images)} (open it in a browser)")
     except SegkitError as exc:

@@ -36,7 +36,10 @@ from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
 from segkit.image_stage import ImageOutcome, RunPlan, RunSummary
 from segkit.runner import ActiveBackend, Runner
-from segkit.storage import Location, check_location
+from segkit.storage import Location, check_location, is_remote
+
+HTML_NOT_REMOTE = ("report.html is written in local folders only: copy the output down (aws s3 sync URL DIR) and run"
+                   " `segkit compare DIR` for the page")
 
 
 class RunJob(BaseModel):
@@ -199,7 +202,10 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         names = [b.name for b in active]
         report = build_report([o.record for o in summary.outcomes if o.record is not None], names, job.iou_threshold, job.worst)
         files = write_run_files(layout, summary, report, plan.coco, names)
-        files += [write_html_report(layout.root, job.images)] if job.html else []
+        if job.html and is_remote(layout.root):
+            events.warning(HTML_NOT_REMOTE)
+        elif job.html:
+            files.append(write_html_report(layout.root, job.images))
     others = sorted(set(find_backend_records(layout)) - set(names))
     return RunResult(summary, report, files, layout, others)
 

@@ -89,7 +89,8 @@ def test_an_actor_killed_mid_run_is_restarted_and_leaves_nothing_half_written(ra
 
     def job(out: str, engine: str) -> RunJob:
         return RunJob(backends=["mock"], images=tmp_path / "images", detections=tmp_path / "dets", out=tmp_path / out,
-                      options={"mock": {"latency_ms": 400}}, engine=engine, ray=RaySettings(actors=1))
+                      options={"mock": {"latency_ms": 400}}, engine=engine, ray=RaySettings(actors=1),
+                      html=False)  # the page shows the run's timings
 
     killed: list[int] = []
     replacements: set[int] = set()
@@ -133,7 +134,7 @@ def test_ray_reads_and_writes_s3(ray_cluster, s3_server, tmp_path):
     s3_server.bucket("ray-out")
     images = s3_server.upload(EXAMPLES / "images", "ray-in", "images")
     dets = s3_server.upload(EXAMPLES / "detections", "ray-in", "dets")
-    common = ["--images", images, "--detections", dets, *BACKENDS, "--conf", "0"]
+    common = ["--images", images, "--detections", dets, *BACKENDS, "--conf", "0", "--no-html"]
     on_ray = run(*common, "--engine", "ray", "--out", "s3://ray-out/run")
     assert on_ray.exit_code == 0, on_ray.output
     assert run(*common, "--out", tmp_path / "local").exit_code == 0

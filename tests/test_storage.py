@@ -35,7 +35,7 @@ def test_a_run_reads_and_writes_s3_and_writes_what_a_local_run_writes(s3_server,
     s3_server.bucket("masks-out")
     images = s3_server.upload(EXAMPLES / "images", "photos-in", "set1/images")
     dets = s3_server.upload(EXAMPLES / "detections", "photos-in", "set1/dets")
-    common = ["--images", images, "--detections", dets, *BACKENDS, "--coco", "--conf", "0"]
+    common = ["--images", images, "--detections", dets, *BACKENDS, "--coco", "--conf", "0", "--no-html"]
 
     on_s3 = run(*common, "--out", "s3://masks-out/runs/a")
     assert on_s3.exit_code == 0, on_s3.output
@@ -46,8 +46,9 @@ def test_a_run_reads_and_writes_s3_and_writes_what_a_local_run_writes(s3_server,
     keys = [o["Key"] for o in s3_server.client.list_objects_v2(Bucket="masks-out")["Contents"]]
     assert not [k for k in keys if k.rsplit("/", 1)[-1].startswith(".")]  # no temporary objects, no lock
 
-    again = run(*common, "--out", "s3://masks-out/runs/a")  # resume reads the records back from S3
+    again = run(*common[:-1], "--html", "--out", "s3://masks-out/runs/a")  # resume reads the records back from S3
     assert again.exit_code == 0 and "5 already complete" in again.output
+    assert "warning: report.html is written in local folders only" in again.output
 
 
 @pytest.mark.parametrize("flag", ["--images", "--out"])
