@@ -137,7 +137,7 @@ def run(
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
     gt: Optional[Path] = typer.Option(None, "--gt", envvar="SEGKIT_GT", help="Ground truth to score the masks against at the end (see `segkit eval`; default: `gt:` in the config)."),
-    engine: Optional[str] = typer.Option(None, "--engine", envvar="SEGKIT_ENGINE", help="local (default): this machine; ray: a Ray cluster (pip install 'segkit[ray]')."),
+    engine: Optional[str] = typer.Option(None, "--engine", envvar="SEGKIT_ENGINE", help="local (default): this machine; ray: a Ray cluster (pip install 'segkit\\[ray]')."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="SEGKIT_RAY_ADDRESS", help="With --engine ray: auto, HOST:PORT or ray://HOST:10001 (default: start Ray on this machine)."),
     actors: Optional[int] = typer.Option(None, "--actors", envvar="SEGKIT_ACTORS", min=1, help="With --engine ray: actors per backend (default: as many as the GPUs allow, else 1)."),
     gpus_per_actor: Optional[float] = typer.Option(None, "--gpus-per-actor", envvar="SEGKIT_GPUS_PER_ACTOR", min=0.0, help="With --engine ray: GPUs per backend actor (default: 1 when the cluster has GPUs, else 0)."),
