@@ -21,6 +21,10 @@ in a run, detection ids within an image, backend names contain no '_').
 
 Files get the mode the user's umask allows, as ``open`` gives (mkstemp's 0600 would hide them from
 the user's group). One process at a time writes to a folder: ``OutputLock`` holds ``OUT/.segkit.lock``.
+
+OUT may also be an object-store URL (``s3://bucket/prefix``, see ``segkit.storage``): the same names
+under the prefix, each object written whole in one request (atomic on S3), no folders to make, no
+temporary files, and no lock (object stores have none: do not point two runs at one prefix).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from segkit.errors import InputError, SegkitError
 from segkit.mask_png import decode_mask_png as fast_decode_mask_png, encode_mask_png, looks_whole
 from segkit.mask_set import MaskSet, decode_mask
 from segkit.record import RECORD_VERSION, Answer, BackendRecord, ImageRecord
+from segkit.storage import is_remote, write_object
 
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".segkit.lock"
@@ -68,6 +73,8 @@ class OutputLayout:
         self.coco_dir = root / "coco"
 
     def create(self) -> None:
+        if is_remote(self.root):  # object stores have no folders; check_location checked the bucket
+            return
         for folder in (self.json_dir, self.masks_dir, self.viz_dir, self.backends_dir):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -149,7 +156,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
     The temporary name is unique to this process and call (no random names to draw: a mask is written
     per detection and backend, so this is on the hot path), and the file is created with mode 0666 less
-    the umask, as ``open`` would."""
+    the umask, as ``open`` would. On an object store the object is written whole instead."""
+    if not isinstance(path, Path):
+        write_object(path, data)
+        return
     tmp = path.parent / f".{path.name[:100]}.{os.getpid()}-{next(_temp_names)}{TEMP_SUFFIX}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -364,7 +374,7 @@ def remove_stale_temp_files(layout: OutputLayout) -> None:
     """Temporary files left by a run that was killed before it could rename them.
 
     Call only while holding the folder's ``OutputLock``: then no other segkit process is writing here."""
-    if not layout.root.is_dir():
+    if is_remote(layout.root) or not layout.root.is_dir():
         return
     for folder, _, files in os.walk(layout.root):
         for name in files:
@@ -380,7 +390,8 @@ class OutputLock:
     """An exclusive lock on an output folder for the life of a run or compare (``OUT/.segkit.lock``).
 
     Advisory (flock): it keeps two segkit processes from writing one folder at once, and releases by
-    itself if the process dies. Where flock is not available (Windows), it does nothing."""
+    itself if the process dies. Where flock is not available (Windows), and on an object store (which has
+    no locks), it does nothing."""
 
     _held: set[str] = set()
     _guard = threading.Lock()
@@ -391,6 +402,8 @@ class OutputLock:
         self._handle = None
 
     def __enter__(self) -> "OutputLock":
+        if is_remote(self.root):
+            return self
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not on POSIX

@@ -27,10 +27,11 @@ from segkit.detect import DetectJob, DetectOutcome, DetectSummary, detect_job
 from segkit.errors import BackendFatalError, ConfigError, SegkitError, one_line
 from segkit.evaluation.command import EVAL_HELP, evaluate_after, make_eval_command, run_ground_truth
 from segkit.html_report import write_html_report
-from segkit.job import RunEvents, RunJob, RunResult, run_job
+from segkit.job import HTML_NOT_REMOTE, RunEvents, RunJob, RunResult, run_job
 from segkit.options import check_families, parse_overrides, resolve_options
 from segkit.plugins import PluginHost, get_host
 from segkit.redact import redact
+from segkit.storage import is_remote
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, save_report
 from segkit.image_stage import ImageOutcome
 from segkit.summary import render_report, render_summary
@@ -117,9 +118,9 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
 @app.command(help=f"Segment every detection of every image with one or more backends. {PRECEDENCE}")
 def run(
     backend: List[str] = typer.Option([], "--backend", "-b", envvar="SEGKIT_BACKEND", help="Backend name (repeatable); see `segkit backends`."),
-    images: Optional[Path] = typer.Option(None, "--images", "-i", envvar="SEGKIT_IMAGES", help="Folder of images."),
-    detections: Optional[Path] = typer.Option(None, "--detections", "-d", envvar="SEGKIT_DETECTIONS", help="Folder of per-image detection files, or one file (COCO)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", envvar="SEGKIT_OUT", help="Output folder."),
+    images: Optional[str] = typer.Option(None, "--images", "-i", envvar="SEGKIT_IMAGES", help="Folder of images, or a URL (s3://bucket/prefix)."),
+    detections: Optional[str] = typer.Option(None, "--detections", "-d", envvar="SEGKIT_DETECTIONS", help="Folder of per-image detection files, or one file (COCO); or a URL."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", envvar="SEGKIT_OUT", help="Output folder, or a URL prefix (s3://bucket/prefix)."),
     conf: Optional[float] = typer.Option(None, "--conf", envvar="SEGKIT_CONF", min=0.0, max=1.0, help="Skip detections below this confidence (default from config)."),
     reader: Optional[str] = typer.Option(None, "--reader", envvar="SEGKIT_READER", help="Detection format: auto, qwen-json, qwen-grounding, coco, or a plugin's."),
     box_space: Optional[str] = typer.Option(None, "--box-space", envvar="SEGKIT_BOX_SPACE", help=BOX_SPACE_HELP),
@@ -136,10 +137,15 @@ def run(
     option: List[str] = OptionOpt,
     config: Optional[Path] = ConfigOpt,
     gt: Optional[Path] = typer.Option(None, "--gt", envvar="SEGKIT_GT", help="Ground truth to score the masks against at the end (see `segkit eval`; default: `gt:` in the config)."),
+    engine: Optional[str] = typer.Option(None, "--engine", envvar="SEGKIT_ENGINE", help="local (default): this machine; ray: a Ray cluster (pip install 'segkit\\[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="SEGKIT_RAY_ADDRESS", help="With --engine ray: auto, HOST:PORT or ray://HOST:10001 (default: start Ray on this machine)."),
+    actors: Optional[int] = typer.Option(None, "--actors", envvar="SEGKIT_ACTORS", min=1, help="With --engine ray: actors per backend (default: as many as the GPUs allow, else 1)."),
+    gpus_per_actor: Optional[float] = typer.Option(None, "--gpus-per-actor", envvar="SEGKIT_GPUS_PER_ACTOR", min=0.0, help="With --engine ray: GPUs per backend actor (default: 1 when the cluster has GPUs, else 0)."),
 ) -> None:
     try:
         job = _run_job(backend, images, detections, out, conf, reader, (box_space, input_size), mask_format, panels, no_panels,
                        force, limit, option, config, iou_threshold, worst, coco)
+        job = _with_engine(job, engine, ray_address, actors, gpus_per_actor)
         truth = run_ground_truth(gt, config)
         events = _CliEvents()
         try:
@@ -200,7 +206,19 @@ def _run_job(backend_names, images, detections, out, conf, reader, input_size, m
         viz=settings.viz,
         quality=settings.quality,
         limits=settings.limits,
+        engine=settings.engine,
+        ray=settings.ray,
     )
+
+
+def _with_engine(job: RunJob, engine: str | None, address: str | None, actors: int | None, gpus: float | None) -> RunJob:
+    """The job with the engine flags over the config's `engine:` and `ray:` settings."""
+    settings = job.ray.model_copy(update={k: v for k, v in
+                                          (("address", address), ("actors", actors), ("gpus_per_actor", gpus)) if v is not None})
+    chosen = _choice(engine, job.engine, "--engine", ("local", "ray"))
+    if chosen == "local" and settings != job.ray:
+        raise ConfigError("--ray-address, --actors and --gpus-per-actor need --engine ray")
+    return job.model_copy(update={"engine": chosen, "ray": settings})
 
 
 class _CliEvents(RunEvents):
@@ -317,6 +335,9 @@ app.command("eval", help=EVAL_HELP)(make_eval_command(console, err_console))
 
 def _write_page(out_dir: Path, images: Path | None) -> None:
     """report.html, once everything it shows is written (the report, and the evaluation when there is one)."""
+    if is_remote(out_dir):
+        warn(HTML_NOT_REMOTE)
+        return
     try:
         say(f"Report page: {write_html_report(out_dir, images)} (open it in a browser)")
     except SegkitError as exc:

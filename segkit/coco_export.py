@@ -65,6 +65,20 @@ class CocoExport:
             self._images[stem] = image
             self._annotations.setdefault(backend, {})[stem] = annotations
 
+    def merge(self, other: "CocoExport") -> None:
+        """Add what another export collected (an engine's workers collect per image, the run merges)."""
+        with self._lock:
+            self._images.update(other._images)
+            for backend, per_stem in other._annotations.items():
+                self._annotations.setdefault(backend, {}).update(per_stem)
+
+    def __getstate__(self) -> dict[str, Any]:  # sent between processes without its lock
+        return {"_images": self._images, "_annotations": self._annotations}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def documents(self, backends: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The COCO dataset dict of each backend."""
         stems = sorted(self._images)

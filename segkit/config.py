@@ -16,6 +16,7 @@ from segkit.boxes import parse_box_space
 from segkit.errors import ConfigError
 from segkit.quality import QualitySettings
 from segkit.redact import redact
+from segkit.storage import Location
 from segkit.text import preview
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -56,14 +57,28 @@ class LimitSettings(BaseModel):
 
 MaskFormat = Literal["png", "rle"]
 PanelMode = Literal["all", "disagree", "none"]
+Engine = Literal["local", "ray"]
+
+
+class RaySettings(BaseModel):
+    """Where and how `--engine ray` runs (config `ray:`; flags --ray-address, --actors, --gpus-per-actor)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, description="None: start a local Ray; 'auto' or HOST:PORT or ray://HOST:10001: join that cluster")
+    actors: int | None = Field(None, ge=1, description="actors per backend (default: as many as the cluster's GPUs allow, else its CPUs)")
+    gpus_per_actor: float | None = Field(None, ge=0, description="GPUs per backend actor (default: 1 when the cluster has GPUs, else 0)")
+    cpus_per_actor: float | None = Field(
+        None, gt=0, description="CPUs per backend actor (default: 1, less on a small cluster: the actors leave half its CPUs to decoding and writing)",
+    )
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    images: Path | None = None
-    detections: Path | None = None
-    out: Path = Path("segkit-out")
+    images: Location | None = None  # a folder, or a URL (s3://bucket/prefix)
+    detections: Location | None = None
+    out: Location = Path("segkit-out")
     backends: list[str] = Field(default_factory=list)
     conf: float = Field(0.0, ge=0.0, le=1.0)
     reader: str = "auto"
@@ -76,6 +91,8 @@ class Settings(BaseModel):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    engine: Engine = "local"
+    ray: RaySettings = Field(default_factory=RaySettings)
 
 
 def find_config(explicit: Path | None) -> Path | None:

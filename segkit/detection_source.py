@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 
 from pydantic import ByteSize
 
+from segkit import storage
 from segkit.config import LimitSettings
 from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext, log_warning
 from segkit.detections import RawDetection, box_space_warning
@@ -54,6 +55,13 @@ class DetectionIndex:
                 self.used.add(key)
                 return key, self.found.get(key), self.errors.get(key)
         return None, None, None
+
+    def __getstate__(self) -> dict[str, Any]:  # sent to an engine's workers without its lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def box_space_warning(self, path: Path, raws: list[RawDetection], image_size: tuple[int, int]) -> str | None:
         """``path: why its boxes do not fit their declared space`` for one image's boxes from ``path``,
@@ -157,6 +165,14 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 def read_limited(path: Path, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most ``max_bytes``; a FIFO, a device or a bigger file is refused unread."""
+    if not isinstance(path, Path):  # an object-store URL
+        try:
+            data = storage.read_limited(path, max_bytes)
+        except Exception as exc:
+            raise InputError(f"{path}: cannot read ({type(exc).__name__}: {exc}); check the URL and its permissions") from exc
+        if data is None:
+            raise _too_big(path, path.fs.size(path.path), max_bytes)
+        return data
     try:
         _check_regular(path, os.stat(path), max_bytes)
         # O_NONBLOCK: should the path become a FIFO after the check, opening it does not wait for a writer.

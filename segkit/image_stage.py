@@ -143,6 +143,13 @@ class DecodedImage:
 def triage(plan: RunPlan, backends: Sequence[str], image: Path) -> ImageTask | ImageOutcome:
     """What an image needs: an ImageTask, or its outcome already (no detections, a bad file, complete)."""
     _, entry, error = plan.detections.lookup(image)
+    return triage_found(plan, backends, image, entry, error)
+
+
+def triage_found(plan: RunPlan, backends: Sequence[str], image: Path,
+                 entry: tuple[Path, str, list[RawDetection]] | None, error: str | None) -> ImageTask | ImageOutcome:
+    """``triage`` once the image's detections were looked up (an engine may look up on one machine and
+    triage on another, where the resume check reads the output folder)."""
     if error:
         return ImageOutcome(image, "failed", errors=[(None, error)])
     if entry is None:
@@ -212,6 +219,24 @@ def write_outputs(
         outcome.status = "failed"
         outcome.errors += [(name, f"{task.image.name}: {message}") for name, message in failed.items()]
     return outcome
+
+
+def conclude(
+    plan: RunPlan,
+    decoded: DecodedImage,
+    backends: Sequence[tuple[str, Mapping[str, Any]]],
+    sinks: dict[str, MaskSink],
+    failed: Mapping[str, str],
+    seconds: Mapping[str, float],
+    stopped: bool,
+    outcome: ImageOutcome | None = None,
+) -> ImageOutcome:
+    """The image's outputs once every backend answered, or "not-run" when the run was stopped before some
+    backend reached it (its masks are removed: the next run redoes the image whole)."""
+    if stopped and not failed and len(sinks) < len(backends):
+        discard(sinks)
+        return ImageOutcome(decoded.task.image, "not-run")
+    return write_outputs(plan, decoded, backends, sinks, failed, seconds, outcome)
 
 
 def failure_outcome(plan: RunPlan, image: Path, exc: BaseException) -> ImageOutcome:

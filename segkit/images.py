@@ -39,6 +39,9 @@ def image_size(path: Path) -> tuple[int, int]:
     """(width, height) as stored, read from the file's header only; (0, 0) if it cannot be read
     (``load_rgb`` then says why)."""
     try:
+        if not isinstance(path, Path):  # an object-store URL: read the header in small blocks
+            with path.fs.open(path.path, "rb", block_size=HEADER_BLOCK) as handle, Image.open(handle) as img:
+                return img.size
         with Image.open(path) as img:
             return img.size
     except Exception:
@@ -46,6 +49,7 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 JPEG_END = b"\xff\xd9"
+HEADER_BLOCK = 64 * 1024  # enough for a JPEG's header with its EXIF
 
 
 def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -70,7 +74,10 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarr
     except ImageFailed:
         raise
     except Exception as exc:  # PIL and its format plugins (some added by other libraries) raise many kinds
-        reason = str(exc) if isinstance(exc, (UnidentifiedImageError, OSError)) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, UnidentifiedImageError):  # its text names the in-memory buffer, different every run
+            reason = "not an image format segkit can read"
+        else:
+            reason = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
         raise ImageFailed(f"cannot decode image {path}: {reason}; re-save it as PNG or JPEG") from exc
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from segkit.artifacts import OutputLayout, OutputLock, find_backend_records, remove_stale_temp_files, write_json
 from segkit.boxes import parse_box_space
 from segkit.coco_export import CocoExport
-from segkit.config import LimitSettings, MaskFormat, PanelMode, VizSettings
+from segkit.config import Engine, LimitSettings, MaskFormat, PanelMode, RaySettings, VizSettings
 from segkit.detection_reader import ReaderContext
 from segkit.detection_source import load_detections
 from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, SegkitError, one_line
@@ -36,6 +36,10 @@ from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
 from segkit.image_stage import ImageOutcome, RunPlan, RunSummary
 from segkit.runner import ActiveBackend, Runner
+from segkit.storage import Location, check_location, is_remote
+
+HTML_NOT_REMOTE = ("report.html is written in local folders only: copy the output down (aws s3 sync URL DIR) and run"
+                   " `segkit compare DIR` for the page")
 
 
 class RunJob(BaseModel):
@@ -44,9 +48,9 @@ class RunJob(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     backends: list[str] = Field(min_length=1)
-    images: Path
-    detections: Path
-    out: Path
+    images: Location  # a folder or an object-store URL (s3://bucket/prefix), as detections and out
+    detections: Location
+    out: Location
     conf: float = Field(0.0, ge=0.0, le=1.0)
     reader: str = "auto"
     box_space: Optional[str] = None  # --box-space: what the numbers of model answers are in
@@ -65,6 +69,8 @@ class RunJob(BaseModel):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     cores: Optional[int] = Field(None, ge=1)  # CPU slots for segkit's own work (default: the machine's)
+    engine: Engine = "local"  # where the work runs: this process's threads, or a Ray cluster
+    ray: RaySettings = Field(default_factory=RaySettings)
 
 
 class RunEvents:
@@ -165,25 +171,26 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     if job.reader != "auto" and job.reader not in readers:
         host.reader(job.reader)  # raises the error that lists the readers
 
+    for location, flag in ((job.images, "--images"), (job.detections, "--detections"), (job.out, "--out")):
+        check_location(location, flag, output=flag == "--out")  # URLs: credentials, bucket
     image_paths = drop_duplicate_stems(list_images(job.images), events.warning)
     if job.limit:
         image_paths = image_paths[: job.limit]
     index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space), job.limits)
     for message in index.warnings:
         events.warning(message)
+    engine = connect_engine(job)  # before anything is written: Ray missing or a cluster out of reach is one line
     layout = OutputLayout(job.out)
     layout.create()
     with OutputLock(job.out):
         remove_stale_temp_files(layout)
         try:
-            load_backends(active, events)
             outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
             plan = RunPlan(image_paths, index, layout, job.conf, job.force, outputs, job.limits,
                            CocoExport() if job.coco else None)
             if job.cores:
                 plan.cores = job.cores
-            events.started(len(image_paths), [b.name for b in active])
-            summary = Runner(plan, active, events.image_done).run()
+            summary = run_engine(engine, job, plan, active, events)
         finally:
             for backend in active:
                 backend.segmenter.close()
@@ -195,9 +202,32 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         names = [b.name for b in active]
         report = build_report([o.record for o in summary.outcomes if o.record is not None], names, job.iou_threshold, job.worst)
         files = write_run_files(layout, summary, report, plan.coco, names)
-        files += [write_html_report(layout.root, job.images)] if job.html else []
+        if job.html and is_remote(layout.root):
+            events.warning(HTML_NOT_REMOTE)
+        elif job.html:
+            files.append(write_html_report(layout.root, job.images))
     others = sorted(set(find_backend_records(layout)) - set(names))
     return RunResult(summary, report, files, layout, others)
+
+
+def connect_engine(job: RunJob) -> Any:
+    """None for the local engine; for `--engine ray` a RayEngine connected to its cluster (Ray is imported
+    only then, so the core never imports it otherwise)."""
+    if job.engine == "local":
+        return None
+    from segkit.engines.ray_engine import RayEngine
+
+    return RayEngine.connect(job.ray)
+
+
+def run_engine(engine: Any, job: RunJob, plan: RunPlan, active: list[ActiveBackend], events: RunEvents) -> RunSummary:
+    """The one place that picks where the work runs. Every engine calls the same per-image steps
+    (``segkit.image_stage``), so every engine writes the same files."""
+    if engine is None:  # the local engine: this process's threads
+        load_backends(active, events)
+        events.started(len(plan.images), [b.name for b in active])
+        return Runner(plan, active, events.image_done).run()
+    return engine.run(job, plan, active, events)
 
 
 class OutputWriteError(SegkitError):

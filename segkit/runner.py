@@ -41,6 +41,7 @@ from segkit.image_stage import (
     ImageOutcome,
     RunPlan,
     RunSummary,
+    conclude,
     decode,
     discard,
     failure_message,
@@ -48,7 +49,6 @@ from segkit.image_stage import (
     machine_cores,
     new_sink,
     triage,
-    write_outputs,
 )
 from segkit.images import image_size
 from segkit.segmenter import ContractError, Segmenter, check_segmentation
@@ -266,9 +266,7 @@ class Runner:
         self.plan.layout.create()
         if self.plan.outputs.panels != "none":
             import supervision  # noqa: F401  (the panels' first use would import it mid-run, holding the GIL for a second)
-        for backend in self.backends:
-            backend.describe()
-            self.workers[backend.name] = BackendWorker(backend, self.stop, self._halt)
+        self.start_workers()
         outcomes: dict[Path, ImageOutcome] = {}
         try:
             with ThreadPoolExecutor(self.window, thread_name_prefix="image") as pool:
@@ -294,10 +292,20 @@ class Runner:
                     self.stop.set()  # images whose backends have not started are left for the next run
                     raise
         finally:
-            for worker in self.workers.values():
-                worker.close()
+            self.close_workers()
         ordered = [outcomes.get(p) or ImageOutcome(p, "not-run") for p in self.plan.images]
         return RunSummary(ordered, {b.name: b.stats for b in self.backends}, time.perf_counter() - started, self.fatal)
+
+    def start_workers(self) -> None:
+        """A worker per backend (``run`` does this; an engine that calls ``segment`` itself too)."""
+        for backend in self.backends:
+            backend.describe()
+            self.workers[backend.name] = BackendWorker(backend, self.stop, self._halt)
+
+    def close_workers(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+        self.workers.clear()
 
     # -- one image -------------------------------------------------------------------------------
 
@@ -328,16 +336,14 @@ class Runner:
             with self._cpu(outcome, "decode"):
                 decoded = decode(self.plan, task)
             outcome.warnings += decoded.warnings
-            sinks, failed, seconds, stopped = self._segment(decoded, outcome)
-            if stopped and not failed and len(sinks) < len(self.backends):
-                discard(sinks)
-                return ImageOutcome(image, "not-run")  # left for the next run
+            sinks, failed, seconds, stopped = self.segment(decoded, outcome)
             with self._cpu(outcome, "outputs"):
                 infos = [(b.name, b.info) for b in self.backends]
-                return write_outputs(self.plan, decoded, infos, sinks, failed, seconds, outcome)
+                return conclude(self.plan, decoded, infos, sinks, failed, seconds, stopped, outcome)
 
-    def _segment(self, decoded: DecodedImage, outcome: ImageOutcome):
-        """Every backend's masks for the image, chunk by chunk, into one MaskSink per backend."""
+    def segment(self, decoded: DecodedImage, outcome: ImageOutcome):
+        """Every backend's masks for the image, chunk by chunk, into one MaskSink per backend:
+        (sinks, failed, seconds, stopped). Needs ``start_workers``."""
         plan = self.plan
         rgb, detections = decoded.rgb, decoded.detections
         height, width = rgb.shape[:2]

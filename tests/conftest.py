@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cli_helpers import Cli
+from cluster_helpers import ray_cluster, s3_server  # noqa: F401  (session fixtures: a local Ray, a local S3)
 
 
 @pytest.fixture(autouse=True)
