@@ -57,7 +57,35 @@ class UltralyticsOptions(BaseModel):
         return value
 
 
-class UltralyticsSam2Segmenter(Segmenter):
+class UltralyticsPredictorSegmenter(Segmenter):
+    """What the SAM 2 and SAM 3 backends share: an Ultralytics predictor, prompted with all of an image's
+    boxes in one ``inference_features`` call (which applies no ``conf`` filter)."""
+
+    predictor: Any = None
+    device: Any = None
+
+    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
+        if self.predictor is None:
+            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
+        height, width = image.shape[:2]
+        bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
+        try:
+            self.predictor.set_image(bgr)
+            masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=boxes)
+        finally:
+            self.predictor.reset_image()
+        return by_prompt(masks, rows, len(boxes), height, width)
+
+    def close(self) -> None:
+        if self.predictor is None:
+            return
+        self.predictor = None
+        from segkit_torch import runtime
+
+        runtime.release(self.device)
+
+
+class UltralyticsSam2Segmenter(UltralyticsPredictorSegmenter):
     """SAM 2.1 through Ultralytics: letterboxed input, one set_image per image, all boxes in one call."""
 
     options_key = "ultralytics"
@@ -132,18 +160,6 @@ class UltralyticsSam2Segmenter(Segmenter):
         self.half = bool(predictor.model.fp16)
         self.predictor = predictor
 
-    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        if self.predictor is None:
-            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
-        height, width = image.shape[:2]
-        bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
-        try:
-            self.predictor.set_image(bgr)
-            masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=boxes)
-        finally:
-            self.predictor.reset_image()
-        return by_prompt(masks, rows, len(boxes), height, width)
-
     def settings(self) -> dict[str, Any]:
         imgsz = self.options.imgsz
         return {
@@ -159,13 +175,6 @@ class UltralyticsSam2Segmenter(Segmenter):
             "conf_filter": "none: one mask per box, low scores kept",
         }
 
-    def close(self) -> None:
-        if self.predictor is None:
-            return
-        self.predictor = None
-        from segkit_torch import runtime
-
-        runtime.release(self.device)
 
 
 def by_prompt(masks: Any, rows: Any, n_boxes: int, height: int, width: int) -> Segmentation:

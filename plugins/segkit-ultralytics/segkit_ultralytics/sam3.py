@@ -13,13 +13,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
+from segkit import BackendFatalError, Readiness
 from segkit.errors import BackendNotReady, exception_text
 from segkit_torch.options import DEVICE_HELP, check_device
-from segkit_ultralytics.backend import by_prompt, keep_ultralytics_offline, package_version, ultralytics_device
+from segkit_ultralytics.backend import UltralyticsPredictorSegmenter, keep_ultralytics_offline, package_version, ultralytics_device
 from segkit_ultralytics.sam3_weights import FILE, mismatch_message, missing_message
 
 BACKEND = "ultralytics-sam3"
@@ -50,7 +49,7 @@ class UltralyticsSam3Options(BaseModel):
         return value
 
 
-class UltralyticsSam3Segmenter(Segmenter):
+class UltralyticsSam3Segmenter(UltralyticsPredictorSegmenter):
     """SAM 3 through Ultralytics: letterboxed input, one set_image per image, all boxes in one call."""
 
     options_key = "ultralytics_sam3"
@@ -125,18 +124,6 @@ class UltralyticsSam3Segmenter(Segmenter):
         self.half = bool(predictor.model.fp16)
         self.predictor = predictor
 
-    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        if self.predictor is None:
-            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
-        height, width = image.shape[:2]
-        bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
-        try:
-            self.predictor.set_image(bgr)
-            masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=boxes)
-        finally:
-            self.predictor.reset_image()
-        return by_prompt(masks, rows, len(boxes), height, width)
-
     def settings(self) -> dict[str, Any]:
         imgsz = self.options.imgsz
         return {
@@ -154,10 +141,3 @@ class UltralyticsSam3Segmenter(Segmenter):
             "conf_filter": "none: one mask per box, low scores kept",
         }
 
-    def close(self) -> None:
-        if self.predictor is None:
-            return
-        self.predictor = None
-        from segkit_torch import runtime
-
-        runtime.release(self.device)
