@@ -59,10 +59,28 @@ class UltralyticsOptions(BaseModel):
 
 class UltralyticsPredictorSegmenter(Segmenter):
     """What the SAM 2 and SAM 3 backends share: an Ultralytics predictor, prompted with all of an image's
-    boxes in one ``inference_features`` call (which applies no ``conf`` filter)."""
+    boxes in one ``inference_features`` call (which applies no ``conf`` filter). A subclass sets
+    ``weights``, ``options.imgsz``, ``device`` and ``half`` before ``make_predictor``."""
 
     predictor: Any = None
     device: Any = None
+    half = False
+
+    def make_predictor(self, sam: Any) -> Any:
+        """``sam``'s own predictor, set up on this backend's device, size and precision."""
+        predictor = sam.task_map["segment"]["predictor"](
+            overrides={
+                "model": str(self.weights),
+                "imgsz": self.options.imgsz,
+                "device": ultralytics_device(self.device),
+                "quantize": 16 if self.half else None,
+                "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
+                "verbose": False,
+                "save": False,
+            }
+        )
+        predictor.setup_model(model=sam.model, verbose=False)
+        return predictor
 
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
         if self.predictor is None:
@@ -137,18 +155,7 @@ class UltralyticsSam2Segmenter(UltralyticsPredictorSegmenter):
             sam = SAM(str(self.weights))  # the file name picks SAM 2.1 and the size; checked in check_ready
             if not sam.is_sam2:
                 raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a SAM 2 model")
-            predictor = sam.task_map["segment"]["predictor"](
-                overrides={
-                    "model": str(self.weights),
-                    "imgsz": self.options.imgsz,
-                    "device": ultralytics_device(self.device),
-                    "quantize": 16 if self.half else None,
-                    "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
-                    "verbose": False,
-                    "save": False,
-                }
-            )
-            predictor.setup_model(model=sam.model, verbose=False)
+            predictor = self.make_predictor(sam)
         except (BackendFatalError, BackendNotReady):
             raise
         except torch.OutOfMemoryError as exc:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from segkit import BackendFatalError, Readiness
 from segkit.errors import BackendNotReady, exception_text
 from segkit_torch.options import DEVICE_HELP, check_device
-from segkit_ultralytics.backend import UltralyticsPredictorSegmenter, keep_ultralytics_offline, package_version, ultralytics_device
+from segkit_ultralytics.backend import UltralyticsPredictorSegmenter, keep_ultralytics_offline, package_version
 from segkit_ultralytics.sam3_weights import FILE, mismatch_message, missing_message
 
 BACKEND = "ultralytics-sam3"
@@ -99,18 +99,7 @@ class UltralyticsSam3Segmenter(UltralyticsPredictorSegmenter):
             sam = SAM(str(self.weights))  # the file name picks SAM 3; checked in check_ready
             if not sam.is_sam3:
                 raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a SAM 3 model")
-            predictor = sam.task_map["segment"]["predictor"](
-                overrides={
-                    "model": str(self.weights),
-                    "imgsz": self.options.imgsz,
-                    "device": ultralytics_device(self.device),
-                    "quantize": 16 if self.half else None,
-                    "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
-                    "verbose": False,
-                    "save": False,
-                }
-            )
-            predictor.setup_model(model=sam.model, verbose=False)
+            predictor = self.make_predictor(sam)
         except (BackendFatalError, BackendNotReady):
             raise
         except torch.OutOfMemoryError as exc:
