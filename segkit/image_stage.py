@@ -43,8 +43,6 @@ def machine_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-
-
 @dataclass
 class BackendStats:
     images: int = 0

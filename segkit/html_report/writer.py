@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from segkit.html_report.assets import DEFAULT_MAX_SIDE, AssetMaker, ImageAssets
 from segkit.html_report.data import listed_thumbs, page_data, read_failures, report_records
 from segkit.html_report.ground_truth import gt_plot_values, ground_truth_masks
 from segkit.html_report.page import render_page
+from segkit.image_stage import machine_cores
 
 ASSET_NAME = re.compile(r"^[0-9a-f]{16}(-[0-9a-z-]+)?\.(jpg|png)$")
 
@@ -65,7 +65,8 @@ def _write(layout: OutputLayout, report: dict[str, Any], images: Path | None, ma
     maker = AssetMaker(root, backends, images, max_side, previous.get("images", {}) if previous.get("version") == 1 else {},
                        gt_masks, gt_source)
     thumbs = listed_thumbs(report, records)
-    with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1), thread_name_prefix="html") as pool:
+    # Mostly OpenCV and zlib, which release the GIL: one thread per core, as the run itself.
+    with ThreadPoolExecutor(workers or machine_cores(), thread_name_prefix="html") as pool:
         made = list(pool.map(lambda stem: (stem, *maker.make(stem, records[stem], thumbs.get(stem, []))), records))
     assets: dict[str, ImageAssets] = {stem: pictures for stem, _, pictures in made}
     write_json(manifest_path, {"version": 1, "images": {stamp: pictures.to_json() for _, stamp, pictures in made if stamp}})
