@@ -60,11 +60,70 @@ class UltralyticsOptions(BaseModel):
 class UltralyticsPredictorSegmenter(Segmenter):
     """What the SAM 2 and SAM 3 backends share: an Ultralytics predictor, prompted with all of an image's
     boxes in one ``inference_features`` call (which applies no ``conf`` filter). A subclass sets
-    ``weights``, ``options.imgsz``, ``device`` and ``half`` before ``make_predictor``."""
+    ``weights`` and ``options`` (``device``, ``half``, ``imgsz``) and says how its weight file is checked."""
 
     predictor: Any = None
     device: Any = None
     half = False
+
+    family = "SAM 2"  # what Ultralytics must build from the file (SAM(file).is_sam2 / .is_sam3)
+    oom_hint = "a smaller model or device=cpu"
+
+    def weights_missing(self) -> str | None:
+        """Why the weight file cannot be used, before Ultralytics sees it (it would download one); else None."""
+        raise NotImplementedError
+
+    def weights_mismatch(self) -> str | None:
+        """Why the file holds other weights, where Ultralytics would load it anyway; else None."""
+        return None
+
+    def load_failure(self, exc: Exception) -> str:
+        raise NotImplementedError
+
+    def check_ready(self) -> Readiness:
+        if importlib.util.find_spec("ultralytics") is None:
+            return Readiness.missing("the ultralytics package is not installed; pip install ultralytics")
+        problem = self.weights_missing()
+        if problem:
+            return Readiness.missing(problem)
+        return Readiness.ok(f"{self.weights} ({self.weights.stat().st_size / 1e6:.0f} MB), ultralytics {package_version('ultralytics')}")
+
+    def load(self) -> None:
+        readiness = self.check_ready()
+        if not readiness.ready:
+            raise BackendNotReady(f"backend {self.name!r} is not ready: {readiness.reason}")
+        keep_ultralytics_offline()
+        try:
+            import torch
+            from ultralytics import SAM
+        except ImportError as exc:
+            raise BackendNotReady(
+                f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
+            ) from exc
+        problem = self.weights_mismatch()
+        if problem:
+            raise BackendFatalError(problem)
+        from segkit_torch import runtime
+
+        self.device = runtime.resolve_device(self.options.device)
+        self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
+        runtime.enable_tf32(self.device)
+        threads = torch.get_num_threads()
+        try:
+            sam = SAM(str(self.weights))  # the file name picks the model (and SAM 2.1's size); checked in check_ready
+            if not (sam.is_sam3 if self.family == "SAM 3" else sam.is_sam2):
+                raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a {self.family} model")
+            predictor = self.make_predictor(sam)
+        except (BackendFatalError, BackendNotReady):
+            raise
+        except torch.OutOfMemoryError as exc:
+            raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.weights}; try {self.oom_hint}") from exc
+        except Exception as exc:
+            raise BackendFatalError(self.load_failure(exc)) from exc
+        finally:
+            torch.set_num_threads(threads)  # Ultralytics' select_device('cpu') sets it to cpu_count - 1 for everyone
+        self.half = bool(predictor.model.fp16)
+        self.predictor = predictor
 
     def make_predictor(self, sam: Any) -> Any:
         """``sam``'s own predictor, set up on this backend's device, size and precision."""
@@ -125,47 +184,11 @@ class UltralyticsSam2Segmenter(UltralyticsPredictorSegmenter):
         explicit = getattr(self.options, self.weights_option)
         return Path(explicit) if explicit is not None else Path(self.options.weights_dir) / self.model.weights
 
-    def check_ready(self) -> Readiness:
-        if importlib.util.find_spec("ultralytics") is None:
-            return Readiness.missing("the ultralytics package is not installed; pip install ultralytics")
-        problem = missing_message(self.model, self.weights, self.weights_option)
-        if problem:
-            return Readiness.missing(problem)
-        return Readiness.ok(f"{self.weights} ({self.weights.stat().st_size / 1e6:.0f} MB), ultralytics {package_version('ultralytics')}")
+    def weights_missing(self) -> str | None:
+        return missing_message(self.model, self.weights, self.weights_option)
 
-    def load(self) -> None:
-        readiness = self.check_ready()
-        if not readiness.ready:
-            raise BackendNotReady(f"backend {self.name!r} is not ready: {readiness.reason}")
-        keep_ultralytics_offline()
-        try:
-            import torch
-            from ultralytics import SAM
-        except ImportError as exc:
-            raise BackendNotReady(
-                f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
-            ) from exc
-        from segkit_torch import runtime
-
-        self.device = runtime.resolve_device(self.options.device)
-        self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
-        runtime.enable_tf32(self.device)
-        threads = torch.get_num_threads()
-        try:
-            sam = SAM(str(self.weights))  # the file name picks SAM 2.1 and the size; checked in check_ready
-            if not sam.is_sam2:
-                raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a SAM 2 model")
-            predictor = self.make_predictor(sam)
-        except (BackendFatalError, BackendNotReady):
-            raise
-        except torch.OutOfMemoryError as exc:
-            raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.weights}; try a smaller model or device=cpu") from exc
-        except Exception as exc:  # torch's strict load, a bad file: tell what the file really holds
-            raise BackendFatalError(mismatch_message(self.model, self.name, self.weights, exc)) from exc
-        finally:
-            torch.set_num_threads(threads)  # Ultralytics' select_device('cpu') sets it to cpu_count - 1 for everyone
-        self.half = bool(predictor.model.fp16)
-        self.predictor = predictor
+    def load_failure(self, exc: Exception) -> str:  # torch's strict load, a bad file: tell what the file really holds
+        return mismatch_message(self.model, self.name, self.weights, exc)
 
     def settings(self) -> dict[str, Any]:
         imgsz = self.options.imgsz

@@ -9,16 +9,14 @@ Nothing heavy is imported until ``load``.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segkit import BackendFatalError, Readiness
-from segkit.errors import BackendNotReady, exception_text
+from segkit.errors import exception_text
 from segkit_torch.options import DEVICE_HELP, check_device
-from segkit_ultralytics.backend import UltralyticsPredictorSegmenter, keep_ultralytics_offline, package_version
+from segkit_ultralytics.backend import UltralyticsPredictorSegmenter, package_version
 from segkit_ultralytics.sam3_weights import FILE, mismatch_message, missing_message
 
 BACKEND = "ultralytics-sam3"
@@ -54,6 +52,8 @@ class UltralyticsSam3Segmenter(UltralyticsPredictorSegmenter):
 
     options_key = "ultralytics_sam3"
     Options = UltralyticsSam3Options
+    family = "SAM 3"
+    oom_hint = "device=cpu"
 
     def __init__(self, name: str, options: UltralyticsSam3Options | None = None, **params: Any):
         super().__init__(name, options, **params)
@@ -65,53 +65,15 @@ class UltralyticsSam3Segmenter(UltralyticsPredictorSegmenter):
     def weights(self) -> Path:
         return Path(self.options.weights)
 
-    def check_ready(self) -> Readiness:
-        if importlib.util.find_spec("ultralytics") is None:
-            return Readiness.missing("the ultralytics package is not installed; pip install ultralytics")
-        problem = missing_message(self.weights)
-        if problem:
-            return Readiness.missing(problem)
-        return Readiness.ok(f"{self.weights} ({self.weights.stat().st_size / 1e6:.0f} MB), ultralytics {package_version('ultralytics')}")
+    def weights_missing(self) -> str | None:
+        return missing_message(self.weights)
 
-    def load(self) -> None:
-        readiness = self.check_ready()
-        if not readiness.ready:
-            raise BackendNotReady(f"backend {self.name!r} is not ready: {readiness.reason}")
-        keep_ultralytics_offline()
-        try:
-            import torch
-            from ultralytics import SAM
-        except ImportError as exc:
-            raise BackendNotReady(
-                f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
-            ) from exc
+    def weights_mismatch(self) -> str | None:
         # Ultralytics loads SAM 3 with strict=False: a file without SAM 3's weights would run on random ones.
-        problem = mismatch_message(self.name, self.weights)
-        if problem:
-            raise BackendFatalError(problem)
-        from segkit_torch import runtime
+        return mismatch_message(self.name, self.weights)
 
-        self.device = runtime.resolve_device(self.options.device)
-        self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
-        runtime.enable_tf32(self.device)
-        threads = torch.get_num_threads()
-        try:
-            sam = SAM(str(self.weights))  # the file name picks SAM 3; checked in check_ready
-            if not sam.is_sam3:
-                raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a SAM 3 model")
-            predictor = self.make_predictor(sam)
-        except (BackendFatalError, BackendNotReady):
-            raise
-        except torch.OutOfMemoryError as exc:
-            raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.weights}; try device=cpu") from exc
-        except Exception as exc:  # a shape mismatch, a corrupt tensor
-            raise BackendFatalError(
-                f"backend {self.name!r}: weights {self.weights} hold SAM 3 weights but do not load: {exception_text(exc)}"
-            ) from exc
-        finally:
-            torch.set_num_threads(threads)  # Ultralytics' select_device('cpu') sets it to cpu_count - 1 for everyone
-        self.half = bool(predictor.model.fp16)
-        self.predictor = predictor
+    def load_failure(self, exc: Exception) -> str:  # a shape mismatch, a corrupt tensor
+        return f"backend {self.name!r}: weights {self.weights} hold SAM 3 weights but do not load: {exception_text(exc)}"
 
     def settings(self) -> dict[str, Any]:
         imgsz = self.options.imgsz
