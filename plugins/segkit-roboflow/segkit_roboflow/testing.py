@@ -33,7 +33,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
@@ -42,6 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from segkit.segmenter import Segmenter
+from segkit.testing.loopback import LoopbackServer
 
 SAM2_PATH = "/sam2/segment_image"
 SAM3_PATH = "/sam3/visual_segment"
@@ -217,8 +218,11 @@ class SeenRequest:
     finished: float | None = None
 
 
-class RoboflowTestServer:
+class RoboflowTestServer(LoopbackServer):
     """A loopback stand-in for the Roboflow inference API (see the module docstring)."""
+
+    thread_name = "roboflow-test-server"
+    request_queue_size = 128
 
     def __init__(self, api_key: str | None = None, shape: str = "ring", delay: float = 0.0,
                  expected_boxes: Sequence[Sequence[float]] | None = None):
@@ -231,41 +235,14 @@ class RoboflowTestServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._faults: list[Fault] = []
+        super().__init__()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "RoboflowTestServer":
-        handler = type("Handler", (_Handler,), {"app": self})
-        httpd = _Server(("127.0.0.1", 0), handler)
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="roboflow-test-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "RoboflowTestServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self.origin
 
     # -- test controls ---------------------------------------------------------------------------
 
@@ -413,14 +390,6 @@ class RoboflowTestServer:
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address) -> None:  # clients that hang up are expected here
-        pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     app: RoboflowTestServer
     protocol_version = "HTTP/1.1"
@@ -450,6 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+RoboflowTestServer.handler = _Handler
 
 
 def _json(status: int, payload: Any, default: Callable[[Any], Any] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -31,10 +31,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal, Sequence
 
 import numpy as np
+
+from segkit.testing.loopback import LoopbackServer
 
 Style = Literal["qwen2.5-vl", "qwen3-vl"]
 PATH = "/v1/chat/completions"
@@ -122,8 +124,11 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class ChatCompletionsTestServer:
+class ChatCompletionsTestServer(LoopbackServer):
     """A loopback stand-in for an OpenAI-compatible server serving a Qwen-VL model (see the module doc)."""
+
+    thread_name = "chat-test-server"
+    request_queue_size = 64
 
     def __init__(self, style: Style = "qwen2.5-vl", model: str = "Qwen/Qwen2.5-VL-7B-Instruct",
                  api_key: str | None = None, max_pixels: int = QWEN25_DEFAULT_MAX_PIXELS):
@@ -134,39 +139,13 @@ class ChatCompletionsTestServer:
         self.boxes: dict[str, list[tuple[str, tuple[float, float, float, float]]]] = {}
         self.requests: list[Seen] = []
         self._faults: list[Fault] = []
+        super().__init__()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """The API's base URL, as a user passes it to --api-url."""
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "ChatCompletionsTestServer":
-        handler = type("Handler", (_Handler,), {"app": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="chat-test-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ChatCompletionsTestServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self.origin + "/v1"
 
     # -- test controls ---------------------------------------------------------------------------
 
@@ -288,14 +267,6 @@ class ChatCompletionsTestServer:
         return _Reply(400, {"object": "error", "message": problem, "type": "BadRequestError", "param": None, "code": 400})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-    def handle_error(self, request, client_address) -> None:  # clients that hang up (timeouts) are expected
-        pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     app: ChatCompletionsTestServer
     protocol_version = "HTTP/1.1"
@@ -320,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+
+ChatCompletionsTestServer.handler = _Handler
 
 
 def main() -> None:
