@@ -59,6 +59,17 @@ def sample_image(seed: int = 0, size: tuple[int, int] = SAMPLE_SIZE) -> np.ndarr
     return img
 
 
+def sample_batch() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Images and their boxes for testing ``segment_batch``: four ``sample_image``s of different sizes
+    and aspect ratios, with 3, 1, 2 and 1 of SAMPLE_BOXES (scaled to each): a batched answer must equal
+    ``segment`` on each image alone."""
+    sizes = [(160, 120), (200, 150), (97, 131), (240, 64)]
+    picks = [SAMPLE_BOXES, SAMPLE_BOXES[1:2], SAMPLE_BOXES[[2, 0]], SAMPLE_BOXES[:1]]
+    images = [sample_image(seed, size) for seed, size in enumerate(sizes)]
+    boxes = [picked * np.array([w / SAMPLE_SIZE[0], h / SAMPLE_SIZE[1]] * 2, np.float32) for picked, (w, h) in zip(picks, sizes)]
+    return images, boxes
+
+
 @dataclass
 class SampleDataset:
     images: Path

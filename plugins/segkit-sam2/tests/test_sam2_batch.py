@@ -6,20 +6,13 @@ import numpy as np
 import pytest
 
 from segkit import BackendNotReady
-from segkit.testing import SAMPLE_BOXES, sample_image
+from segkit.testing import SAMPLE_BOXES, sample_batch
 from segkit_sam2 import Sam2Options, Sam2Segmenter
 from segkit_sam2.testing import offline_segmenter
 
 
-def scaled(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return boxes * np.array([size[0] / 160, size[1] / 120] * 2, np.float32)
-
-
-# Images of different sizes in one batch, with 3, 1 (sam2 drops the box axis), 2 and 1 boxes.
-SIZES = [(160, 120), (200, 150), (97, 131), (240, 64)]
-BOXES = [SAMPLE_BOXES, SAMPLE_BOXES[1:2], SAMPLE_BOXES[[2, 0]], SAMPLE_BOXES[:1]]
-IMAGES = [sample_image(seed, size) for seed, size in enumerate(SIZES)]
-IMAGE_BOXES = [scaled(boxes, size) for boxes, size in zip(BOXES, SIZES)]
+# Images of different sizes in one batch (segkit.testing.sample_batch), with 3, 1 (sam2 drops the box axis), 2 and 1 boxes.
+IMAGES, IMAGE_BOXES = sample_batch()
 
 
 @pytest.fixture(scope="module")

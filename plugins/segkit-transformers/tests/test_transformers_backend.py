@@ -8,20 +8,13 @@ import pytest
 import torch
 
 from segkit.plugins import get_host
-from segkit.testing import SAMPLE_BOXES, check_segmenter_contract, sample_image
+from segkit.testing import check_segmenter_contract, sample_batch
 from segkit_transformers.models import MODELS
 from segkit_transformers.testing import OFFLINE_IMAGE_SIZE, offline_segmenter
 
 
-def scaled(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return boxes * np.array([size[0] / 160, size[1] / 120] * 2, np.float32)
-
-
-# Images of different sizes in one batch, with 3, 1, 2 and 1 boxes.
-SIZES = [(160, 120), (200, 150), (97, 131), (240, 64)]
-BOXES = [SAMPLE_BOXES, SAMPLE_BOXES[1:2], SAMPLE_BOXES[[2, 0]], SAMPLE_BOXES[:1]]
-IMAGES = [sample_image(seed, size) for seed, size in enumerate(SIZES)]
-IMAGE_BOXES = [scaled(boxes, size) for boxes, size in zip(BOXES, SIZES)]
+# Images of different sizes in one batch (segkit.testing.sample_batch), with 3, 1, 2 and 1 boxes.
+IMAGES, IMAGE_BOXES = sample_batch()
 
 
 @pytest.fixture(scope="module")
