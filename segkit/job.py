@@ -36,7 +36,7 @@ from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
 from segkit.image_stage import ImageOutcome, RunPlan, RunSummary
 from segkit.runner import ActiveBackend, Runner
-from segkit.storage import Location, check_location, is_remote
+from segkit.storage import Location, check_location, is_remote, storage_error
 
 HTML_NOT_REMOTE = ("report.html is written in local folders only: copy the output down (aws s3 sync URL DIR) and run"
                    " `segkit compare DIR` for the page")
@@ -251,4 +251,10 @@ def write_run_files(layout: OutputLayout, summary: RunSummary, report: dict[str,
             f"cannot write{where} in {layout.root} ({exc.strerror or exc}); the images already written are kept:"
             " free some space or make the folder writable, then run the same command again"
         ) from exc
+    except Exception as exc:
+        if not is_remote(layout.root):
+            raise
+        # The object store's own errors (botocore's credential, validation and client errors) are not OSErrors.
+        raise OutputWriteError(f"{storage_error(exc, layout.root, '--out')}; the images already written are kept:"
+                               " run the same command again once it is reachable") from exc
     return files

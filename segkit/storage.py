@@ -83,7 +83,9 @@ def check_location(location: Any, flag: str, output: bool = False) -> None:
     creates buckets. Local paths are checked where they are used."""
     if not is_remote(location):
         return
-    bucket = location.path.split("/", 1)[0]
+    bucket = location.path.strip("/").split("/", 1)[0]
+    if not bucket:
+        raise InputError(f"{flag} {location}: no bucket in the URL; pass {location.protocol}://BUCKET or {location.protocol}://BUCKET/PREFIX")
     try:
         if output or not _found(location, location.path):
             if not _found(location, bucket):

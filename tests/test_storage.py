@@ -100,3 +100,37 @@ def test_local_folders_are_untouched_by_the_storage_layer(tmp_path):
     atomic_write_bytes(target, b"{}")
     assert target.read_bytes() == b"{}" and [p.name for p in target.parent.iterdir()] == ["a.json"]
     shutil.rmtree(tmp_path / "deep")
+
+
+@pytest.mark.parametrize("flag", ["--images", "--out"])
+def test_a_url_without_a_bucket_is_one_line_and_writes_nothing(s3_server, tmp_path, flag):
+    paths = {"--images": str(EXAMPLES / "images"), "--detections": str(EXAMPLES / "detections"), "--out": str(tmp_path / "out")}
+    paths[flag] = "s3://"
+    result = run(*[v for k, p in paths.items() for v in (k, p)], *BACKENDS)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {flag} s3://: no bucket in the URL; pass s3://BUCKET")
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_object_store_that_refuses_the_closing_files_is_one_line(s3_server, tmp_path, monkeypatch):
+    """Credentials gone by the end of a run: botocore's error (not an OSError) becomes one line, exit 1."""
+    from segkit.artifacts import OutputLayout
+    from segkit.image_stage import RunSummary
+    from segkit.job import OutputWriteError, write_run_files
+
+    s3_server.bucket("closing")
+    layout = OutputLayout(as_location("s3://closing/run"))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    clear_storage_caches()
+    try:
+        with pytest.raises(OutputWriteError) as caught:
+            write_run_files(layout, RunSummary([], {}, 0.0), {"backends": []}, None, [])
+    finally:
+        clear_storage_caches()
+    message = str(caught.value)
+    assert message.startswith("--out s3://closing/run: no credentials for s3://") and "\n" not in message
+    assert caught.value.exit_code == 1
