@@ -36,7 +36,7 @@ from segkit.redact import redact
 from segkit.report import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report, save_report
 from segkit.image_stage import ImageOutcome, RunPlan, RunSummary
 from segkit.runner import ActiveBackend, Runner
-from segkit.storage import Location, check_location, is_remote, storage_error
+from segkit.storage import Location, check_location, from_storage_library, is_remote, storage_error
 
 HTML_NOT_REMOTE = ("report.html is written in local folders only: copy the output down (aws s3 sync URL DIR) and run"
                    " `segkit compare DIR` for the page")
@@ -252,7 +252,7 @@ def write_run_files(layout: OutputLayout, summary: RunSummary, report: dict[str,
             " free some space or make the folder writable, then run the same command again"
         ) from exc
     except Exception as exc:
-        if not is_remote(layout.root):
+        if not (is_remote(layout.root) and from_storage_library(exc)):
             raise
         # The object store's own errors (botocore's credential, validation and client errors) are not OSErrors.
         raise OutputWriteError(f"{storage_error(exc, layout.root, '--out')}; the images already written are kept:"

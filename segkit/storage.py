@@ -20,6 +20,7 @@ Credentials and endpoints come from the environment as the storage library reads
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
@@ -46,7 +47,9 @@ def as_location(value: Any) -> Any:
     except ImportError:
         raise InputError(f"{text}: reading and writing URLs needs universal-pathlib: {INSTALL_HINT}") from None
     try:
-        return UPath(text)
+        location = UPath(text)
+        location.fs  # the filesystem is made lazily: a missing gcsfs or adlfs would surface mid-run
+        return location
     except (ImportError, ValueError) as exc:  # the protocol's fsspec package is not installed, or unknown
         raise InputError(f"{text}: no storage library for {match['protocol']}:// ({exc}); {INSTALL_HINT}") from None
 
@@ -57,7 +60,10 @@ Location = Annotated[Path, PlainValidator(as_location)]
 
 def is_remote(path: Any) -> bool:
     """True for a UPath on an object store (anything that is not a local pathlib path)."""
-    return not isinstance(path, (PurePath, str)) and hasattr(path, "fs") and hasattr(path, "protocol")
+    if isinstance(path, (PurePath, str)):
+        return False
+    upath = sys.modules.get("upath")  # never imported when no URL was given
+    return upath is not None and isinstance(path, upath.UPath)
 
 
 def write_object(path: Any, data: bytes) -> None:
@@ -107,6 +113,15 @@ def _found(location: Any, path: str) -> bool:
     return True
 
 
+STORAGE_PACKAGES = ("botocore", "aiobotocore", "boto3", "s3fs", "fsspec", "upath", "gcsfs", "google", "adlfs", "azure")
+
+
+def from_storage_library(exc: BaseException) -> bool:
+    """True for an exception an object-store library raised (botocore's credential and client errors are
+    not OSErrors); a bug of segkit's own is not one."""
+    return type(exc).__module__.split(".", 1)[0] in STORAGE_PACKAGES
+
+
 def storage_error(exc: BaseException, location: Any, flag: str) -> InputError:
     """One line for what the storage library raised about a location."""
     kind = type(exc).__name__
@@ -119,4 +134,5 @@ def storage_error(exc: BaseException, location: Any, flag: str) -> InputError:
                       " AWS_ENDPOINT_URL for an S3-compatible store")
 
 
-__all__ = ["Location", "as_location", "check_location", "is_remote", "read_limited", "storage_error", "write_object"]
+__all__ = ["Location", "as_location", "check_location", "from_storage_library", "is_remote", "read_limited", "storage_error",
+           "write_object"]

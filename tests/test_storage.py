@@ -118,19 +118,31 @@ def test_an_object_store_that_refuses_the_closing_files_is_one_line(s3_server, t
     from segkit.artifacts import OutputLayout
     from segkit.image_stage import RunSummary
     from segkit.job import OutputWriteError, write_run_files
+    from segkit.report import build_report
 
     s3_server.bucket("closing")
-    layout = OutputLayout(as_location("s3://closing/run"))
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     clear_storage_caches()
     try:
+        layout = OutputLayout(as_location("s3://closing/run"))
         with pytest.raises(OutputWriteError) as caught:
-            write_run_files(layout, RunSummary([], {}, 0.0), {"backends": []}, None, [])
+            write_run_files(layout, RunSummary([], {}, 0.0), build_report([], ["mock"]), None, ["mock"])
     finally:
         clear_storage_caches()
     message = str(caught.value)
     assert message.startswith("--out s3://closing/run: no credentials for s3://") and "\n" not in message
     assert caught.value.exit_code == 1
+
+
+def test_a_url_whose_storage_library_is_missing_is_one_line(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here: gs:// has its library")
+    result = run("--images", str(EXAMPLES / "images"), "--detections", str(EXAMPLES / "detections"), "--out", "gs://bucket/run", *BACKENDS)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: gs://bucket/run: no storage library for gs://")
+    assert "gcsfs" in result.output and len(result.output.strip().splitlines()) == 1
