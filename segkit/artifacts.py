@@ -53,6 +53,9 @@ from segkit.storage import is_remote, write_object
 
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".segkit.lock"
+# A temporary file of segkit's own: ".<target name>.segkit-<pid>-<n>.tmp". Only names of this shape, in the
+# folders segkit writes, are ever removed: a user's own ".notes.tmp" beside the outputs is not ours.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.segkit-\d+-\d+\.tmp")
 
 
 def safe_label(label: str, limit: int = 40) -> str:
@@ -160,7 +163,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     if not isinstance(path, Path):
         write_object(path, data)
         return
-    tmp = path.parent / f".{path.name[:100]}.{os.getpid()}-{next(_temp_names)}{TEMP_SUFFIX}"
+    tmp = path.parent / f".{path.name[:100]}.segkit-{os.getpid()}-{next(_temp_names)}{TEMP_SUFFIX}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except FileNotFoundError:
@@ -317,7 +320,8 @@ def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list
 
 
 def is_temp_file(name: str) -> bool:
-    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+    """A temporary file that segkit's ``atomic_write_bytes`` made (by its marked name)."""
+    return _TEMP_NAME.fullmatch(name) is not None
 
 
 def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
@@ -373,13 +377,25 @@ def is_complete(layout: OutputLayout, stem: str, backends: list[str], conf: floa
 def remove_stale_temp_files(layout: OutputLayout) -> None:
     """Temporary files left by a run that was killed before it could rename them.
 
+    Only segkit's own: a file whose name has segkit's temporary mark, that is a regular file (not a
+    link), in a folder segkit writes (the output root, its own subfolders and one level below them).
+    Nothing else under --out is looked at, so ``--out .`` never touches the user's files.
     Call only while holding the folder's ``OutputLock``: then no other segkit process is writing here."""
     if is_remote(layout.root) or not layout.root.is_dir():
         return
-    for folder, _, files in os.walk(layout.root):
-        for name in files:
-            if is_temp_file(name):
-                Path(folder, name).unlink(missing_ok=True)
+    folders = [layout.root]
+    for own in (layout.json_dir, layout.viz_dir, layout.coco_dir, layout.html_dir, layout.masks_dir, layout.backends_dir):
+        if own.is_dir() and not own.is_symlink():
+            folders.append(own)
+            folders.extend(p for p in own.iterdir() if p.is_dir() and not p.is_symlink())
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if is_temp_file(entry.name) and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
 
 
 class OutputFolderBusy(SegkitError):

@@ -96,10 +96,31 @@ def test_a_second_process_on_the_same_folder_is_refused_in_one_line(cli):
 def test_stale_temporary_files_are_removed_when_no_other_run_holds_the_folder(cli):
     write_dataset(cli)
     assert cli.run("mock").exit_code == 0
-    stale = cli.out / "masks" / "one" / ".det00_x_mock.png.999-1.tmp"
-    stale.write_bytes(b"half a mask")
+    stale = [cli.out / "masks" / "one" / ".det00_x_mock.png.segkit-999-1.tmp",
+             cli.out / "json" / ".one.json.segkit-999-2.tmp", cli.out / ".report.json.segkit-999-3.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
     assert cli.run("mock").exit_code == 0
-    assert not stale.exists()
+    assert not [path for path in stale if path.exists()]
+
+
+def test_segkit_never_removes_files_it_did_not_write(cli):
+    """`--out .` or a folder shared with the user's own files: only segkit's marked temporaries go."""
+    write_dataset(cli)
+    cli.out.mkdir()
+    theirs = [cli.out / ".notes.tmp", cli.out / "json" / ".draft.json.tmp", cli.out / "work" / ".cache.tmp",
+              cli.out / "work" / "deep" / ".x.segkit-1-1.tmp",  # our mark, but not in a folder segkit writes
+              cli.out / "masks" / "one" / ".det00_x_mock.png.123-4.tmp"]  # an unmarked name in ours
+    for path in theirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"the user's")
+    link_target = cli.root / "elsewhere.tmp"
+    link_target.write_bytes(b"the user's")
+    (cli.out / "json" / ".link.segkit-1-1.tmp").symlink_to(link_target)
+    assert cli.run("mock").exit_code == 0
+    assert cli.run("mock", extra=["--force"]).exit_code == 0
+    assert all(path.read_bytes() == b"the user's" for path in theirs)
+    assert link_target.read_bytes() == b"the user's"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
