@@ -17,13 +17,8 @@ and `segkit run` is a library call: ``segkit.run_job(segkit.RunJob(backends=[...
 `segkit detect`: ``segkit.detect_job(segkit.DetectJob(images=..., out=..., prompt=..., flags={"model": ...}))``.
 """
 
-from segkit.boxes import NORMALIZED, PER_MILLE, PIXELS, BoxSpace
-from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext
-from segkit.detections import Detection, RawDetection
-from segkit.detector import Detector, DetectorAnswer
-from segkit.errors import BackendFatalError, BackendNotReady, ConfigError, ImageFailed, SegkitError
-from segkit.hookspecs import hookimpl
-from segkit.segmenter import NoOptions, Readiness, Segmentation, Segmenter
+from segkit.plugin_api import *  # noqa: F401,F403  (the plugin API: see segkit/plugin_api.py)
+from segkit.plugin_api import __all__ as _plugin_api
 
 __version__ = "0.1.0"
 
@@ -40,32 +35,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'segkit' has no attribute {name!r}")
 
 
-__all__ = [
-    "NORMALIZED",
-    "PER_MILLE",
-    "PIXELS",
-    "BackendFatalError",
-    "BackendNotReady",
-    "BoxSpace",
-    "ConfigError",
-    "DetectJob",
-    "Detection",
-    "DetectionFormatError",
-    "DetectionReader",
-    "Detector",
-    "DetectorAnswer",
-    "ImageFailed",
-    "NoOptions",
-    "RawDetection",
-    "ReaderContext",
-    "Readiness",
-    "RunEvents",
-    "RunJob",
-    "RunResult",
-    "SegkitError",
-    "Segmentation",
-    "Segmenter",
-    "detect_job",
-    "hookimpl",
-    "run_job",
-]
+__all__ = [*_plugin_api, "DetectJob", "RunEvents", "RunJob", "RunResult", "detect_job", "run_job"]
