@@ -34,13 +34,13 @@ import numpy as np
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import torch  # noqa: E402
-
-from segkit.testing import sample_image  # noqa: E402
 from segkit_sam2 import Sam2Options, Sam2Segmenter  # noqa: E402
 from segkit_sam2.models import MODELS as SAM2_MODELS  # noqa: E402
 from segkit_sam2.testing import link, random_checkpoint  # noqa: E402
 from segkit_ultralytics import UltralyticsOptions, UltralyticsSam2Segmenter  # noqa: E402
 from segkit_ultralytics.models import MODELS as ULTRALYTICS_MODELS  # noqa: E402
+
+from segkit.testing import sample_image  # noqa: E402
 
 ULTRALYTICS_SIZE = {"tiny": "t", "small": "s", "base_plus": "b", "large": "l"}
 
@@ -77,7 +77,6 @@ def measure(variants: dict[str, Callable[[], object]], repeat: int, threads: int
 def sam2_case(model: str, ckpt: Path, image: np.ndarray, boxes: np.ndarray, args) -> dict[str, dict[str, float]]:
     from sam2.build_sam import build_sam2
     from sam2.sam2_image_predictor import SAM2ImagePredictor
-
     from segkit_torch import runtime
 
     device = runtime.resolve_device(args.device)

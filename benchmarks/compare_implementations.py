@@ -49,11 +49,11 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import cv2  # noqa: E402
 import torch  # noqa: E402
-
-from segkit.masks import ious  # noqa: E402
 from segkit_sam2 import Sam2Options, Sam2Segmenter  # noqa: E402
 from segkit_sam2.testing import random_checkpoint  # noqa: E402
 from segkit_torch.testing import link  # noqa: E402
+
+from segkit.outputs.mask_metrics import ious  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 META, ULTRA, HF = "sam2-base-plus", "ultralytics-sam2.1-b", "hf-sam2.1-base-plus"
@@ -98,14 +98,14 @@ def run_cli(folder: Path, backends: list[str], images: Path, detections: Path, o
         "SEGKIT_TRANSFORMERS_DEVICE": "cpu",
         "OMP_NUM_THREADS": str(threads),
     }
-    command = [sys.executable, "-m", "segkit.cli", "run", *[a for b in backends for a in ("-b", b)], "--images", str(images),
+    command = [sys.executable, "-m", "segkit", "run", *[a for b in backends for a in ("-b", b)], "--images", str(images),
                "--detections", str(detections), "--out", str(out), "--conf", "0"]
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "json").glob("*.json"))]
 
 
 def load_examples(records: list[dict], images: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from segkit.images import load_rgb
+    from segkit.inputs.images import load_rgb
 
     found = []
     for record in records:

@@ -38,7 +38,7 @@ def make_data(root: Path, boxes: int, size: tuple[int, int]) -> None:
 
 
 def worker(root: Path, extra: list[str]) -> dict:
-    from segkit.job import RunJob, run_job
+    from segkit.pipeline.job import RunJob, run_job
 
     started = time.perf_counter()
     result = run_job(RunJob(backends=["mock", "mock-ellipse"], images=root / "images", detections=root / "dets",

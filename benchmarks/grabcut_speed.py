@@ -38,7 +38,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-
 from segkit_grabcut import GrabCutOptions, GrabCutSegmenter
 from segkit_grabcut.backend import segment_box
 
@@ -90,7 +89,7 @@ def write_extra_set(source: Path, root: Path) -> tuple[Path, Path]:
 
 def run_cli(out: Path, images: Path | None = None, detections: Path | None = None) -> list[dict]:
     """`segkit run --backend grabcut --backend mock`; the records it wrote, one per image."""
-    cmd = [sys.executable, "-m", "segkit.cli", "run", "--backend", "grabcut", "--backend", "mock", "--out", str(out), "--force"]
+    cmd = [sys.executable, "-m", "segkit", "run", "--backend", "grabcut", "--backend", "mock", "--out", str(out), "--force"]
     if images is not None:
         cmd += ["--images", str(images), "--detections", str(detections), "--conf", "0"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

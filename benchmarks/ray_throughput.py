@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import make_data  # noqa: E402  (the same images and detections)
 
 
-
 class TreeCpu:
     """CPU seconds of this process and its descendants (a local Ray's daemons, workers and actors) over a
     span, sampled every 50 ms so that processes that end during it (Ray's actors do) are counted too."""
@@ -76,7 +75,7 @@ class TreeCpu:
 def measure(root: Path, tag: str, latency: float, engine: str, actors: int, lean: bool, limit: int) -> dict:
     """One run over the first ``limit`` images: wall seconds, CPU seconds, seconds to the first image."""
     from segkit.config import RaySettings
-    from segkit.job import RunEvents, RunJob, run_job
+    from segkit.pipeline.job import RunEvents, RunJob, run_job
 
     stamps: list[float] = []
 

@@ -29,10 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
-from segkit.plugins import get_host
-from segkit.testing import SAMPLE_BOXES, SAMPLE_SIZE, sample_image, write_sample_dataset
 from segkit_roboflow.options import RoboflowOptions
+
+from segkit.plugins.host import get_host
+from segkit.testing import SAMPLE_BOXES, SAMPLE_SIZE, sample_image, write_sample_dataset
 
 DEFAULT_CONCURRENCY = RoboflowOptions().concurrency
 
@@ -68,7 +68,7 @@ def write_boxes(size: tuple[int, int]) -> np.ndarray:
 def by_cli(backend: str, concurrency: int, url: str, key: str, images: int, size: tuple[int, int]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         data = write_sample_dataset(Path(tmp) / "data", n_images=images, size=size)
-        command = [sys.executable, "-m", "segkit.cli", "run", "--backend", backend, "--images", str(data.images),
+        command = [sys.executable, "-m", "segkit", "run", "--backend", backend, "--images", str(data.images),
                    "--detections", str(data.detections), "--out", str(Path(tmp) / "out"), "--conf", "0",
                    "-O", f"roboflow.api_url={url}", "-O", f"roboflow.concurrency={concurrency}"]
         env = {**os.environ, "ROBOFLOW_API_KEY": key, "COLUMNS": "200"}

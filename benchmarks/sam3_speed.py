@@ -26,17 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from backend_overhead import boxes_for, measure, report
-
-from segkit.testing import sample_image
 from segkit_sam3 import Sam3Options, Sam3Segmenter
 from segkit_sam3.testing import random_checkpoint
 from segkit_ultralytics.sam3 import UltralyticsSam3Options, UltralyticsSam3Segmenter
+
+from segkit.testing import sample_image
 
 
 def sam3_case(path: Path, image: np.ndarray, boxes: np.ndarray, args) -> dict:
     from PIL import Image
     from sam3.model.sam3_image_processor import Sam3Processor
-
     from segkit_torch import runtime
 
     segmenter = Sam3Segmenter("sam3", Sam3Options(checkpoint=path, device=args.device))

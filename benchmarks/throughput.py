@@ -58,7 +58,7 @@ def make_data(root: Path, n: int, size: tuple[int, int], n_boxes: int) -> None:
 
 def worker(root: Path, latency: float, extra: list[str], limit: int | None) -> dict:
     """One `segkit run` in this process; what it measured, as a dict."""
-    from segkit.job import RunEvents, RunJob, run_job
+    from segkit.pipeline.job import RunEvents, RunJob, run_job
 
     stamps: list[tuple[float, float]] = []
 
@@ -90,8 +90,8 @@ def worker(root: Path, latency: float, extra: list[str], limit: int | None) -> d
 
 def baseline(root: Path, latency: float, n: int = 60) -> float:
     """Images/s of the backend alone: the mock called in a loop on images decoded beforehand."""
-    from segkit.backends.mock import MockOptions, MockSegmenter
-    from segkit.images import load_rgb
+    from segkit.inputs.images import load_rgb
+    from segkit.plugins.mock import MockOptions, MockSegmenter
 
     images = [load_rgb(p) for p in sorted((root / "images").iterdir())[:n]]
     boxes = np.array([[100, 100, 400, 300]] * 10, dtype=np.float32)

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from PIL import Image
-
-from segkit.boxes import parse_box_space
-from segkit.detect import DetectPlan, DetectRunner
-from segkit.plugins import get_host
-from segkit.testing import sample_image
 from segkit_vlm.options import VlmOptions
+
+from segkit.inputs.box_spaces import parse_box_space
+from segkit.pipeline.detect import DetectPlan, DetectRunner
+from segkit.plugins.host import get_host
+from segkit.testing import sample_image
 
 
 def start_server(delay: float) -> tuple[subprocess.Popen, str, str]:

@@ -17,13 +17,15 @@ and `segkit run` is a library call: ``segkit.run_job(segkit.RunJob(backends=[...
 `segkit detect`: ``segkit.detect_job(segkit.DetectJob(images=..., out=..., prompt=..., flags={"model": ...}))``.
 """
 
+from segkit import moved_modules as _moved_modules
 from segkit.plugin_api import *  # noqa: F401,F403  (the plugin API: see segkit/plugin_api.py)
 from segkit.plugin_api import __all__ as _plugin_api
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+_moved_modules.install()  # segkit 0.1's module paths answer with where their names are now
 
-_LAZY = {"RunJob": "segkit.job", "RunEvents": "segkit.job", "RunResult": "segkit.job", "run_job": "segkit.job",
-         "DetectJob": "segkit.detect", "detect_job": "segkit.detect"}
+_LAZY = {**dict.fromkeys(("RunJob", "RunEvents", "RunResult", "run_job"), "segkit.pipeline.job"),
+         **dict.fromkeys(("DetectJob", "detect_job"), "segkit.pipeline.detect")}
 
 
 def __getattr__(name: str):

@@ -12,9 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
-from segkit.boxes import parse_box_space
 from segkit.errors import ConfigError
-from segkit.quality import QualitySettings
+from segkit.inputs.box_spaces import parse_box_space
+from segkit.outputs.quality import QualitySettings
 from segkit.redact import redact
 from segkit.storage import Location
 from segkit.text import preview

@@ -9,20 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from segkit.boxes import (
-    NORMALIZED,
-    PER_MILLE,
-    PIXELS,
-    BoxSpace,
-    box_space_for_model,
-    parse_box_space,
-    to_normalized_xyxy,
-    xyxy_to_cxcywh,
-    xyxy_to_xywh,
-)
-from segkit.detection_reader import DetectionFormatError, DetectionReader, ReaderContext
-from segkit.detections import Detection, RawDetection
-from segkit.detector import Detector, DetectorAnswer
 from segkit.errors import (
     BackendFatalError,
     BackendNotReady,
@@ -33,19 +19,43 @@ from segkit.errors import (
     exception_text,
     one_line,
 )
-from segkit.hookspecs import hookimpl
-from segkit.images import load_rgb
+from segkit.inputs.box_spaces import (
+    NORMALIZED,
+    PER_MILLE,
+    PIXELS,
+    BoxSpace,
+    box_space_for_model,
+    parse_box_space,
+    to_normalized_xyxy,
+    xyxy_to_cxcywh,
+    xyxy_to_xywh,
+)
+from segkit.inputs.detections import Detection, RawDetection
+from segkit.inputs.images import load_rgb
+from segkit.inputs.readers.base import (
+    DetectionFormatError,
+    DetectionReader,
+    ReaderContext,
+)
+from segkit.plugins.detector import Detector, DetectorAnswer
+from segkit.plugins.hookspecs import hookimpl
+from segkit.plugins.segmenter import (
+    ContractError,
+    NoOptions,
+    Readiness,
+    Segmentation,
+    Segmenter,
+)
 from segkit.redact import redact, register_secret
 from segkit.retry import RetryPolicy, retry_after_seconds, status_text
-from segkit.segmenter import ContractError, NoOptions, Readiness, Segmentation, Segmenter
 
 
 def get_backend(name: str, **options: Any) -> Segmenter:
     """A backend by the name `segkit run --backend` takes, created with ``options`` (its Options fields,
     over the SEGKIT_<KEY>_<FIELD> environment), checked ready and loaded: call ``segment`` on it, then
     ``close``. Raises UnknownBackendError (listing the names), ConfigError or BackendNotReady in one line."""
-    from segkit.options import resolve_options
-    from segkit.plugins import get_host
+    from segkit.plugins.host import get_host
+    from segkit.plugins.options import resolve_options
 
     entry = get_host().backend(name)
     key = entry.cls.options_key
@@ -60,8 +70,8 @@ def get_backend(name: str, **options: Any) -> Segmenter:
 def get_detector(name: str, **options: Any) -> Detector:
     """A detector by the name `segkit detect --detector` takes, created with ``options``, checked ready and
     loaded: call ``detect`` on it, then ``close``."""
-    from segkit.options import resolve_options
-    from segkit.plugins import get_host
+    from segkit.plugins.host import get_host
+    from segkit.plugins.options import resolve_options
 
     entry = get_host().detector(name)
     key = entry.cls.options_key

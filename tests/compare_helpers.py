@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from segkit.backends.mock import box_mask
-from segkit.plugins import get_host
+from segkit.plugins.host import get_host
+from segkit.plugins.mock import box_mask
 
 SIZE = (128, 64)
 MARGIN = 2

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from cli_helpers import Cli
 from cluster_helpers import ray_cluster, s3_server  # noqa: F401  (session fixtures: a local Ray, a local S3)
 

@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from cli_helpers import qwen_det, write_qwen, write_rgb
+from PIL import Image
 
 SIZE = (128, 64)
 

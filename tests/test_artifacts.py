@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from segkit.artifacts import atomic_write_bytes, safe_label
+from segkit.outputs.files import atomic_write_bytes
+from segkit.outputs.layout import safe_label
 
 
 def test_a_crash_before_the_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from segkit.plugins import get_host
+from segkit.plugins.host import get_host
 from segkit.testing import check_segmenter_contract, offline_segmenter
 
 BACKENDS = sorted(get_host().backends())

@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from segkit.backends.mock import box_mask
-from segkit.plugins import get_host
+from segkit.plugins.host import get_host
+from segkit.plugins.mock import box_mask
 
 SIZE = (64, 48)
 BOXES = [(4, 4, 20, 20), (10, 8, 50, 40), (30, 2, 62, 30), (0, 24, 16, 48), (40, 30, 64, 48)]

@@ -4,7 +4,9 @@ boxes that clearly do not fit the space they were declared in."""
 import numpy as np
 import pytest
 
-from segkit.boxes import (
+from segkit.config import Settings, box_space_setting
+from segkit.errors import ConfigError
+from segkit.inputs.box_spaces import (
     NORMALIZED,
     PER_MILLE,
     PIXELS,
@@ -17,9 +19,7 @@ from segkit.boxes import (
     qwen_smart_resize,
     to_pixel_xyxy,
 )
-from segkit.config import Settings, box_space_setting
-from segkit.detections import RawDetection, box_space_warning
-from segkit.errors import ConfigError
+from segkit.inputs.detections import RawDetection, box_space_warning
 
 
 @pytest.mark.parametrize(

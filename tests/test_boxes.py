@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from segkit.boxes import (
+from segkit.inputs.box_spaces import (
     NORMALIZED,
     PER_MILLE,
     PIXELS,

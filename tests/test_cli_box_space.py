@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-
 from cli_helpers import write_rgb
-from segkit.artifacts import read_mask
+
+from segkit.outputs.reading import read_mask
 
 SIZE = (640, 480)
 

@@ -8,11 +8,11 @@ import os
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
 from PIL import Image
 
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from segkit.artifacts import read_mask
-from segkit.masks import iou
+from segkit.outputs.mask_metrics import iou
+from segkit.outputs.reading import read_mask
 
 SIZE = (64, 48)
 # Pixel boxes whose normalized form is exact in binary, so the mock's masks are exact rectangles.
@@ -248,7 +248,7 @@ def test_config_file_supplies_defaults_and_env_and_flags_override(two_images, mo
 def test_invalid_config_is_one_line(tmp_path):
     from typer.testing import CliRunner
 
-    from segkit.cli import app
+    from segkit.cli.commands import app
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("conf: 7\n")

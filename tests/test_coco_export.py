@@ -9,13 +9,13 @@ import shutil
 
 import numpy as np
 import pytest
+from compare_helpers import all_boxes, extra_backends, write_dataset  # noqa: F401
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from compare_helpers import all_boxes, extra_backends, write_dataset  # noqa: F401
-from segkit import image_stage
-from segkit.artifacts import read_mask
+from segkit.outputs.reading import read_mask
+from segkit.pipeline import image_steps as image_stage
 
 
 def quiet(fn, *args):
@@ -100,7 +100,7 @@ def test_resumed_run_and_compare_export_the_same_files(exported, tmp_path):
 
 
 def test_rle_of_no_masks_and_of_one_mask():
-    from segkit.coco_export import encode_rle
+    from segkit.outputs.coco import encode_rle
 
     assert encode_rle(np.zeros((0, 4, 5), bool)) == []
     rle = encode_rle(np.eye(4, 5, dtype=bool)[None])[0]

@@ -7,11 +7,18 @@ import shutil
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen
+from compare_helpers import (  # noqa: F401
+    DATASET,
+    SIZE,
+    all_boxes,
+    extra_backends,
+    inset_iou,
+    write_dataset,
+)
 from PIL import Image
 
-from cli_helpers import qwen_det, write_qwen
-from compare_helpers import DATASET, SIZE, all_boxes, extra_backends, inset_iou, write_dataset  # noqa: F401
-from segkit import compare as compare_module
+from segkit.pipeline import compare as compare_module
 
 
 def load(path) -> dict:

@@ -8,11 +8,11 @@ import threading
 import time
 
 import pytest
+from cli_helpers import write_rgb
 
 import segkit
-from cli_helpers import write_rgb
 from segkit.errors import UnknownDetectorError
-from segkit.plugins import PluginHost, get_host
+from segkit.plugins.host import PluginHost, get_host
 from segkit.testing import sample_image
 
 SIZE = (200, 100)

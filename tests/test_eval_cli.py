@@ -9,8 +9,6 @@ import unicodedata
 
 import numpy as np
 import pytest
-from rich.console import Console
-
 from compare_helpers import ellipse_pixels
 from eval_helpers import (
     SIZE,
@@ -23,8 +21,10 @@ from eval_helpers import (
     write_images,
     write_png,
 )
-from segkit.evaluation.table import render_evaluation
-from segkit.masks import boundary_iou, iou
+from rich.console import Console
+
+from segkit.cli.eval_tables import render_evaluation
+from segkit.outputs.mask_metrics import boundary_iou, iou
 
 BIG = (4, 4, 124, 60)  # 120 x 56: its inscribed ellipse covers pi/4 of it to within 0.5%
 APPLE = (8, 8, 48, 40)
@@ -352,10 +352,10 @@ def test_other_bad_arguments(cli, tmp_path):
 
 
 def test_boundary_iou_in_records_is_the_masks_module_measure(analytic):
-    """The records hold what segkit.masks computes for the mask files: one implementation of each measure."""
+    """The records hold what segkit.outputs.mask_metrics computes for the mask files: one implementation of each measure."""
     cli = analytic
     assert cli.run("mock-ellipse", extra=["--gt", cli.gt]).exit_code == 0
-    from segkit.artifacts import read_mask
+    from segkit.outputs.reading import read_mask
 
     det = load(cli.out / "json" / "two.json")["detections"][0]
     mask = read_mask(cli.out / det["backends"]["mock-ellipse"]["mask"])

@@ -9,14 +9,20 @@ import unicodedata
 
 import numpy as np
 import pytest
-
 from eval_helpers import rect_mask, write_png
+
 from segkit.errors import ConfigError, InputError
 from segkit.evaluation.coco_ap import ApCollector
-from segkit.evaluation.ground_truth import GroundTruthProblem, GtImage, GtInstance, open_ground_truth
-from segkit.evaluation.gt_semantic import read_class_names
+from segkit.evaluation.ground_truth.base import GroundTruthProblem, GtImage, GtInstance
+from segkit.evaluation.ground_truth.formats import open_ground_truth
+from segkit.evaluation.ground_truth.semantic import read_class_names
 from segkit.evaluation.label_map import UNMAPPED, load_label_map
-from segkit.evaluation.matching import Candidate, box_ious, match_instances, match_semantic
+from segkit.evaluation.matching import (
+    Candidate,
+    box_ious,
+    match_instances,
+    match_semantic,
+)
 
 SIZE = (128, 64)
 

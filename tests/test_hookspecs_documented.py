@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from segkit import hookspecs
+from segkit.plugins import hookspecs
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "writing-a-plugin.md"
 

@@ -15,14 +15,14 @@ import zlib
 from pathlib import Path
 
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
-import segkit.plugins
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from segkit.cli import main
-from segkit.detection_reader import DetectionReader
-from segkit.detection_source import DROPPED_FIELDS_KEY
-from segkit.plugins import PluginHost, get_host
+import segkit.plugins.host
+from segkit.cli.commands import main
+from segkit.inputs.detection_files import DROPPED_FIELDS_KEY
+from segkit.inputs.readers.base import DetectionReader
+from segkit.plugins.host import PluginHost, get_host
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (64, 48)
@@ -202,7 +202,7 @@ def test_an_image_above_the_pixel_limit_is_refused_before_decoding(good):
 
 def test_the_pixel_limit_is_segkits_setting_not_pillows(tmp_path):
     from segkit.errors import ImageFailed
-    from segkit.images import load_rgb
+    from segkit.inputs.images import load_rgb
 
     path = tmp_path / "big.png"
     path.write_bytes(header_only_png(10000, 10000))  # 100 MP: Pillow alone would warn, then refuse at 179 MP
@@ -389,11 +389,11 @@ def test_an_unknown_options_family_is_an_error_with_a_did_you_mean(good):
 def test_the_default_config_runs_with_only_the_core_and_grabcut_installed(tmp_path, monkeypatch):
     """The README's main command: configs/default.yaml has sections for plugins that may be absent."""
     monkeypatch.setenv("SEGKIT_BLOCK_PLUGINS", "sam2,ultralytics,roboflow")
-    monkeypatch.setattr(segkit.plugins, "_host", PluginHost())
+    monkeypatch.setattr(segkit.plugins.host, "_host", PluginHost())
     monkeypatch.chdir(ROOT)
     from typer.testing import CliRunner
 
-    from segkit.cli import app
+    from segkit.cli.commands import app
 
     result = CliRunner().invoke(app, ["run", "-b", "mock-ellipse", "--limit", "1", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

@@ -12,15 +12,15 @@ from html import unescape
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
+from html_browser import chromium, visit  # noqa: F401  (fixture)
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from html_browser import chromium, visit  # noqa: F401  (fixture)
-from segkit.artifacts import load_mask
-from segkit.cli import app
+from segkit.cli.commands import app
 from segkit.html_report import write_html_report
 from segkit.html_report.page import script_json
+from segkit.outputs.reading import load_mask
 
 SIZE = (128, 64)
 XSS = "<img src=x onerror=alert(1)>"
@@ -417,8 +417,8 @@ def test_thousands_of_detections_load_as_one_page_of_rows(chromium, tmp_path):
     """5000 detections of 200 images: the page draws 25 rows at a time, and sorting and filtering stay quick."""
     from segkit.html_report.data import page_data as build
     from segkit.html_report.page import render_page
-    from segkit.record import RECORD_VERSION, ImageRecord
-    from segkit.report import build_report
+    from segkit.outputs.agreement import build_report
+    from segkit.outputs.records import RECORD_VERSION, ImageRecord
 
     rng = np.random.default_rng(0)
     records = {}

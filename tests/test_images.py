@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from segkit.errors import ImageFailed, InputError
-from segkit.images import list_images, load_rgb
+from segkit.inputs.images import list_images, load_rgb
 
 
 def test_rgb_png_is_read_unchanged(tmp_path):

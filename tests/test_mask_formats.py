@@ -9,14 +9,14 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
+from compare_helpers import DATASET, write_dataset
 from PIL import Image
 from pycocotools import mask as mask_utils
 
 import segkit
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from compare_helpers import DATASET, write_dataset
-from segkit.mask_png import encode_mask_png
-from segkit.plugins import get_host
+from segkit.outputs.mask_png import encode_mask_png
+from segkit.plugins.host import get_host
 
 SIZE = (96, 64)
 
@@ -159,7 +159,7 @@ def test_bad_output_choices_are_one_line_and_exit_2(cli):
 
 
 def test_full_image_rle_from_a_crop_is_exactly_pycocotools_encoding_of_the_full_mask():
-    from segkit.mask_set import MaskSet, encode_mask
+    from segkit.outputs.mask_set import MaskSet, encode_mask
 
     rng = np.random.default_rng(3)
     for case in range(400):

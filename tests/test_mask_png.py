@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from segkit.artifacts import OutputFileError, decode_mask_png
-from segkit.mask_png import decode_mask_png as fast_decode
-from segkit.mask_png import encode_mask_png
+from segkit.outputs.mask_png import decode_mask_png as fast_decode
+from segkit.outputs.mask_png import encode_mask_png
+from segkit.outputs.reading import OutputFileError, decode_mask_png
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (8, 5), (9, 4), (64, 48), (1281, 961)])

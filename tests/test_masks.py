@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segkit.masks import (
+from segkit.outputs.mask_metrics import (
     area,
     backend_pairs,
     boundary,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from segkit.model_answer import MAX_DEPTH, AnswerError, parse_model_answer
+from segkit.inputs.model_answer import MAX_DEPTH, AnswerError, parse_model_answer
 
 BOX = '{"bbox_2d": [12, 34, 56, 78], "label": "りんご"}'
 BOXES = [{"bbox_2d": [12, 34, 56, 78], "label": "りんご"}, {"bbox_2d": [1, 2, 3, 4], "label": "cup"}]

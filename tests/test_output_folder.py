@@ -13,13 +13,13 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from cli_helpers import qwen_det, write_qwen, write_rgb
 from compare_helpers import write_dataset
+
 from segkit.config import VizSettings
-from segkit.detections import Detection
-from segkit.panel import render_panel
-from segkit.segmenter import Segmentation
+from segkit.inputs.detections import Detection
+from segkit.outputs.panels import render_panel
+from segkit.plugins.segmenter import Segmentation
 
 SIZE = (64, 48)
 
@@ -54,7 +54,7 @@ def test_mask_names_cannot_collide_between_images(cli):
     second = load(cli.out / "json" / "p_det01_q.json")["detections"][0]["backends"]["mock"]
     assert first["mask"] != second["mask"]
     assert (first["area_px"], second["area_px"]) == (32 * 32, 8 * 8)
-    from segkit.artifacts import read_mask
+    from segkit.outputs.reading import read_mask
     assert read_mask(cli.out / first["mask"]).sum() == 32 * 32 and read_mask(cli.out / second["mask"]).sum() == 64
 
 
@@ -136,7 +136,7 @@ def test_a_damaged_mask_file_makes_its_image_incomplete(cli, damage):
 
 
 def test_a_full_disk_at_the_end_of_a_run_is_one_line_and_keeps_the_images(cli, monkeypatch):
-    from segkit import job
+    from segkit.pipeline import job
 
     write_dataset(cli)
 

@@ -4,10 +4,10 @@ import numpy as np
 from fontTools.ttLib import TTFont
 
 from segkit.config import VizSettings
-from segkit.detections import Detection
 from segkit.fonts import font_path
-from segkit.panel import ONLY_FIRST, ONLY_SECOND, render_panel
-from segkit.segmenter import Segmentation
+from segkit.inputs.detections import Detection
+from segkit.outputs.panels import ONLY_FIRST, ONLY_SECOND, render_panel
+from segkit.plugins.segmenter import Segmentation
 
 H, W = 60, 80
 

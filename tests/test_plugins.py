@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from segkit import hookspecs
-from segkit.plugins import DEFAULT_PLUGINS, PluginHost, get_host
+from segkit.plugins import hookspecs
+from segkit.plugins.host import DEFAULT_PLUGINS, PluginHost, get_host
 
 SIZE = (64, 48)
 
@@ -84,7 +84,7 @@ def test_blocked_plugins_are_not_loaded(site, monkeypatch):
 def test_bad_registrations_are_reported_per_plugin(site):
     make_distribution(site, "segkit-bad", "segkit_bad", """
         import segkit
-        from segkit.backends.mock import MockSegmenter
+        from segkit.plugins.mock import MockSegmenter
 
         @segkit.hookimpl
         def register_segmenters(register):
@@ -102,11 +102,11 @@ def test_bad_registrations_are_reported_per_plugin(site):
     """, "raises")
     host = PluginHost()
     backends = host.backends()
-    assert backends["fine"].params == {"shape": "ellipse"} and backends["mock"].plugin == "segkit.backends.mock"
+    assert backends["fine"].params == {"shape": "ellipse"} and backends["mock"].plugin == "segkit.plugins.mock"
     messages = {p.message.split(":")[0] for p in host.problems}
     assert any("'Bad_Name' is invalid" in p.message for p in host.problems)
     assert any("'not-a-class'" in p.message and "not a segkit.Segmenter" in p.message for p in host.problems)
-    assert any("'mock' is already registered by segkit.backends.mock" in p.message for p in host.problems)
+    assert any("'mock' is already registered by segkit.plugins.mock" in p.message for p in host.problems)
     assert ("raises", "register_segmenters failed: RuntimeError: boom") in [(p.plugin, p.message) for p in host.problems]
     assert messages  # every problem names what went wrong
     host.backends()  # calling the hooks again does not repeat the warnings
@@ -215,7 +215,7 @@ def images(cli):
 def test_backends_listing_shows_readiness_and_why(test_plugin, cli):
     result = cli("backends", "--json")
     rows = {r["name"]: r for r in json.loads(result.output)["backends"]}
-    assert rows["mock"]["ready"] is True and rows["mock"]["plugin"] == "segkit.backends.mock"
+    assert rows["mock"]["ready"] is True and rows["mock"]["plugin"] == "segkit.plugins.mock"
     assert rows["not-ready"] == {
         "name": "not-ready", "aliases": [], "plugin": "test-plugin", "ready": False,
         "reason": "weights.pt not found in checkpoints/; run checkpoints/download.sh", "description": "",
@@ -228,8 +228,8 @@ def test_plugins_listing(test_plugin, cli):
     data = json.loads(cli("plugins", "--json").output)
     names = {p["name"]: p for p in data["plugins"]}
     assert set(DEFAULT_PLUGINS) <= set(names)
-    assert names["segkit.backends.mock"]["hooks"] == ["register_segmenters"]
-    assert names["segkit.readers.coco_results"]["hooks"] == ["register_detection_readers"]
+    assert names["segkit.plugins.mock"]["hooks"] == ["register_segmenters"]
+    assert names["segkit.inputs.readers.coco_results"]["hooks"] == ["register_detection_readers"]
     assert {r["name"] for r in data["readers"]} >= {"qwen-json", "qwen-grounding", "coco"}
     assert "qwen-grounding" in cli("plugins").output
 
@@ -325,8 +325,8 @@ def test_reader_hook_plugin(site, tmp_path):
     """, "csv")
     host = PluginHost()
     assert host.reader("csv").plugin == "csv"
-    from segkit.detection_source import load_detections
-    from segkit.detection_reader import ReaderContext
+    from segkit.inputs.detection_files import load_detections
+    from segkit.inputs.readers.base import ReaderContext
 
     source = tmp_path / "boxes.csv"
     source.write_text("a.png,1,2,3,4,cat\n")
@@ -338,7 +338,7 @@ def test_reader_hook_plugin(site, tmp_path):
 def test_the_core_and_plugin_listing_import_no_heavy_libraries():
     code = (
         "import sys, segkit.cli\n"
-        "from segkit.plugins import get_host\n"
+        "from segkit.plugins.host import get_host\n"
         "host = get_host()\n"
         "[e.create().check_ready() for e in host.backends().values() if e.cls.options_key is None]\n"
         "[e.create().check_ready() for e in host.detectors().values()]\n"

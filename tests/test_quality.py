@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from segkit.backends.mock import box_mask, ellipse_mask
-from segkit.quality import FLAGS, MaskQuality, QualitySettings, mask_flags, mask_quality, masks_flags
+from segkit.outputs.quality import (
+    FLAGS,
+    MaskQuality,
+    QualitySettings,
+    mask_flags,
+    mask_quality,
+    masks_flags,
+)
+from segkit.plugins.mock import box_mask, ellipse_mask
 
 H, W = 120, 160
 BOX = (40.0, 30.0, 120.0, 90.0)  # 80 x 60 = 4800 pixels
@@ -145,7 +152,7 @@ def test_a_large_mask_is_flagged_quickly():
 
 
 def test_a_mask_sets_crops_are_measured_as_they_are():
-    from segkit.mask_set import MaskSet
+    from segkit.outputs.mask_set import MaskSet
 
     spill = box_mask(np.array(BOX), H, W)
     spill[30:90, 120:132] = True

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
-from cli_helpers import qwen_det, write_qwen, write_rgb
-from segkit.plugins import get_host
+from segkit.plugins.host import get_host
 
 SIZE = (96, 64)
 BOXES = [(10, 10, 40, 40), (50, 10, 90, 50), (5, 45, 45, 60), (60, 52, 80, 62)]

@@ -7,23 +7,23 @@ import os
 import re
 import shutil
 import signal
-import sys
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from typer.testing import CliRunner
-
 from cli_helpers import qwen_det, write_qwen, write_rgb
 from cluster_helpers import assert_same_outputs, output_files
-from segkit.cli import app
+from typer.testing import CliRunner
+
+from segkit.cli.commands import app
 from segkit.config import RaySettings
-from segkit.engines.ray_engine import placement
-from segkit.job import RunJob, run_job
-from segkit.runner import ActiveBackend
+from segkit.pipeline.job import RunJob, run_job
+from segkit.pipeline.local_engine import ActiveBackend
+from segkit.pipeline.ray_engine import placement
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BACKENDS = ["--backend", "mock", "--backend", "mock-ellipse"]
@@ -194,7 +194,7 @@ def test_placement_shares_the_gpus_and_cpus_among_the_backends(settings, concurr
 
 def test_the_core_imports_no_ray_and_no_object_store_library(tmp_path):
     code = (
-        "import sys\nfrom pathlib import Path\nfrom segkit.job import RunJob, run_job\n"
+        "import sys\nfrom pathlib import Path\nfrom segkit.pipeline.job import RunJob, run_job\n"
         f"run_job(RunJob(backends=['mock'], images=Path({str(EXAMPLES / 'images')!r}), detections=Path({str(EXAMPLES / 'detections')!r}),"
         f" out=Path({str(tmp_path / 'out')!r})))\n"
         "print(','.join(m for m in ('ray', 'upath', 'fsspec', 's3fs', 'pyarrow') if m in sys.modules))\n"

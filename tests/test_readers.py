@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from segkit.boxes import NORMALIZED, PIXELS, BoxSpace
-from segkit.detection_reader import DetectionFormatError, ReaderContext
-from segkit.detection_source import load_detections
-from segkit.detections import resolve_detections
 from segkit.errors import InputError
-from segkit.plugins import get_host
+from segkit.inputs.box_spaces import NORMALIZED, PIXELS, BoxSpace
+from segkit.inputs.detection_files import load_detections
+from segkit.inputs.detections import resolve_detections
+from segkit.inputs.readers.base import DetectionFormatError, ReaderContext
+from segkit.plugins.host import get_host
 
 READERS = {name: entry.cls() for name, entry in get_host().readers().items()}
 
@@ -151,7 +151,7 @@ def test_confidence_threshold_and_degenerate_boxes(tmp_path):
 
 
 def test_readers_sharing_a_parser_parse_each_file_once(tmp_path, monkeypatch):
-    import segkit.detection_reader as module
+    import segkit.inputs.readers.base as module
 
     calls = []
     real = module.parse_json_text

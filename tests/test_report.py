@@ -9,7 +9,6 @@ import statistics
 
 import numpy as np
 import pytest
-
 from cli_helpers import write_qwen, write_rgb
 from compare_helpers import (
     DATASET,
@@ -23,7 +22,8 @@ from compare_helpers import (
     rect_pixels,
     write_dataset,
 )
-from segkit.report import build_report
+
+from segkit.outputs.agreement import build_report
 
 
 def read_report(cli) -> dict:
@@ -168,7 +168,9 @@ def test_empty_masks_count_as_disagreement_and_leave_the_area_ratio(cli, extra_b
 
 
 def test_a_failing_backend_is_counted_per_backend(cli, extra_backends):
-    from test_plugins import TestPlugin  # wrong-shape: breaks the contract on every image
+    from test_plugins import (
+        TestPlugin,  # wrong-shape: breaks the contract on every image
+    )
 
     host = extra_backends
     host.register(TestPlugin, name="test-plugin")
@@ -185,7 +187,7 @@ def test_a_failing_backend_is_counted_per_backend(cli, extra_backends):
 
 
 def test_build_report_pairs_follow_the_given_order_whichever_way_the_record_holds_them():
-    from segkit.record import ImageRecord
+    from segkit.outputs.records import ImageRecord
 
     record = ImageRecord.model_validate({
         "version": 2, "image": "x.png", "width": 64, "height": 48, "panel": None, "failed_backends": {},

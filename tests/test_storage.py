@@ -6,11 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
+from cluster_helpers import assert_same_outputs, clear_storage_caches
 from typer.testing import CliRunner
 
-from cluster_helpers import assert_same_outputs, clear_storage_caches
-from segkit.cli import app
+from segkit.cli.commands import app
 from segkit.storage import as_location, is_remote
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -94,7 +93,7 @@ def test_a_missing_prefix_in_a_bucket_says_so(s3_server, tmp_path):
 
 def test_local_folders_are_untouched_by_the_storage_layer(tmp_path):
     """The hot path: local outputs are plain files written through a temporary name, as before."""
-    from segkit.artifacts import atomic_write_bytes
+    from segkit.outputs.files import atomic_write_bytes
 
     target = tmp_path / "deep" / "a.json"
     atomic_write_bytes(target, b"{}")
@@ -115,10 +114,10 @@ def test_a_url_without_a_bucket_is_one_line_and_writes_nothing(s3_server, tmp_pa
 
 def test_an_object_store_that_refuses_the_closing_files_is_one_line(s3_server, tmp_path, monkeypatch):
     """Credentials gone by the end of a run: botocore's error (not an OSError) becomes one line, exit 1."""
-    from segkit.artifacts import OutputLayout
-    from segkit.image_stage import RunSummary
-    from segkit.job import OutputWriteError, write_run_files
-    from segkit.report import build_report
+    from segkit.outputs.agreement import build_report
+    from segkit.outputs.layout import OutputLayout
+    from segkit.pipeline.image_steps import RunSummary
+    from segkit.pipeline.job import OutputWriteError, write_run_files
 
     s3_server.bucket("closing")
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -5,8 +5,8 @@ import json
 
 from rich.console import Console
 
+from segkit.cli.commands import safe_line
 from segkit.redact import redact
-from segkit.cli import safe_line
 from segkit.text import for_terminal, json_for_terminal, preview
 
 HOSTILE = "a\x1b]0;pwned\x07b\x1b[31mred\rc\nd\te\x9bf\u202eg\u2028h\x7f"

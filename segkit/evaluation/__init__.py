@@ -10,6 +10,12 @@ truth); ``scoring`` (one image); ``metrics`` (statistics); ``coco_ap`` (COCOeval
 (eval.json / eval.csv); ``folder`` (a whole output folder); ``table`` and ``command`` (the terminal).
 """
 
-from segkit.evaluation.folder import DEFAULT_IOU_MATCH, DEFAULT_WORST, EvalOptions, EvalResult, evaluate_folder
+from segkit.evaluation.folder import (
+    DEFAULT_IOU_MATCH,
+    DEFAULT_WORST,
+    EvalOptions,
+    EvalResult,
+    evaluate_folder,
+)
 
 __all__ = ["DEFAULT_IOU_MATCH", "DEFAULT_WORST", "EvalOptions", "EvalResult", "evaluate_folder"]

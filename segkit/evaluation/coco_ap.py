@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from segkit.mask_set import encode_mask
+from segkit.outputs.mask_set import encode_mask
 
 
 @dataclass

@@ -20,11 +20,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from segkit.artifacts import OutputLayout, write_csv, write_json
 from segkit.evaluation.coco_ap import ApScores
-from segkit.evaluation.metrics import best_counts, measure_of, measure_stats, r, worse_than_box, worst
+from segkit.evaluation.metrics import (
+    best_counts,
+    measure_of,
+    measure_stats,
+    r,
+    worse_than_box,
+    worst,
+)
 from segkit.evaluation.scoring import BASELINE, DetectionEval, ImageEval, Miss
-from segkit.record import GroundTruthScores, MaskScore
+from segkit.outputs.files import write_csv, write_json
+from segkit.outputs.layout import OutputLayout
+from segkit.outputs.records import GroundTruthScores, MaskScore
 
 EVAL_VERSION = 1
 

@@ -17,16 +17,20 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from segkit.artifacts import OutputLayout, OutputLock, read_record, write_json
-from segkit.compare import backend_order
 from segkit.errors import InputError
 from segkit.evaluation.coco_ap import ApCollector
 from segkit.evaluation.document import build_document, detection_entry, save_document
-from segkit.evaluation.ground_truth import GroundTruth, GroundTruthCoversNothing, open_ground_truth
+from segkit.evaluation.ground_truth.base import GroundTruth, GroundTruthCoversNothing
+from segkit.evaluation.ground_truth.formats import open_ground_truth
 from segkit.evaluation.label_map import load_label_map
 from segkit.evaluation.scoring import BASELINE, ImageEval, ScoringContext, score_image
-from segkit.masks import BOUNDARY_DILATION_RATIO
-from segkit.record import ImageRecord
+from segkit.outputs.files import write_json
+from segkit.outputs.layout import OutputLayout
+from segkit.outputs.lock import OutputLock
+from segkit.outputs.mask_metrics import BOUNDARY_DILATION_RATIO
+from segkit.outputs.reading import read_record
+from segkit.outputs.records import ImageRecord
+from segkit.pipeline.compare import backend_order
 
 DEFAULT_IOU_MATCH = 0.5
 DEFAULT_WORST = 10

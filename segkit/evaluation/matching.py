@@ -18,9 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from segkit.backends.mock import box_mask
-from segkit.boxes import xyxy_to_xywh
-from segkit.evaluation.ground_truth import GtImage, GtInstance
+from segkit.evaluation.ground_truth.base import GtImage, GtInstance
+from segkit.inputs.box_spaces import xyxy_to_xywh
+from segkit.plugins.mock import box_mask
 
 
 @dataclass(frozen=True)

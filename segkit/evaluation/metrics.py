@@ -1,6 +1,6 @@
 """Statistics over scored detections: IoU summaries, which backend is best, the worst detections.
 
-The measures themselves (mask IoU, boundary IoU) come from ``segkit.masks``; this module only adds
+The measures themselves (mask IoU, boundary IoU) come from ``segkit.outputs.mask_metrics``; this module only adds
 them up.
 """
 

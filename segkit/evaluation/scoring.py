@@ -13,14 +13,19 @@ from typing import Sequence
 
 import numpy as np
 
-from segkit.artifacts import OutputFileError, OutputLayout, load_answer_mask, load_backend_record
-from segkit.backends.mock import box_mask
 from segkit.evaluation.coco_ap import ApCollector
-from segkit.evaluation.ground_truth import GroundTruth, GroundTruthProblem, GtImage
+from segkit.evaluation.ground_truth.base import GroundTruth, GroundTruthProblem, GtImage
 from segkit.evaluation.label_map import UNMAPPED, LabelMap
 from segkit.evaluation.matching import Candidate, Match, match_instances, match_semantic
-from segkit.masks import boundary_iou, iou
-from segkit.record import Answer, ImageRecord
+from segkit.outputs.layout import OutputLayout
+from segkit.outputs.mask_metrics import boundary_iou, iou
+from segkit.outputs.reading import (
+    OutputFileError,
+    load_answer_mask,
+    load_backend_record,
+)
+from segkit.outputs.records import Answer, ImageRecord
+from segkit.plugins.mock import box_mask
 
 BASELINE = "box"  # the detection box filled, scored like a backend
 

@@ -31,23 +31,22 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from segkit.artifacts import (
-    OutputFileError,
-    OutputLayout,
-    atomic_write_bytes,
-    load_answer_mask,
-    load_backend_record,
-    write_jpeg,
-)
 from segkit.config import VizSettings
 from segkit.errors import ImageFailed
-from segkit.html_report.ground_truth import GtMasks
-from segkit.image_outputs import image_path_of
-from segkit.images import load_rgb
-from segkit.mask_set import extent
-from segkit.masks import Placed, disagreement_placed, xor_by_side_placed
-from segkit.panel import ONLY_FIRST, ONLY_SECOND, PanelGeometry, to_panel
-from segkit.record import BackendRecord
+from segkit.html_report.gt_overlays import GtMasks
+from segkit.inputs.images import load_rgb
+from segkit.outputs.files import atomic_write_bytes, write_jpeg
+from segkit.outputs.image_writer import image_path_of
+from segkit.outputs.layout import OutputLayout
+from segkit.outputs.mask_metrics import Placed, disagreement_placed, xor_by_side_placed
+from segkit.outputs.mask_set import extent
+from segkit.outputs.panels import ONLY_FIRST, ONLY_SECOND, PanelGeometry, to_panel
+from segkit.outputs.reading import (
+    OutputFileError,
+    load_answer_mask,
+    load_backend_record,
+)
+from segkit.outputs.records import BackendRecord
 
 ASSET_VERSION = 2
 DEFAULT_MAX_SIDE = 1024

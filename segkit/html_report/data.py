@@ -14,11 +14,12 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from segkit.artifacts import finite, read_record
 from segkit.html_report.assets import ImageAssets, Thumb, backend_color
-from segkit.html_report.ground_truth import detection_gt
-from segkit.masks import pair_name
-from segkit.record import DetectionRecord, ImageRecord
+from segkit.html_report.gt_overlays import detection_gt
+from segkit.outputs.files import finite
+from segkit.outputs.mask_metrics import pair_name
+from segkit.outputs.reading import read_record
+from segkit.outputs.records import DetectionRecord, ImageRecord
 
 DATA_VERSION = 1
 MAX_FAILURES = 500

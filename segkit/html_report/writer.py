@@ -9,15 +9,22 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from segkit import __version__
-from segkit.artifacts import OutputLayout, atomic_write_bytes, read_record, write_json
 from segkit.errors import InputError, SegkitError
 from segkit.fonts import subset_font
 from segkit.html_report import plots
 from segkit.html_report.assets import DEFAULT_MAX_SIDE, AssetMaker, ImageAssets
-from segkit.html_report.data import listed_thumbs, page_data, read_failures, report_records
-from segkit.html_report.ground_truth import gt_plot_values, ground_truth_masks
+from segkit.html_report.data import (
+    listed_thumbs,
+    page_data,
+    read_failures,
+    report_records,
+)
+from segkit.html_report.gt_overlays import ground_truth_masks, gt_plot_values
 from segkit.html_report.page import render_page
-from segkit.image_stage import machine_cores
+from segkit.outputs.files import atomic_write_bytes, write_json
+from segkit.outputs.layout import OutputLayout
+from segkit.outputs.reading import read_record
+from segkit.pipeline.image_steps import machine_cores
 
 ASSET_NAME = re.compile(r"^[0-9a-f]{16}(-[0-9a-z-]+)?\.(jpg|png)$")
 

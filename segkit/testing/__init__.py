@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from segkit.boxes import to_normalized_xyxy
-from segkit.masks import iou
-from segkit.segmenter import Segmenter, check_segmentation
+from segkit.inputs.box_spaces import to_normalized_xyxy
+from segkit.outputs.mask_metrics import iou
+from segkit.plugins.segmenter import Segmenter, check_segmentation
 
 if TYPE_CHECKING:
-    from segkit.plugins import BackendEntry
+    from segkit.plugins.host import BackendEntry
 
 # Boxes (pixel xyxy) on the 160 x 120 sample image: each frames one drawn shape.
 SAMPLE_SIZE = (160, 120)

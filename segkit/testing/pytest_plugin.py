@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segkit.artifacts import OutputLayout, read_mask
+from segkit.outputs.layout import OutputLayout
+from segkit.outputs.reading import read_mask
 from segkit.testing import SampleDataset, read_json, write_sample_dataset
 
 
@@ -37,7 +38,7 @@ class SegkitCli:
     def invoke(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
         from typer.testing import CliRunner
 
-        from segkit.cli import app
+        from segkit.cli.commands import app
 
         result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
         return CliResult(result.exit_code, result.output, self.root / "out")

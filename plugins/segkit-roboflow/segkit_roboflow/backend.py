@@ -12,7 +12,7 @@ import numpy as np
 
 from segkit.errors import BackendFatalError, ImageFailed
 from segkit.redact import redact, register_secret
-from segkit.segmenter import Readiness, Segmentation, Segmenter
+from segkit.plugins.segmenter import Readiness, Segmentation, Segmenter
 
 from segkit_roboflow.options import KEY_HELP, RoboflowOptions, api_host, resolve_api_key
 

@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from segkit.segmenter import Segmenter
+from segkit.plugins.segmenter import Segmenter
 from segkit.testing.loopback import LoopbackServer
 
 SAM2_PATH = "/sam2/segment_image"
@@ -466,7 +466,7 @@ def _describe(fault: Fault) -> str:
 @contextmanager
 def offline_segmenter(name: str, workdir: Path) -> Iterator[Segmenter]:
     """A roboflow-* segmenter for ``name`` pointed at a running test server, not yet loaded."""
-    from segkit.plugins import get_host
+    from segkit.plugins.host import get_host
 
     from segkit_roboflow.options import RoboflowOptions
 

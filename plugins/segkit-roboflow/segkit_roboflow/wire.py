@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from segkit.boxes import xyxy_to_cxcywh
+from segkit.inputs.box_spaces import xyxy_to_cxcywh
 
 from segkit_roboflow.decode import MaskDecodeError, decode_prediction
 

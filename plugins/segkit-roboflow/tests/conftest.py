@@ -4,8 +4,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from segkit.plugins import get_host
-from segkit.segmenter import Segmenter
+from segkit.plugins.host import get_host
+from segkit.plugins.segmenter import Segmenter
 from segkit_roboflow.options import RoboflowOptions
 from segkit_roboflow.testing import RoboflowTestServer
 

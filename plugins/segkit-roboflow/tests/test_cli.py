@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from segkit.artifacts import read_mask
+from segkit.outputs.reading import read_mask
 from segkit.testing import sample_image
 from segkit_roboflow.testing import SAM2_PATH, SAM3_PATH, Fault, fill_holes, pixels_digest, reference_mask
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from segkit.errors import ConfigError
-from segkit.options import parse_overrides, resolve_options
-from segkit.plugins import get_host
+from segkit.plugins.options import parse_overrides, resolve_options
+from segkit.plugins.host import get_host
 from segkit_roboflow.backend import RoboflowSam2Segmenter
 from segkit_roboflow.options import HOSTED_API_URL, RoboflowOptions, api_host, resolve_api_key
 
@@ -75,7 +75,7 @@ def test_api_host_keeps_no_credentials_or_query():
 
 
 def test_listing_backends_does_not_import_the_sdk():
-    code = ("import sys; from segkit.plugins import get_host; h = get_host();"
+    code = ("import sys; from segkit.plugins.host import get_host; h = get_host();"
             "[e.create().check_ready() for n, e in h.backends().items() if n.startswith('roboflow-')];"
             "print(sorted(n for n in h.backends() if n.startswith('roboflow-')), 'inference_sdk' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

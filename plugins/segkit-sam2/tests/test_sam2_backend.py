@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segkit.masks import iou
-from segkit.plugins import get_host
+from segkit.outputs.mask_metrics import iou
+from segkit.plugins.host import get_host
 from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_sam2.backend import best_per_box
 from segkit_sam2.models import MODELS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segkit.artifacts import read_mask
+from segkit.outputs.reading import read_mask
 from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_env, random_checkpoint
 
 

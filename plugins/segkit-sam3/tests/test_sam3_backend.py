@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segkit.masks import iou
-from segkit.plugins import get_host
+from segkit.outputs.mask_metrics import iou
+from segkit.plugins.host import get_host
 from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_sam3 import Sam3Options, Sam3Segmenter
 from segkit_sam3.testing import REDUCED_IMAGE_SIZE, offline_segmenter, random_checkpoint

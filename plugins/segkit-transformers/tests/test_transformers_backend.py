@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.plugins import get_host
+from segkit.plugins.host import get_host
 from segkit.testing import check_segmenter_contract, sample_batch
 from segkit_transformers.models import MODELS
 from segkit_transformers.testing import OFFLINE_IMAGE_SIZE, offline_segmenter

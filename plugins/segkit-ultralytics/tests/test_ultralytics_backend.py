@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.masks import iou
-from segkit.plugins import get_host
+from segkit.outputs.mask_metrics import iou
+from segkit.plugins.host import get_host
 from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, by_prompt
 from segkit_ultralytics.models import MODELS

@@ -9,8 +9,8 @@ import torch
 
 from segkit import BackendFatalError
 from segkit.errors import BackendNotReady
-from segkit.masks import iou
-from segkit.plugins import get_host
+from segkit.outputs.mask_metrics import iou
+from segkit.plugins.host import get_host
 from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_ultralytics.sam3 import UltralyticsSam3Options, UltralyticsSam3Segmenter
 from segkit_ultralytics.sam3_testing import OFFLINE_IMGSZ, offline_env, offline_segmenter, random_weights, reduced
@@ -238,7 +238,7 @@ def test_the_same_sam3_file_through_meta_and_ultralytics(segkit_cli, tmp_path):
     both on the same boxes. Meta's hole filling is switched off: Ultralytics has none."""
     import segkit_sam3.testing as meta
 
-    from segkit.masks import iou
+    from segkit.outputs.mask_metrics import iou
 
     folder = tmp_path / "checkpoints"
     path = meta.random_checkpoint(folder)  # Meta's reduced SAM 3: the same trunk as reduced() here

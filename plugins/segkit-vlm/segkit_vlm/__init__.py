@@ -4,7 +4,7 @@ API (vLLM, SGLang, Ollama, DashScope), for `segkit detect`.
 Importing this module is cheap: requests is imported when the detector loads.
 """
 
-from segkit.hookspecs import hookimpl
+from segkit.plugins.hookspecs import hookimpl
 
 from segkit_vlm.detector import VlmDetector
 

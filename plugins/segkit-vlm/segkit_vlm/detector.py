@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from segkit.boxes import BoxSpace, box_space_for_model
-from segkit.detector import Detector, DetectorAnswer
+from segkit.inputs.box_spaces import BoxSpace, box_space_for_model
+from segkit.plugins.detector import Detector, DetectorAnswer
 from segkit.errors import BackendNotReady, ImageFailed
 from segkit.redact import register_secret
-from segkit.segmenter import Readiness
+from segkit.plugins.segmenter import Readiness
 
 from segkit_vlm.options import VlmOptions, api_host, resolve_api_key
 from segkit_vlm.transport import ChatTransport

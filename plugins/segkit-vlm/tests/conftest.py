@@ -4,7 +4,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from segkit.plugins import get_host
+from segkit.plugins.host import get_host
 from segkit_vlm.options import VlmOptions
 from segkit_vlm.testing import ChatCompletionsTestServer
 

@@ -13,14 +13,14 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from segkit.backends.mock import box_mask
-from segkit.boxes import to_normalized_xyxy
-from segkit.cli import app
-from segkit.detection_reader import ReaderContext
-from segkit.detection_source import load_detections
-from segkit.detections import resolve_detections
-from segkit.images import list_images, load_rgb
-from segkit.plugins import get_host
+from segkit.plugins.mock import box_mask
+from segkit.inputs.box_spaces import to_normalized_xyxy
+from segkit.cli.commands import app
+from segkit.inputs.readers.base import ReaderContext
+from segkit.inputs.detection_files import load_detections
+from segkit.inputs.detections import resolve_detections
+from segkit.inputs.images import list_images, load_rgb
+from segkit.plugins.host import get_host
 from segkit_vlm.testing import ChatCompletionsTestServer, Fault, pixels_digest, qwen25_input_size, render_boxes
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

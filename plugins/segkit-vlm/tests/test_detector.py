@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from segkit.boxes import PER_MILLE, BoxSpace
+from segkit.inputs.box_spaces import PER_MILLE, BoxSpace
 from segkit.errors import ConfigError
-from segkit.options import resolve_options
-from segkit.plugins import get_host
+from segkit.plugins.options import resolve_options
+from segkit.plugins.host import get_host
 from segkit.redact import redact
 from segkit_vlm import VlmDetector
 from segkit_vlm.options import VlmOptions, resolve_api_key

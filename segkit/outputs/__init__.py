@@ -1,0 +1,2 @@
+"""What a run writes: the output folder's layout, whole-file writes, records, masks, panels, COCO,
+quality flags and the agreement report, and reading them back."""

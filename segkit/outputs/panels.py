@@ -1,0 +1,233 @@
+"""Side-by-side panels: original | one overlay per backend | where the backends disagree.
+
+Two backends get an XOR column (red: only the first covers the pixel, blue: only the second); three or
+more get a per-pixel disagreement map. Columns are scaled to at most ``viz.max_column_width`` x
+``viz.max_column_height``, so a panel costs the same for a 1 MP photo and a 50 MP scan, and masks reach
+the panel already scaled and cropped to their extent (``Placed``), so drawing costs what the masks
+cover, not N x H x W. Crowded images draw their first ``viz.max_detections`` detections and label the
+first ``viz.max_labels`` (the column title says so). Boxes use supervision's annotator; labels are drawn
+with a font that has Japanese glyphs, one cached bitmap per distinct text.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from segkit.config import VizSettings
+from segkit.fonts import font_path, load_font
+from segkit.inputs.detections import Detection
+from segkit.outputs.mask_metrics import Placed, disagreement_placed, xor_by_side_placed
+from segkit.plugins.segmenter import Segmentation
+from segkit.text import for_terminal
+
+ONLY_FIRST = (255, 64, 64)
+ONLY_SECOND = (64, 140, 255)
+BACKGROUND_LEVEL = 24
+BACKGROUND = (BACKGROUND_LEVEL,) * 3
+GAP = 4
+
+
+@dataclass(frozen=True)
+class PanelGeometry:
+    """How an image of ``width`` x ``height`` maps onto a panel column."""
+
+    scale: float
+    size: tuple[int, int]  # column (width, height)
+
+    @classmethod
+    def of(cls, width: int, height: int, viz: VizSettings) -> "PanelGeometry":
+        scale = min(1.0, viz.max_column_width / width, viz.max_column_height / height)
+        return cls(scale, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+
+@dataclass
+class PanelLayer:
+    """One backend's masks at panel scale, in detection order (None: empty or not drawn), with scores."""
+
+    masks: list[Placed | None]
+    scores: list[float]
+
+
+def to_panel(mask: np.ndarray, bbox_xywh: tuple[int, int, int, int], geometry: PanelGeometry) -> Placed | None:
+    """A full-resolution (H, W) mask as a crop of the panel column, from its extent (x, y, w, h)."""
+    x, y, w, h = bbox_xywh
+    if w <= 0 or h <= 0:
+        return None
+    region = mask[y : y + h, x : x + w]
+    s = geometry.scale
+    if s >= 1.0:
+        return Placed(x, y, np.ascontiguousarray(region))
+    cols, rows = geometry.size
+    x0, y0 = min(int(x * s), cols - 1), min(int(y * s), rows - 1)
+    x1, y1 = min(max(x0 + 1, math.ceil((x + w) * s)), cols), min(max(y0 + 1, math.ceil((y + h) * s)), rows)
+    small = cv2.resize(np.ascontiguousarray(region).view(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    return Placed(x0, y0, small.view(bool))
+
+
+def layer_from_dense(masks: np.ndarray, scores: Sequence[float], geometry: PanelGeometry, limit: int) -> PanelLayer:
+    """A backend's (N, H, W) masks as a panel layer (the first ``limit`` detections)."""
+    placed: list[Placed | None] = []
+    for i, mask in enumerate(masks):
+        if i >= limit:
+            placed.append(None)
+            continue
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        bbox = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)) if len(rows) else (0, 0, 0, 0)
+        placed.append(to_panel(mask, bbox, geometry))
+    return PanelLayer(placed, [float(s) for s in scores])
+
+
+def render_panel(
+    rgb: np.ndarray,
+    detections: Sequence[Detection],
+    layers: Mapping[str, PanelLayer | Segmentation],
+    viz: VizSettings,
+    title: str = "",
+) -> np.ndarray:
+    """The panel as (H', W', 3) uint8 RGB. ``layers`` maps backend to its masks (panel-scale or dense)."""
+    height, width = rgb.shape[:2]
+    geometry = PanelGeometry.of(width, height, viz)
+    size = geometry.size
+    layers = {name: layer if isinstance(layer, PanelLayer) else layer_from_dense(layer.masks, layer.scores, geometry, viz.max_detections)
+              for name, layer in layers.items()}
+    base = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if size != (width, height) else rgb
+    shown = min(len(detections), viz.max_detections)
+    boxes = np.asarray([d.box for d in detections[:shown]], dtype=np.float32).reshape(-1, 4) * geometry.scale
+    font = font_path(viz.font)
+    text_size = max(12, size[0] // 45)
+    note = _crowd_note(len(detections), viz)
+
+    columns = [(title or "original", base)]
+    for name, layer in layers.items():
+        column = _overlay(base, boxes, layer, detections[:shown], viz, font, text_size)
+        columns.append((f"{name}{note}", column))
+    names = list(layers)
+    shape = (size[1], size[0])
+    if len(names) == 2 and detections:
+        a, b = names
+        only_a, only_b = xor_by_side_placed(layers[a].masks, layers[b].masks, shape)
+        columns.append((f"only {a}: red / only {b}: blue", _xor_column(base, only_a, only_b)))
+    elif len(names) > 2 and detections:
+        level = disagreement_placed([layers[n].masks for n in names], shape)
+        columns.append(("disagreement (dark: all agree, bright: split)", _disagreement_column(base, level)))
+    return _assemble(columns, font, text_size)
+
+
+def _crowd_note(count: int, viz: VizSettings) -> str:
+    if count > viz.max_detections:
+        return f" (first {viz.max_detections} of {count} drawn)"
+    if count > viz.max_labels:
+        return f" (first {viz.max_labels} of {count} labelled)"
+    return ""
+
+
+def _palette():
+    import supervision as sv  # imported on first use: it pulls in matplotlib and requests
+
+    return sv.ColorPalette.DEFAULT
+
+
+def _overlay(base, boxes, layer: PanelLayer, detections, viz: VizSettings, font, text_size) -> np.ndarray:
+    if not detections:
+        return base.copy()
+    import supervision as sv
+
+    palette = _palette()
+    painted = base.copy()
+    # Larger masks first so that small ones stay visible on top, as supervision's MaskAnnotator paints.
+    order = sorted((i for i, p in enumerate(layer.masks[: len(detections)]) if p is not None),
+                   key=lambda i: -layer.masks[i].crop.size)  # type: ignore[union-attr]
+    for i in order:
+        x, y, crop = layer.masks[i]  # type: ignore[misc]
+        painted[y : y + crop.shape[0], x : x + crop.shape[1]][crop] = palette.by_idx(i).as_rgb()
+    scene = cv2.cvtColor(cv2.addWeighted(painted, viz.opacity, base, 1 - viz.opacity, 0), cv2.COLOR_RGB2BGR)
+    dets = sv.Detections(xyxy=boxes, class_id=np.arange(len(detections)))
+    scene = sv.BoxAnnotator(thickness=max(1, text_size // 8), color_lookup=sv.ColorLookup.INDEX).annotate(scene, dets)
+    scene = cv2.cvtColor(scene, cv2.COLOR_BGR2RGB)  # supervision draws on BGR arrays
+    for i, det in enumerate(detections[: viz.max_labels]):
+        score = layer.scores[i] if i < len(layer.scores) else 0.0
+        _draw_label(scene, f"{det.id}:{det.label} {float(score):.2f}", boxes[i], palette.by_idx(i).as_rgb(), font, text_size)
+    return scene
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_bitmap(text: str, font: Path | None, text_size: int, colour: tuple[int, int, int]) -> np.ndarray:
+    """A label as an RGB tile: the text on its colour, padded (rendered once per distinct text)."""
+    pil_font = load_font(font, text_size)
+    pad = max(2, text_size // 4)
+    left, top, right, bottom = pil_font.getbbox(text)
+    tile = Image.new("RGB", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), colour)
+    ink = (0, 0, 0) if sum(colour) > 3 * 150 else (255, 255, 255)
+    ImageDraw.Draw(tile).text((pad - left, pad - top), text, fill=ink, font=pil_font)
+    array = np.asarray(tile)
+    array.setflags(write=False)
+    return array
+
+
+def _draw_label(scene: np.ndarray, text: str, box: np.ndarray, colour, font, text_size: int) -> None:
+    """Paste a label above the box's top-left corner (inside it when there is no room), clipped to the scene."""
+    text = text if len(text) <= 60 else text[:59] + "…"
+    tile = _label_bitmap(text, font, text_size, tuple(int(c) for c in colour))
+    th, tw = tile.shape[:2]
+    height, width = scene.shape[:2]
+    x = int(np.clip(box[0], 0, max(0, width - tw)))
+    y = int(box[1]) - th
+    if y < 0:
+        y = int(np.clip(box[1], 0, max(0, height - th)))
+    h, w = min(th, height - y), min(tw, width - x)
+    if h > 0 and w > 0:
+        scene[y : y + h, x : x + w] = tile[:h, :w]
+
+
+def _dimmed(base: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(base, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor((gray * 0.35).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+
+
+def _xor_column(base: np.ndarray, only_a: np.ndarray, only_b: np.ndarray) -> np.ndarray:
+    out = _dimmed(base)
+    out[only_a] = ONLY_FIRST
+    out[only_b] = ONLY_SECOND
+    return out
+
+
+def _disagreement_column(base: np.ndarray, level: np.ndarray) -> np.ndarray:
+    heat = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1]
+    out = _dimmed(base)
+    hot = level > 0
+    out[hot] = heat[hot]
+    return out
+
+
+def _assemble(columns: list[tuple[str, np.ndarray]], font, text_size: int) -> np.ndarray:
+    header = text_size + text_size // 2 + 8
+    height, width = columns[0][1].shape[:2]
+    total = len(columns) * width + (len(columns) - 1) * GAP
+    # Only the title strip goes through PIL (for the CJK font); the columns are copied as arrays.
+    strip = Image.new("RGB", (total, header), BACKGROUND)
+    draw = ImageDraw.Draw(strip)
+    text_font = load_font(font, text_size)
+    canvas = np.full((height + header, total, 3), BACKGROUND_LEVEL, dtype=np.uint8)  # a grey: one memset
+    for i, (title, image) in enumerate(columns):
+        x = i * (width + GAP)
+        canvas[header:, x : x + width] = image
+        draw.text((x + 6, 4), _fit(draw, title, text_font, width - 12), fill=(240, 240, 240), font=text_font)
+    canvas[:header] = np.asarray(strip)
+    return canvas
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, max_width: int) -> str:
+    text = for_terminal(text)  # on one line: a file name may hold a newline, which PIL refuses to measure
+    if draw.textlength(text, font=font) <= max_width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > max_width:
+        text = text[:-1]
+    return text + "…"

@@ -1,1 +1,0 @@
-"""Built-in detection readers, registered through the same hook as any plugin's."""
