@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import make_data  # noqa: E402  (photo-like JPEGs and Qwen detections)
 
-from segkit.cli.commands import app  # noqa: E402
+from segkit.cli import app  # noqa: E402
 from segkit.html_report import write_html_report  # noqa: E402
 
 

@@ -37,4 +37,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'segkit' has no attribute {name!r}")
 
 
-__all__ = [*_plugin_api, "DetectJob", "RunEvents", "RunJob", "RunResult", "detect_job", "run_job"]
+__all__ = [*_plugin_api, "DetectJob", "RunEvents", "RunJob", "RunResult", "detect_job", "run_job"]  # noqa: F405

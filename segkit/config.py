@@ -13,13 +13,22 @@ import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 from segkit.errors import ConfigError
-from segkit.inputs.box_spaces import parse_box_space
-from segkit.outputs.quality import QualitySettings
 from segkit.redact import redact
 from segkit.storage import Location
 from segkit.text import preview
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+class QualitySettings(BaseModel):
+    """Thresholds of the quality flags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_spill: float = Field(0.10, ge=0, le=1, description="flag 'spill' when more than this share of the mask lies outside its box")
+    min_fill: float = Field(0.05, ge=0, le=1, description="flag 'low_fill' when the mask covers less than this share of its box")
+    max_pieces: int = Field(3, ge=1, description="flag 'fragmented' when the mask has more pieces than this")
+    min_piece: float = Field(0.01, ge=0, le=1, description="pieces smaller than this share of the mask are specks, not counted")
 
 
 class VizSettings(BaseModel):
@@ -133,22 +142,3 @@ def first_error(exc: ValidationError) -> str:
     if err["type"] == "extra_forbidden":
         return f"unknown setting {preview(where)}"
     return f"{where}: {err['msg']} (got {got})"
-
-
-def box_space_setting(box_space: str | None, input_size: str | None, settings: Settings) -> str | None:
-    """The box space asked for, as given: ``--box-space``, else ``--input-size`` (its old name), else the
-    config's ``box_space`` or ``input_size``; None when none is given (each reader's own default). It is
-    checked here, so that a bad one is reported under the name the user gave it."""
-    if box_space and input_size and box_space.strip().lower() != input_size.strip().lower():
-        raise ConfigError(f"--box-space {preview(box_space)} and --input-size {preview(input_size)} (its old name) disagree;"
-                          " give only --box-space")
-    sources = (("--box-space", box_space), ("--input-size", input_size),
-               ("box_space", settings.box_space), ("input_size", settings.input_size))
-    for where, value in sources:
-        if value is not None and str(value).strip():
-            try:
-                parse_box_space(value)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from exc
-            return str(value).strip()
-    return None

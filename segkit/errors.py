@@ -50,6 +50,12 @@ class BackendFatalError(SegkitError):
     exit_code = 1
 
 
+class OutputWriteError(SegkitError):
+    """A file at the end of a run or compare could not be written (disk full, folder made read-only)."""
+
+    exit_code = 1
+
+
 class ImageFailed(Exception):
     """One image could not be processed; the run records it and goes on."""
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from segkit.cli.commands import app
+from segkit.cli import app
 
 
 def write_qwen(path: Path, detections: list[dict]) -> Path:

@@ -4,7 +4,7 @@ boxes that clearly do not fit the space they were declared in."""
 import numpy as np
 import pytest
 
-from segkit.config import Settings, box_space_setting
+from segkit.config import Settings
 from segkit.errors import ConfigError
 from segkit.inputs.box_spaces import (
     NORMALIZED,
@@ -14,6 +14,7 @@ from segkit.inputs.box_spaces import (
     BoxSpace,
     box_space_for_model,
     box_space_mismatch,
+    box_space_setting,
     parse_box_space,
     parse_input_size,
     qwen_smart_resize,

@@ -248,7 +248,7 @@ def test_config_file_supplies_defaults_and_env_and_flags_override(two_images, mo
 def test_invalid_config_is_one_line(tmp_path):
     from typer.testing import CliRunner
 
-    from segkit.cli.commands import app
+    from segkit.cli import app
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("conf: 7\n")

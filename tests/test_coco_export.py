@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from segkit.outputs.reading import read_mask
-from segkit.pipeline import image_steps as image_stage
+from segkit.pipeline import image_pipeline as image_stage
 
 
 def quiet(fn, *args):

@@ -19,7 +19,7 @@ from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
 import segkit.plugins.host
-from segkit.cli.commands import main
+from segkit.cli import main
 from segkit.inputs.detection_files import DROPPED_FIELDS_KEY
 from segkit.inputs.readers.base import DetectionReader
 from segkit.plugins.host import PluginHost, get_host
@@ -393,7 +393,7 @@ def test_the_default_config_runs_with_only_the_core_and_grabcut_installed(tmp_pa
     monkeypatch.chdir(ROOT)
     from typer.testing import CliRunner
 
-    from segkit.cli.commands import app
+    from segkit.cli import app
 
     result = CliRunner().invoke(app, ["run", "-b", "mock-ellipse", "--limit", "1", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

@@ -17,7 +17,7 @@ from html_browser import chromium, visit  # noqa: F401  (fixture)
 from PIL import Image
 from typer.testing import CliRunner
 
-from segkit.cli.commands import app
+from segkit.cli import app
 from segkit.html_report import write_html_report
 from segkit.html_report.page import script_json
 from segkit.outputs.reading import load_mask
@@ -432,7 +432,7 @@ def test_thousands_of_detections_load_as_one_page_of_rows(chromium, tmp_path):
                                "iou": {"a vs b": round(iou, 6)}})
         records[f"img{i:03d}"] = {"version": RECORD_VERSION, "image": f"img{i:03d}.jpg", "width": 640, "height": 480,
                                   "backends": {"a": {}, "b": {}}, "failed_backends": {}, "detections": detections, "panel": None}
-    report = build_report([ImageRecord.model_validate(r) for r in records.values()], ["a", "b"], 0.5, 10)
+    report = build_report([ImageRecord.model_validate(r) for r in records.values()], ["a", "b"], 0.5, 10).model_dump(mode="json")
     data = build("many", report, None, records, {}, [], [], "segkit test")
     page = tmp_path / "report.html"
     page.write_text(render_page("many", data), encoding="utf-8")

@@ -229,7 +229,7 @@ def test_plugins_listing(test_plugin, cli):
     names = {p["name"]: p for p in data["plugins"]}
     assert set(DEFAULT_PLUGINS) <= set(names)
     assert names["segkit.plugins.mock"]["hooks"] == ["register_segmenters"]
-    assert names["segkit.inputs.readers.coco_results"]["hooks"] == ["register_detection_readers"]
+    assert names["segkit.plugins.builtin_readers"]["hooks"] == ["register_detection_readers"]
     assert {r["name"] for r in data["readers"]} >= {"qwen-json", "qwen-grounding", "coco"}
     assert "qwen-grounding" in cli("plugins").output
 

@@ -19,10 +19,10 @@ from cli_helpers import qwen_det, write_qwen, write_rgb
 from cluster_helpers import assert_same_outputs, output_files
 from typer.testing import CliRunner
 
-from segkit.cli.commands import app
+from segkit.cli import app
 from segkit.config import RaySettings
 from segkit.pipeline.job import RunJob, run_job
-from segkit.pipeline.local_engine import ActiveBackend
+from segkit.pipeline.backends import ActiveBackend, BackendSpec
 from segkit.pipeline.ray_engine import placement
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -174,7 +174,7 @@ class _Backend:
 
 
 def backends(*concurrency: int) -> list[ActiveBackend]:
-    return [ActiveBackend(f"b{i}", _Backend(c)) for i, c in enumerate(concurrency)]  # type: ignore[arg-type]
+    return [ActiveBackend(BackendSpec(f"b{i}"), _Backend(c)) for i, c in enumerate(concurrency)]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("settings, concurrency, gpus, cpus, expected", [

@@ -197,9 +197,10 @@ def test_build_report_pairs_follow_the_given_order_whichever_way_the_record_hold
                         "backends": {"a": {"area_px": 40, "score": 1.0, "mask": None},
                                      "b": {"area_px": 10, "score": 0.5, "mask": None}}}],
     })
-    forward, backward = build_report([record], ["a", "b"]), build_report([record], ["b", "a"])
+    forward = build_report([record], ["a", "b"]).model_dump(mode="json")
+    backward = build_report([record], ["b", "a"]).model_dump(mode="json")
     assert forward["pairs"][0]["pair"] == "a vs b" and forward["pairs"][0]["median_area_ratio"] == 0.25
     assert backward["pairs"][0]["pair"] == "b vs a" and backward["pairs"][0]["median_area_ratio"] == 4.0
     assert backward["pairs"][0]["mean_iou"] == forward["pairs"][0]["mean_iou"] == 0.25
     assert [s["seconds_per_image"] for s in forward["backend_stats"]] == [0.5, 1.5]
-    assert np.isclose(build_report([record], ["a", "b"], iou_threshold=0.2)["pairs"][0]["fraction_below"], 0.0)
+    assert np.isclose(build_report([record], ["a", "b"], iou_threshold=0.2).pairs[0].fraction_below, 0.0)

@@ -9,7 +9,7 @@ import pytest
 from cluster_helpers import assert_same_outputs, clear_storage_caches
 from typer.testing import CliRunner
 
-from segkit.cli.commands import app
+from segkit.cli import app
 from segkit.storage import as_location, is_remote
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -116,8 +116,8 @@ def test_an_object_store_that_refuses_the_closing_files_is_one_line(s3_server, t
     """Credentials gone by the end of a run: botocore's error (not an OSError) becomes one line, exit 1."""
     from segkit.outputs.agreement import build_report
     from segkit.outputs.layout import OutputLayout
-    from segkit.pipeline.image_steps import RunSummary
-    from segkit.pipeline.job import OutputWriteError, write_run_files
+    from segkit.errors import OutputWriteError
+    from segkit.pipeline.job import RunSummary, write_run_files
 
     s3_server.bucket("closing")
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

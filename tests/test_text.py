@@ -5,7 +5,7 @@ import json
 
 from rich.console import Console
 
-from segkit.cli.commands import safe_line
+from segkit.cli.app import safe_line
 from segkit.redact import redact
 from segkit.text import for_terminal, json_for_terminal, preview
 

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from segkit.cli.app import console, count_line, failed
+from segkit.evaluation.folder import EvalResult
 from segkit.text import for_terminal
 
 
@@ -150,3 +152,12 @@ def _render_worst(console: Console, doc: Mapping[str, Any], limit: int) -> None:
         table.add_row(*((_text(name),) if several else ()), _num(e["iou"]), _num(e["baseline_iou"]), str(e["detection"]),
                       _text(e["label"]), _text(e["panel"] or e["image"]))
     console.print(table)
+
+
+def show_evaluation(result: EvalResult) -> None:
+    """The evaluation's tables, with one line per image that could not be scored."""
+    for problem in result.problems:
+        failed(problem)
+    render_evaluation(console, result.document, [str(p) for p in result.files])
+    if result.problems:
+        count_line(len(result.problems), "image(s) could not be scored", " and are left out of the evaluation")

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from segkit.pipeline.image_steps import RunSummary
+from segkit.outputs.agreement import AgreementReport
+from segkit.pipeline.job import RunSummary
 from segkit.text import for_terminal
 
 
@@ -66,9 +67,10 @@ def _pair_cells(entry: Mapping[str, Any]) -> list[Text]:
                   _num(entry["min_iou"]), _below(entry), _num(entry["median_area_ratio"]))
 
 
-def render_report(console: Console, report: Mapping[str, Any], files: Sequence[str], show_backends: bool = True,
+def render_report(console: Console, report: AgreementReport, files: Sequence[str], show_backends: bool = True,
                   label_rows: int = 12) -> None:
-    """The dataset report as tables: pairs, labels (lowest agreement first), backends, worst detections."""
+    """The agreement report as tables: pairs, labels (lowest agreement first), backends, worst detections."""
+    report = report.model_dump(mode="json")
     backends = report["backends"]
     threshold = report["iou_threshold"]
     if len(backends) < 2:

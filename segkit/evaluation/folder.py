@@ -28,9 +28,8 @@ from segkit.outputs.files import write_json
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
 from segkit.outputs.mask_metrics import BOUNDARY_DILATION_RATIO
-from segkit.outputs.reading import read_record
+from segkit.outputs.reading import backend_order, read_record
 from segkit.outputs.records import ImageRecord
-from segkit.pipeline.compare import backend_order
 
 DEFAULT_IOU_MATCH = 0.5
 DEFAULT_WORST = 10

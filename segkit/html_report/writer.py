@@ -21,10 +21,10 @@ from segkit.html_report.data import (
 )
 from segkit.html_report.gt_overlays import ground_truth_masks, gt_plot_values
 from segkit.html_report.page import render_page
+from segkit.machine import machine_cores
 from segkit.outputs.files import atomic_write_bytes, write_json
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.reading import read_record
-from segkit.pipeline.image_steps import machine_cores
 
 ASSET_NAME = re.compile(r"^[0-9a-f]{16}(-[0-9a-z-]+)?\.(jpg|png)$")
 

@@ -12,9 +12,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
+
+from segkit.errors import ConfigError
+from segkit.text import preview
+
+if TYPE_CHECKING:
+    from segkit.config import Settings
 
 BoxFormat = Literal["xyxy", "xywh", "cxcywh"]
 
@@ -275,3 +281,22 @@ def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) pixel xyxy -> (N, 4) top-left x, y, width, height (COCO's bbox)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+
+
+def box_space_setting(box_space: str | None, input_size: str | None, settings: "Settings") -> str | None:
+    """The box space asked for, as given: ``--box-space``, else ``--input-size`` (its old name), else the
+    config's ``box_space`` or ``input_size``; None when none is given (each reader's own default). It is
+    checked here, so that a bad one is reported under the name the user gave it."""
+    if box_space and input_size and box_space.strip().lower() != input_size.strip().lower():
+        raise ConfigError(f"--box-space {preview(box_space)} and --input-size {preview(input_size)} (its old name) disagree;"
+                          " give only --box-space")
+    sources = (("--box-space", box_space), ("--input-size", input_size),
+               ("box_space", settings.box_space), ("input_size", settings.input_size))
+    for where, value in sources:
+        if value is not None and str(value).strip():
+            try:
+                parse_box_space(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
+            return str(value).strip()
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -115,3 +116,14 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def drop_duplicate_stems(paths: list[Path], warn: Callable[[str], None]) -> list[Path]:
+    """Outputs are named by stem, so a.jpg and a.png would overwrite each other: keep the first."""
+    kept: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in kept:
+            warn(f"{path} has the same name stem as {kept[path.stem].name}; skipping it (rename one of them)")
+            continue
+        kept[path.stem] = path
+    return list(kept.values())

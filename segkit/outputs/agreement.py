@@ -1,17 +1,21 @@
-"""The dataset report: how the backends agree over every detection of every image.
+"""report.json, the agreement report: how the backends agree over every detection of every image.
 
-Built from image records alone (``json/<stem>.json`` as a run or compare wrote it, or the same dicts
-still in memory as ``ImageRecord``), never from masks: the pair IoUs and mask areas are already in the records. So a
-run and a compare over the same masks give the same report.
+Built from image records alone (``json/<stem>.json`` as a run or compare wrote it, or the same record
+still in memory), never from masks: the pair IoUs and mask areas are already in the records. So a run
+and a compare over the same masks give the same report. ``AgreementTally`` takes the records one at a
+time as images finish (it keeps numbers, not records) and ``report()`` gives the typed document that
+report.json, report.csv, the terminal tables and the page all read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+from array import array
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from segkit.outputs.files import write_csv, write_json
 from segkit.outputs.layout import OutputLayout
@@ -43,131 +47,276 @@ CSV_HEADER = ("scope", "pair", "backend_a", "backend_b", "label", "backend", *PA
               "images", "empty_masks", "mean_score", "seconds_per_image", "failures", "flagged", *FLAG_COLUMNS)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One detection seen by one pair of backends."""
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a newer segkit's report read by this one keeps its fields
 
-    image: str
-    det_id: int
-    label: str
+
+class PairStats(_Doc):
+    """IoU and area statistics of one pair's detections; None where there is nothing to measure."""
+
+    detections: int = 0
+    mean_iou: float | None = None
+    median_iou: float | None = None
+    p5_iou: float | None = None
+    min_iou: float | None = None
+    below_threshold: int = 0
+    fraction_below: float | None = None
+    median_area_ratio: float | None = None
+    empty_a: int = 0
+    empty_b: int = 0
+
+
+class PairEntry(_Doc):
+    pair: str
     a: str
     b: str
-    iou: float
+    detections: int = 0
+    mean_iou: float | None = None
+    median_iou: float | None = None
+    p5_iou: float | None = None
+    min_iou: float | None = None
+    below_threshold: int = 0
+    fraction_below: float | None = None
+    median_area_ratio: float | None = None
+    empty_a: int = 0
+    empty_b: int = 0
+
+
+class LabelEntry(_Doc):
+    label: str
+    pair: str
+    a: str
+    b: str
+    detections: int = 0
+    mean_iou: float | None = None
+    median_iou: float | None = None
+    p5_iou: float | None = None
+    min_iou: float | None = None
+    below_threshold: int = 0
+    fraction_below: float | None = None
+    median_area_ratio: float | None = None
+    empty_a: int = 0
+    empty_b: int = 0
+
+
+class BackendEntry(_Doc):
+    backend: str
+    images: int = 0
+    detections: int = 0
+    empty_masks: int = 0
+    mean_score: float | None = None
+    seconds_per_image: float | None = None
+    failures: int = 0
+    flagged: int = 0
+    flags: dict[str, int] = Field(default_factory=dict)
+
+
+class WorstEntry(_Doc):
+    image: str
+    detection: int
+    label: str
+    pair: str
+    iou: float | None
     area_a: int
     area_b: int
-    panel: str | None
-    masks: tuple[str | None, str | None]
+    panel: str | None = None
+    masks: list[str | None] = Field(default_factory=list)
+
+
+class AgreementReport(_Doc):
+    """report.json."""
+
+    version: int = REPORT_VERSION
+    backends: list[str] = Field(default_factory=list)
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD
+    images: int = 0
+    detections: int = 0
+    pairs: list[PairEntry] = Field(default_factory=list)
+    labels: list[LabelEntry] = Field(default_factory=list)
+    backend_stats: list[BackendEntry] = Field(default_factory=list)
+    worst: list[WorstEntry] = Field(default_factory=list)
+    definitions: dict[str, str] = Field(default_factory=lambda: dict(DEFINITIONS))
+
+    def pair(self, name: str) -> PairEntry | None:
+        return next((p for p in self.pairs if p.pair == name), None)
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else float(round(float(value), digits))
 
 
-def pair_stats(items: Sequence[Comparison], threshold: float) -> dict[str, Any]:
-    """IoU and area statistics of some detections of one pair; None where there is nothing to measure."""
-    values = np.asarray([c.iou for c in items], dtype=np.float64)
-    ratios = np.asarray([c.area_b / c.area_a for c in items if c.area_a > 0], dtype=np.float64)
-    n = len(values)
-    below = int(np.count_nonzero(values < threshold))
-    return {
-        "detections": n,
-        "mean_iou": _r(values.mean()) if n else None,
-        "median_iou": _r(np.median(values)) if n else None,
-        "p5_iou": _r(np.percentile(values, 5)) if n else None,
-        "min_iou": _r(values.min()) if n else None,
-        "below_threshold": below,
-        "fraction_below": _r(below / n) if n else None,
-        "median_area_ratio": _r(np.median(ratios)) if len(ratios) else None,
-        "empty_a": sum(1 for c in items if c.area_a == 0),
-        "empty_b": sum(1 for c in items if c.area_b == 0),
-    }
+class _PairValues:
+    """The numbers of one pair (or one pair and label) over detections: IoUs and area ratios."""
+
+    __slots__ = ("ious", "ratios", "empty_a", "empty_b")
+
+    def __init__(self) -> None:
+        self.ious = array("d")
+        self.ratios = array("d")
+        self.empty_a = 0
+        self.empty_b = 0
+
+    def add(self, iou: float, area_a: int, area_b: int) -> None:
+        self.ious.append(iou)
+        if area_a > 0:
+            self.ratios.append(area_b / area_a)
+        self.empty_a += area_a == 0
+        self.empty_b += area_b == 0
+
+    def stats(self, threshold: float) -> dict[str, Any]:
+        values = np.frombuffer(self.ious, dtype=np.float64) if len(self.ious) else np.zeros(0)
+        ratios = np.frombuffer(self.ratios, dtype=np.float64) if len(self.ratios) else np.zeros(0)
+        n = len(values)
+        below = int(np.count_nonzero(values < threshold))
+        return {
+            "detections": n,
+            "mean_iou": _r(values.mean()) if n else None,
+            "median_iou": _r(np.median(values)) if n else None,
+            "p5_iou": _r(np.percentile(values, 5)) if n else None,
+            "min_iou": _r(values.min()) if n else None,
+            "below_threshold": below,
+            "fraction_below": _r(below / n) if n else None,
+            "median_area_ratio": _r(np.median(ratios)) if len(ratios) else None,
+            "empty_a": self.empty_a,
+            "empty_b": self.empty_b,
+        }
 
 
-def comparisons(records: Iterable[ImageRecord], backends: Sequence[str]) -> list[Comparison]:
-    """Every (detection, pair) that both backends of the pair answered, in record order."""
-    out = []
-    pairs = backend_pairs(backends)
-    for record in records:
+class _BackendValues:
+    __slots__ = ("images", "detections", "empty", "score_sum", "seconds", "failures", "flagged", "flags")
+
+    def __init__(self) -> None:
+        self.images = self.detections = self.empty = self.failures = self.flagged = 0
+        self.score_sum = 0.0
+        self.seconds = array("d")
+        self.flags = dict.fromkeys(FLAGS, 0)
+
+
+class AgreementTally:
+    """The agreement report, built one image record at a time (any order); memory grows with the number of
+    detections (a few numbers each), not with the records."""
+
+    def __init__(self, backends: Sequence[str], iou_threshold: float = DEFAULT_IOU_THRESHOLD, worst: int = DEFAULT_WORST):
+        self.backends = list(backends)
+        self.pairs = backend_pairs(self.backends)
+        self.iou_threshold = iou_threshold
+        self.worst = max(0, worst)
+        self.images = 0
+        self.detections = 0
+        self.by_pair = {pair: _PairValues() for pair in self.pairs}
+        self.by_label: dict[tuple[str, str, str], _PairValues] = {}
+        self.by_backend = {name: _BackendValues() for name in self.backends}
+        self._worst: list[tuple[tuple[float, str, int], int, dict[str, Any]]] = []  # min-heap of negated keys
+        self._order = 0  # ties (the same image and detection twice, a merged folder) never compare the dicts
+
+    def add(self, record: ImageRecord) -> None:
+        names = self.backends
+        if not any(b in record.backends or b in record.failed_backends for b in names):
+            return
+        self.images += 1
+        if any(b in record.backends for b in names):
+            self.detections += len(record.detections)
+        for name in names:
+            values = self.by_backend[name]
+            if name in record.failed_backends:
+                values.failures += 1
+            if name not in record.backends:
+                continue
+            values.images += 1
+            answered = False
+            for det in record.detections:
+                answer = det.backends.get(name)
+                if answer is None:
+                    continue
+                answered = True
+                values.detections += 1
+                values.empty += answer.area_px == 0
+                values.score_sum += answer.score
+                values.flagged += bool(answer.flags)
+                for flag in answer.flags:
+                    if flag in values.flags:
+                        values.flags[flag] += 1
+            if answered:
+                values.seconds.append(record.backends[name].seconds)
         for det in record.detections:
             answers = det.backends
-            for a, b in pairs:
+            lowest: tuple[float, str, str] | None = None
+            for a, b in self.pairs:
                 if a not in answers or b not in answers:
                     continue
                 value = det.pair_iou(a, b)
                 if value is None:
                     continue
-                out.append(Comparison(record.image, det.id, det.label, a, b, float(value),
-                                      answers[a].area_px, answers[b].area_px, record.panel,
-                                      (answers[a].mask, answers[b].mask)))
-    return out
+                value = float(value)
+                area_a, area_b = answers[a].area_px, answers[b].area_px
+                self.by_pair[(a, b)].add(value, area_a, area_b)
+                self.by_label.setdefault((a, b, det.label), _PairValues()).add(value, area_a, area_b)
+                if lowest is None or value < lowest[0]:
+                    lowest = (value, a, b)
+            if lowest is not None and self.worst:
+                self._keep_worst(record, det, *lowest)
+
+    def _keep_worst(self, record: ImageRecord, det: Any, value: float, a: str, b: str) -> None:
+        key = (-value, _Desc(record.image), -det.id)  # the heap's top is the best of the kept: dropped first
+        entry = {"image": record.image, "detection": det.id, "label": det.label, "pair": pair_name(a, b),
+                 "iou": _r(value), "area_a": det.backends[a].area_px, "area_b": det.backends[b].area_px,
+                 "panel": record.panel, "masks": [det.backends[a].mask, det.backends[b].mask]}
+        self._order += 1
+        item = (key, self._order, entry)
+        if len(self._worst) < self.worst:
+            heapq.heappush(self._worst, item)  # type: ignore[arg-type]
+        elif key > self._worst[0][0]:
+            heapq.heapreplace(self._worst, item)  # type: ignore[arg-type]
+
+    def add_all(self, records: Iterable[ImageRecord]) -> "AgreementTally":
+        for record in records:
+            self.add(record)
+        return self
+
+    def report(self) -> AgreementReport:
+        pairs, labels = [], []
+        for a, b in self.pairs:
+            pairs.append(PairEntry(pair=pair_name(a, b), a=a, b=b, **self.by_pair[(a, b)].stats(self.iou_threshold)))
+            for label in sorted(label for (pa, pb, label) in self.by_label if (pa, pb) == (a, b)):
+                stats = self.by_label[(a, b, label)].stats(self.iou_threshold)
+                labels.append(LabelEntry(label=label, pair=pair_name(a, b), a=a, b=b, **stats))
+        worst = [WorstEntry(**entry) for _, _, entry in sorted(self._worst, key=lambda item: item[:2], reverse=True)]
+        return AgreementReport(
+            backends=self.backends, iou_threshold=self.iou_threshold, images=self.images, detections=self.detections,
+            pairs=pairs, labels=labels, backend_stats=[self._backend_entry(name) for name in self.backends], worst=worst,
+        )
+
+    def _backend_entry(self, name: str) -> BackendEntry:
+        v = self.by_backend[name]
+        seconds = np.frombuffer(v.seconds, dtype=np.float64) if len(v.seconds) else None
+        return BackendEntry(
+            backend=name, images=v.images, detections=v.detections, empty_masks=v.empty,
+            mean_score=_r(v.score_sum / v.detections) if v.detections else None,
+            seconds_per_image=_r(seconds.mean(), 4) if seconds is not None else None,
+            failures=v.failures, flagged=v.flagged, flags=dict(v.flags),
+        )
 
 
-def backend_stats(records: Sequence[ImageRecord], backend: str) -> dict[str, Any]:
-    images = [r for r in records if backend in r.backends]
-    answers = [d.backends[backend] for r in images for d in r.detections if backend in d.backends]
-    timed = [r.backends[backend].seconds for r in images if any(backend in d.backends for d in r.detections)]
-    return {
-        "backend": backend,
-        "images": len(images),
-        "detections": len(answers),
-        "empty_masks": sum(1 for a in answers if a.area_px == 0),
-        "mean_score": _r(np.mean([a.score for a in answers])) if answers else None,
-        "seconds_per_image": _r(np.mean(timed), 4) if timed else None,
-        "failures": sum(1 for r in records if backend in r.failed_backends),
-        "flagged": sum(1 for a in answers if a.flags),
-        "flags": {name: sum(1 for a in answers if name in a.flags) for name in FLAGS},
-    }
+class _Desc(str):
+    """A string that sorts backwards (the worst list: lowest IoU first, then image name, then id)."""
+
+    def __lt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__gt__(self, other)
+
+    def __gt__(self, other: str) -> bool:  # type: ignore[override]
+        return str.__lt__(self, other)
 
 
-def build_report(
-    records: Sequence[ImageRecord],
-    backends: Sequence[str],
-    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-    worst: int = DEFAULT_WORST,
-) -> dict[str, Any]:
+def build_report(records: Iterable[ImageRecord], backends: Sequence[str], iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+                 worst: int = DEFAULT_WORST) -> AgreementReport:
     """The report over image records, for ``backends`` in that order (pair 'a vs b' follows it)."""
-    backends = list(backends)
-    items = comparisons(records, backends)
-    pairs = []
-    labels = []
-    by_pair: dict[tuple[str, str], list[Comparison]] = {}
-    by_label: dict[tuple[str, str, str], list[Comparison]] = {}
-    for c in items:
-        by_pair.setdefault((c.a, c.b), []).append(c)
-        by_label.setdefault((c.a, c.b, c.label), []).append(c)
-    for a, b in backend_pairs(backends):
-        pairs.append({"pair": pair_name(a, b), "a": a, "b": b, **pair_stats(by_pair.get((a, b), []), iou_threshold)})
-        for label in sorted(label for (pa, pb, label) in by_label if (pa, pb) == (a, b)):
-            stats = pair_stats(by_label[(a, b, label)], iou_threshold)
-            labels.append({"label": label, "pair": pair_name(a, b), "a": a, "b": b, **stats})
-
-    lowest: dict[tuple[str, int], Comparison] = {}
-    for c in items:
-        key = (c.image, c.det_id)
-        if key not in lowest or c.iou < lowest[key].iou:
-            lowest[key] = c
-    ranked = sorted(lowest.values(), key=lambda c: (c.iou, c.image, c.det_id))[: max(0, worst)]
-    detection_count = sum(len(r.detections) for r in records if any(b in r.backends for b in backends))
-    return {
-        "version": REPORT_VERSION,
-        "backends": backends,
-        "iou_threshold": iou_threshold,
-        "images": sum(1 for r in records if any(b in r.backends or b in r.failed_backends for b in backends)),
-        "detections": detection_count,
-        "pairs": pairs,
-        "labels": labels,
-        "backend_stats": [backend_stats(records, b) for b in backends],
-        "worst": [
-            {"image": c.image, "detection": c.det_id, "label": c.label, "pair": pair_name(c.a, c.b), "iou": _r(c.iou),
-             "area_a": c.area_a, "area_b": c.area_b, "panel": c.panel, "masks": list(c.masks)}
-            for c in ranked
-        ],
-        "definitions": DEFINITIONS,
-    }
+    return AgreementTally(backends, iou_threshold, worst).add_all(records).report()
 
 
-def report_csv_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+def report_csv_rows(report: AgreementReport | Mapping[str, Any]) -> list[list[Any]]:
     """report.csv: one row per pair (scope 'pair'), per pair and label ('label'), per backend ('backend')."""
+    if isinstance(report, BaseModel):
+        report = report.model_dump(mode="json")
     columns = {name: i for i, name in enumerate(CSV_HEADER)}
     rows = []
 
@@ -188,7 +337,7 @@ def report_csv_rows(report: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def save_report(layout: OutputLayout, report: Mapping[str, Any]) -> list[Path]:
+def save_report(layout: OutputLayout, report: AgreementReport) -> list[Path]:
     """Write OUT/report.json and OUT/report.csv; return their paths."""
     write_json(layout.report_json_path, report)
     write_csv(layout.report_csv_path, CSV_HEADER, report_csv_rows(report))

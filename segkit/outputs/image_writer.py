@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from segkit.config import MaskFormat, PanelMode, VizSettings
+from segkit.config import MaskFormat, PanelMode, QualitySettings, VizSettings
 from segkit.inputs.detections import Detection
 from segkit.outputs.agreement import DEFAULT_IOU_THRESHOLD
 from segkit.outputs.coco import CocoExport
@@ -25,7 +25,7 @@ from segkit.outputs.mask_metrics import pairwise_ious_by_id
 from segkit.outputs.mask_png import encode_mask_png
 from segkit.outputs.mask_set import MaskSet
 from segkit.outputs.panels import PanelGeometry, PanelLayer, render_panel, to_panel
-from segkit.outputs.quality import QualitySettings, mask_flags
+from segkit.outputs.quality import mask_flags
 from segkit.outputs.records import (
     Answer,
     BackendRecord,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from segkit.config import QualitySettings
 from segkit.inputs.box_spaces import pixel_span
 from segkit.outputs.mask_set import extent
 
@@ -30,17 +30,6 @@ SPILL = "spill"
 LOW_FILL = "low_fill"
 FRAGMENTED = "fragmented"
 FLAGS = (EMPTY, SPILL, LOW_FILL, FRAGMENTED)
-
-
-class QualitySettings(BaseModel):
-    """Thresholds of the quality flags."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_spill: float = Field(0.10, ge=0, le=1, description="flag 'spill' when more than this share of the mask lies outside its box")
-    min_fill: float = Field(0.05, ge=0, le=1, description="flag 'low_fill' when the mask covers less than this share of its box")
-    max_pieces: int = Field(3, ge=1, description="flag 'fragmented' when the mask has more pieces than this")
-    min_piece: float = Field(0.01, ge=0, le=1, description="pieces smaller than this share of the mask are specks, not counted")
 
 
 DEFAULT_SETTINGS = QualitySettings()

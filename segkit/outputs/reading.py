@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 from pydantic import ValidationError
 
+from segkit.errors import InputError
 from segkit.outputs.files import is_temp_file
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_png import decode_mask_png as fast_decode_mask_png
@@ -161,3 +162,20 @@ def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: 
 def is_complete(layout: OutputLayout, stem: str, backends: list[str], conf: float) -> bool:
     """True when an earlier run wrote every output this run would write for the image."""
     return complete_record(layout, stem, backends, conf) is not None
+
+
+def backend_order(layout: OutputLayout, found: Sequence[str], requested: Sequence[str]) -> list[str]:
+    """The backends to compare: as requested, else those of the folder's last report in its order, then the rest by name."""
+    if requested:
+        order: list[str] = []
+        for name in requested:
+            if name not in found:
+                listing = ", ".join(found)
+                raise InputError(f"backend {name!r} has no records in {layout.backends_dir} (it has: {listing}); pass one of those to --backend")
+            if name not in order:
+                order.append(name)
+        return order
+    previous = read_record(layout.report_json_path) or {}
+    listed = previous.get("backends") if isinstance(previous.get("backends"), list) else []
+    order = [name for name in listed if isinstance(name, str) and name in found]
+    return order + sorted(name for name in found if name not in order)

@@ -1,4 +1,5 @@
-"""`segkit compare OUT`: every comparison rebuilt from the backend records and masks already in a folder.
+"""`segkit compare OUT` as a library call: every comparison rebuilt from the backend records and masks
+already in a folder (``compare_job(CompareJob(out=...))``).
 
 No model runs. Each image's backend records (``backends/<backend>/<stem>.json``) and masks (PNG files
 or RLE in the records, mixed freely after a merge) are read once and fed to the same output stage as
@@ -11,15 +12,26 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Optional
 
-from segkit.config import LimitSettings, VizSettings
-from segkit.errors import ImageFailed, InputError
+from pydantic import BaseModel, ConfigDict, Field
+
+from segkit.config import LimitSettings, PanelMode, QualitySettings, VizSettings
+from segkit.errors import ImageFailed, InputError, OutputWriteError, SegkitError
+from segkit.evaluation.folder import EvalResult
 from segkit.inputs.images import load_rgb
-from segkit.outputs.agreement import DEFAULT_IOU_THRESHOLD, DEFAULT_WORST, build_report
+from segkit.machine import machine_cores
+from segkit.outputs.agreement import (
+    DEFAULT_IOU_THRESHOLD,
+    DEFAULT_WORST,
+    AgreementReport,
+    AgreementTally,
+    save_report,
+)
 from segkit.outputs.coco import CocoExport
+from segkit.outputs.files import remove_stale_temp_files
 from segkit.outputs.image_writer import (
     BackendOutput,
     MaskSink,
@@ -28,13 +40,13 @@ from segkit.outputs.image_writer import (
     image_path_of,
 )
 from segkit.outputs.layout import OutputLayout
-from segkit.outputs.quality import QualitySettings
+from segkit.outputs.lock import OutputLock
 from segkit.outputs.reading import (
     OutputFileError,
+    backend_order,
     find_backend_records,
     load_answer_mask,
     load_backend_record,
-    read_record,
 )
 from segkit.outputs.records import (
     RECORD_VERSION,
@@ -42,21 +54,29 @@ from segkit.outputs.records import (
     ImageRecord,
     RecordConflict,
 )
-from segkit.pipeline.image_steps import machine_cores
+from segkit.pipeline.bounded import bounded_map
+from segkit.pipeline.evaluate import score_again
+from segkit.pipeline.events import RunEvents
+from segkit.pipeline.page import publish_page
 
 
-@dataclass
-class CompareOptions:
-    backends: Sequence[str] = ()  # which backends, in which order; empty: all, in the default order
-    images: Path | None = None  # where the original images are, for the panels
+class CompareJob(BaseModel):
+    """Everything one `segkit compare` needs, already resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path
+    backends: list[str] = Field(default_factory=list)  # which, in which order; empty: all, in the default order
+    images: Optional[Path] = None  # where the original images are, for the panels
     panels: bool = True
+    panel_mode: PanelMode = "all"  # with panels: "all" or "disagree"
     coco: bool = False
-    iou_threshold: float = DEFAULT_IOU_THRESHOLD
-    worst: int = DEFAULT_WORST
-    viz: VizSettings = field(default_factory=VizSettings)
-    quality: QualitySettings = field(default_factory=QualitySettings)
-    panel_mode: str = "all"  # with panels: "all" or "disagree"
-    limits: LimitSettings = field(default_factory=LimitSettings)
+    iou_threshold: float = Field(DEFAULT_IOU_THRESHOLD, ge=0.0, le=1.0)
+    worst: int = Field(DEFAULT_WORST, ge=0)
+    html: bool = True
+    viz: VizSettings = Field(default_factory=VizSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
 
 @dataclass
@@ -66,47 +86,43 @@ class ImageComparison:
     problem: str | None = None  # one line: the image is left out of the report
     panel: str = "none"  # "redrawn", "kept" (the existing panel, not redrawn), "skipped", "none"
     image_missing: bool = False  # the panel could not be redrawn: the original image was not found
+    compared: bool = False  # its record was rewritten (and went into the report)
 
 
 @dataclass
 class CompareResult:
     backends: list[str]
     images: list[ImageComparison]
-    report: dict[str, Any]
-    coco_files: list[Path]
+    report: AgreementReport
+    files: list[Path]  # report.json, report.csv, COCO files
     seconds: float
-
-    @property
-    def records(self) -> list[ImageRecord]:
-        return [i.record for i in self.images if i.record is not None]
+    evaluation: EvalResult | None = None  # the folder's last evaluation, re-run on the new records
+    evaluation_error: SegkitError | None = None
+    page: Path | None = None
 
     @property
     def problems(self) -> list[str]:
         return [i.problem for i in self.images if i.problem]
 
     def panels(self, status: str) -> list[str]:
-        return [i.stem for i in self.images if i.record is not None and i.panel == status]
+        return [i.stem for i in self.images if i.compared and i.panel == status]
+
+    @property
+    def compared(self) -> int:
+        return sum(1 for i in self.images if i.compared)
 
     @property
     def images_missing(self) -> list[str]:
         return [i.stem for i in self.images if i.image_missing]
 
-
-def backend_order(layout: OutputLayout, found: Sequence[str], requested: Sequence[str]) -> list[str]:
-    """The backends to compare: as requested, else those of the folder's last report in its order, then the rest by name."""
-    if requested:
-        order: list[str] = []
-        for name in requested:
-            if name not in found:
-                listing = ", ".join(found)
-                raise InputError(f"backend {name!r} has no records in {layout.backends_dir} (it has: {listing}); pass one of those to --backend")
-            if name not in order:
-                order.append(name)
-        return order
-    previous = read_record(layout.report_json_path) or {}
-    listed = previous.get("backends") if isinstance(previous.get("backends"), list) else []
-    order = [name for name in listed if isinstance(name, str) and name in found]
-    return order + sorted(name for name in found if name not in order)
+    @property
+    def exit_code(self) -> int:
+        """1 when some image could not be compared or scored; the scoring's own code when it could not run."""
+        if self.problems:
+            return 1
+        if self.evaluation_error is not None:
+            return self.evaluation_error.exit_code
+        return 1 if self.evaluation is not None and self.evaluation.problems else 0
 
 
 def check_folder(layout: OutputLayout) -> dict[str, dict[str, Path]]:
@@ -127,41 +143,55 @@ def check_folder(layout: OutputLayout) -> dict[str, dict[str, Path]]:
     raise InputError(f"{root} is not a segkit output folder (no backend records in {layout.backends_dir}); pass the --out folder of a `segkit run`")
 
 
-def compare_folder(
-    root: Path,
-    options: CompareOptions | None = None,
-    on_image: Callable[[ImageComparison], None] | None = None,
-    workers: int | None = None,
-) -> CompareResult:
-    """Rebuild image records, panels, the report (and COCO files) of ``root`` from what is on disk."""
+def compare_job(job: CompareJob, events: RunEvents | None = None,
+                on_image: Callable[[ImageComparison], None] | None = None, workers: int | None = None) -> CompareResult:
+    """Rebuild image records, panels, the report (and COCO files) of ``job.out`` from what is on disk, re-run
+    the folder's last evaluation, and rewrite its page. Raises SegkitError (one line) when the folder is
+    not one segkit wrote, or the report cannot be written."""
     started = time.perf_counter()
-    options = options or CompareOptions()
-    layout = OutputLayout(root)
+    events = events or RunEvents()
+    layout = OutputLayout(job.out)
     found = check_folder(layout)
-    if options.images is not None and not options.images.is_dir():
-        raise InputError(f"--images {options.images} is not a folder; pass the folder that holds the original images")
-    order = backend_order(layout, list(found), options.backends)
+    if job.images is not None and not job.images.is_dir():
+        raise InputError(f"--images {job.images} is not a folder; pass the folder that holds the original images")
+    order = backend_order(layout, list(found), job.backends)
     stems = sorted({stem for name in order for stem in found[name]})
-    coco = CocoExport() if options.coco else None
-    job = _ImageJob(layout, order, found, options, coco)
-    workers = workers or machine_cores()
+    coco = CocoExport() if job.coco else None
+    tally = AgreementTally(order, job.iou_threshold, job.worst)
     results: list[ImageComparison] = []
-    with ThreadPoolExecutor(workers, thread_name_prefix="compare") as pool:
-        for outcome in pool.map(job.run, stems):
-            results.append(outcome)
-            if on_image:
-                on_image(outcome)
-    records = [r.record for r in results if r.record is not None]
-    report = build_report(records, order, options.iou_threshold, options.worst)
-    coco_files = coco.write(layout, order) if coco is not None else []
-    return CompareResult(order, results, report, coco_files, time.perf_counter() - started)
+    with OutputLock(layout.root):
+        remove_stale_temp_files(layout)
+        one = _ImageJob(layout, order, found, job, coco)
+        with ThreadPoolExecutor(workers or machine_cores(), thread_name_prefix="compare") as pool:
+            for outcome in bounded_map(pool, one.run, stems, 4 * (workers or machine_cores())):
+                if outcome.record is not None:
+                    tally.add(outcome.record)
+                    outcome.record, outcome.compared = None, True
+                results.append(outcome)
+                if on_image:
+                    on_image(outcome)
+        results.sort(key=lambda r: r.stem)
+        report = tally.report()
+        try:
+            files = save_report(layout, report) + (coco.write(layout, order) if coco is not None else [])
+        except OSError as exc:
+            raise OutputWriteError(f"cannot write the report in {layout.root} ({exc.strerror or exc}); free some space or"
+                                   " make the folder writable") from exc
+    result = CompareResult(order, results, report, files, time.perf_counter() - started)
+    try:
+        result.evaluation = score_again(layout.root, None, events, backends=order)  # keeps eval.json current
+    except SegkitError as exc:
+        result.evaluation_error = exc
+    if job.html:
+        result.page = publish_page(layout.root, job.images, events)
+    return result
 
 
 class _ImageJob:
     """Compares one image; safe to run for several images at once."""
 
     def __init__(self, layout: OutputLayout, order: list[str], found: Mapping[str, Mapping[str, Path]],
-                 options: CompareOptions, coco: CocoExport | None):
+                 options: CompareJob, coco: CocoExport | None):
         self.layout = layout
         self.order = order
         self.found = found

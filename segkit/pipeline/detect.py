@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -51,7 +51,7 @@ from segkit.inputs.detections import (
     box_space_warning,
     resolve_detections,
 )
-from segkit.inputs.images import list_images, load_rgb
+from segkit.inputs.images import drop_duplicate_stems, list_images, load_rgb
 from segkit.inputs.readers.base import (
     DetectionFormatError,
     DetectionReader,
@@ -60,6 +60,7 @@ from segkit.inputs.readers.base import (
 from segkit.outputs.files import atomic_write_bytes, write_json
 from segkit.outputs.layout import detection_file_path, unreadable_answer_path
 from segkit.outputs.reading import read_record
+from segkit.pipeline.bounded import bounded_map
 from segkit.plugins.detector import Detector, DetectorAnswer
 from segkit.plugins.host import PluginHost, get_host
 from segkit.plugins.options import resolve_options
@@ -139,19 +140,15 @@ class DetectRunner:
         self.plan.out.mkdir(parents=True, exist_ok=True)
         workers = max(1, int(self.detector.max_concurrency))
         outcomes: dict[Path, DetectOutcome] = {}
-        queue = list(self.plan.images)
         with ThreadPoolExecutor(workers, thread_name_prefix=f"detect-{self.detector.name}") as pool:
-            pending: set[Future] = set()
-            while queue or pending:
-                while queue and len(pending) < workers * 2 and not self.stop.is_set():
-                    pending.add(pool.submit(self._process, queue.pop(0)))
-                if not pending:
-                    break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome = future.result()
+            try:
+                for outcome in bounded_map(pool, self._process, self.plan.images, workers * 2, self.stop.is_set):
                     outcomes[outcome.image] = outcome
                     self.on_image(outcome)
+            except KeyboardInterrupt:
+                self.stop.set()  # the images in flight finish (or give up at once: cancel) and are kept
+                self.detector.cancel()
+                raise
         ordered = [outcomes.get(p) or DetectOutcome(p, "not-run") for p in self.plan.images]
         return DetectSummary(ordered, time.perf_counter() - started, self.fatal)
 
@@ -244,8 +241,6 @@ def prepare_detector(job: DetectJob, host: PluginHost) -> Detector:
 def detect_job(job: DetectJob, on_image: Callable[[DetectOutcome], None] | None = None,
                warn: Callable[[str], None] | None = None, host: PluginHost | None = None) -> DetectSummary:
     """Ask the job's detector about every image; raises SegkitError (one line) for what stops it before it starts."""
-    from segkit.pipeline.job import drop_duplicate_stems
-
     host = host or get_host()
     warn = warn or (lambda message: None)
     detector = prepare_detector(job, host)

@@ -1,48 +1,46 @@
-"""`segkit run` as a library call: ``run_job(RunJob(...))`` runs a folder and returns what happened.
-
-The CLI is a thin layer over this (it resolves flags, environment and config into a ``RunJob`` and
-prints what ``RunEvents`` report); benchmarks and other engines call it the same way::
+"""`segkit run` as a library call: ``run_job(RunJob(...))`` does everything the command does and returns
+what happened.
 
     from segkit import RunJob, run_job
     result = run_job(RunJob(backends=["sam2-large"], images=Path("photos"), detections=Path("qwen"),
-                            out=Path("runs/a")))
-    print(result.summary.count("done"), result.report["pairs"])
+                            out=Path("runs/a"), gt=Path("gt.json")))
+    print(result.summary.count("done"), result.report.pairs, result.exit_code)
+
+It reads the inputs, creates and checks the backends, picks the engine (--engine), has it put every image
+through the per-image pipeline, and collects each image's result as it finishes: the agreement report, the
+COCO annotations and the page are built from those results as they stream by. At the end it writes
+failures.json, report.json/csv and the COCO files, scores against ground truth (``gt``), and writes the
+page. The CLI only turns flags into a ``RunJob`` and prints what ``RunEvents`` and the result say.
 """
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from segkit.config import Engine as EngineName
 from segkit.config import (
-    Engine,
     LimitSettings,
     MaskFormat,
     PanelMode,
+    QualitySettings,
     RaySettings,
     VizSettings,
 )
-from segkit.errors import (
-    BackendFatalError,
-    BackendNotReady,
-    ConfigError,
-    SegkitError,
-    one_line,
-)
-from segkit.html_report import write_html_report
+from segkit.errors import ConfigError, OutputWriteError, SegkitError
+from segkit.evaluation.folder import EvalResult
 from segkit.inputs.box_spaces import parse_box_space
 from segkit.inputs.detection_files import load_detections
-from segkit.inputs.images import list_images
+from segkit.inputs.images import drop_duplicate_stems, list_images
 from segkit.inputs.readers.base import ReaderContext
 from segkit.outputs.agreement import (
     DEFAULT_IOU_THRESHOLD,
     DEFAULT_WORST,
-    build_report,
+    AgreementReport,
+    AgreementTally,
     save_report,
 )
 from segkit.outputs.coco import CocoExport
@@ -50,12 +48,16 @@ from segkit.outputs.files import remove_stale_temp_files, write_json
 from segkit.outputs.image_writer import OutputSettings
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
-from segkit.outputs.quality import QualitySettings
 from segkit.outputs.reading import find_backend_records
-from segkit.pipeline.image_steps import ImageOutcome, RunPlan, RunSummary
-from segkit.pipeline.local_engine import ActiveBackend, Runner
+from segkit.pipeline.backends import BackendStats, close_backends, prepare_backends
+from segkit.pipeline.engine import Engine, EngineRun
+from segkit.pipeline.evaluate import score_again
+from segkit.pipeline.events import RunEvents
+from segkit.pipeline.image_pipeline import ImagePipeline, RunPlan
+from segkit.pipeline.image_result import ImageResult
+from segkit.pipeline.page import publish_page
 from segkit.plugins.host import PluginHost, get_host
-from segkit.plugins.options import check_families, resolve_options
+from segkit.plugins.options import check_families
 from segkit.redact import redact
 from segkit.storage import (
     Location,
@@ -64,9 +66,6 @@ from segkit.storage import (
     is_remote,
     storage_error,
 )
-
-HTML_NOT_REMOTE = ("report.html is written in local folders only: copy the output down (aws s3 sync URL DIR) and run"
-                   " `segkit compare DIR` for the page")
 
 
 class RunJob(BaseModel):
@@ -90,41 +89,54 @@ class RunJob(BaseModel):
     worst: int = Field(DEFAULT_WORST, ge=0)
     coco: bool = False
     html: bool = True  # OUT/report.html and its pictures
+    gt: Optional[Path] = None  # ground truth to score against at the end (segkit eval's --gt)
+    gt_from_config: bool = False  # `gt:` of the config: covering none of the images is a warning, not an error
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
     overrides: dict[str, dict[str, str]] = Field(default_factory=dict)  # -O key.field=value
     viz: VizSettings = Field(default_factory=VizSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     cores: Optional[int] = Field(None, ge=1)  # CPU slots for segkit's own work (default: the machine's)
-    engine: Engine = "local"  # where the work runs: this process's threads, or a Ray cluster
+    engine: EngineName = "local"  # where the work runs: this process's threads, or a Ray cluster
     ray: RaySettings = Field(default_factory=RaySettings)
 
 
-class RunEvents:
-    """What a run tells its caller as it goes; override the methods you need (the CLI prints them)."""
+@dataclass
+class RunSummary:
+    """Every image's result (without its record: those went into the report and the page) and the backends' counts."""
 
-    def warning(self, message: str) -> None:
-        """A problem that does not stop anything (already redacted)."""
+    outcomes: list[ImageResult]
+    backends: dict[str, BackendStats]
+    seconds: float
+    fatal: str | None = None
 
-    @contextmanager
-    def loading(self, backend: str) -> Iterator[None]:
-        """Around loading one backend's model."""
-        yield
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
 
-    def started(self, images: int, backends: list[str]) -> None:
-        """Segmenting begins."""
+    @property
+    def failures(self) -> list[dict[str, str | None]]:
+        return [{"image": o.image.name, "backend": backend, "error": message}
+                for o in self.outcomes for backend, message in o.errors]
 
-    def image_done(self, outcome: ImageOutcome) -> None:
-        """One image finished (in the order they finish)."""
+    def stage_seconds(self) -> dict[str, float]:
+        """segkit's own work summed over images, by stage (decode, outputs)."""
+        total: dict[str, float] = {}
+        for outcome in self.outcomes:
+            for stage, value in outcome.seconds.items():
+                total[stage] = total.get(stage, 0.0) + value
+        return total
 
 
 @dataclass
 class RunResult:
     summary: RunSummary
-    report: dict[str, Any]
-    files: list[Path]  # report.json, report.csv, COCO files, report.html
+    report: AgreementReport
+    files: list[Path]  # report.json, report.csv, COCO files
     layout: OutputLayout
     other_backends: list[str] = field(default_factory=list)  # in the folder from earlier runs or merges
+    evaluation: EvalResult | None = None  # with ``gt``
+    evaluation_error: SegkitError | None = None  # the scoring could not run; the run's outputs are complete
+    page: Path | None = None  # report.html
 
     @property
     def failed_images(self) -> int:
@@ -132,55 +144,55 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0: all went well; 1: some images failed or a backend stopped the run."""
-        return 1 if self.summary.fatal or self.summary.failures else 0
+        """0: all went well; 1: some images failed, a backend stopped the run, or some image could not be
+        scored; the scoring's own code (2: unusable ground truth) when it could not run at all."""
+        if self.summary.fatal or self.summary.failures:
+            return 1
+        if self.evaluation_error is not None:
+            return self.evaluation_error.exit_code
+        return 1 if self.evaluation is not None and self.evaluation.problems else 0
 
 
-def prepare_backends(host: PluginHost, job: RunJob) -> list[ActiveBackend]:
-    """Create every backend the job names (once each, aliases resolved) and check it is ready."""
-    active: list[ActiveBackend] = []
-    seen: set[str] = set()
-    for requested in job.backends:
-        entry = host.backend(requested)
-        if entry.name in seen:
-            continue
-        seen.add(entry.name)
-        segmenter = entry.create(resolve_options(entry.cls, job.options, job.overrides))
-        readiness = segmenter.check_ready()
-        if not readiness.ready:
-            raise BackendNotReady(f"backend {entry.name!r} is not ready: {readiness.reason}")
-        active.append(ActiveBackend(entry.name, segmenter))
-    return active
+class _Collector:
+    """Takes each image's result as the engine hands it over (in the driver's thread): tells the caller,
+    adds the image to the report and the COCO export, and keeps the result without its record."""
 
+    def __init__(self, names: list[str], tally: AgreementTally, coco: CocoExport | None, events: RunEvents):
+        self.names = names
+        self.tally = tally
+        self.coco = coco
+        self.events = events
+        self.results: dict[Path, ImageResult] = {}
+        self.recorded: list[str] = []  # stems with an image record written or found complete
+        self.images = dict.fromkeys(names, 0)  # images each backend segmented (that had boxes)
 
-def load_backends(active: list[ActiveBackend], events: RunEvents) -> None:
-    for backend in active:
-        started = time.perf_counter()
-        with events.loading(backend.name):
-            try:
-                backend.segmenter.load()
-            except SegkitError:
-                raise
-            except Exception as exc:
-                raise BackendFatalError(f"backend {backend.name!r} failed to load: {one_line(exc)}") from exc
-        backend.stats.load_seconds = time.perf_counter() - started
+    def __call__(self, result: ImageResult) -> None:
+        self.events.image_done(result)
+        record = result.record
+        if record is not None:
+            self.tally.add(record)
+            self.recorded.append(result.image.stem)
+            if result.status == "done" or result.status == "failed":
+                for name in self.names:
+                    if name in record.backends and name not in record.failed_backends and record.detections:
+                        self.images[name] += 1
+        if result.coco is not None and self.coco is not None:
+            self.coco.merge(result.coco)
+        self.results[result.image] = replace(result, record=None, coco=None)
 
-
-def drop_duplicate_stems(paths: list[Path], warn: Callable[[str], None]) -> list[Path]:
-    """Outputs are named by stem, so a.jpg and a.png would overwrite each other: keep the first."""
-    kept: dict[str, Path] = {}
-    for path in paths:
-        if path.stem in kept:
-            warn(f"{path} has the same name stem as {kept[path.stem].name}; skipping it (rename one of them)")
-            continue
-        kept[path.stem] = path
-    return list(kept.values())
+    def summary(self, images: list[Path], run: EngineRun) -> RunSummary:
+        for name, stats in run.backends.items():
+            stats.images = self.images.get(name, 0)
+        ordered = [self.results.get(p) or ImageResult(p, "not-run") for p in images]
+        return RunSummary(ordered, run.backends, run.seconds, run.fatal)
 
 
 def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | None = None) -> RunResult:
-    """Run a job: segment every image with every backend, write every output, return the summary.
+    """Run a job: segment every image with every backend, write every output, score, write the page.
 
-    Raises SegkitError (one line for the user) for anything that stops the run before it starts.
+    Raises SegkitError (one line for the user) for anything that stops the run before it starts; what
+    happens to images after that is in the result (``exit_code``). Ctrl-C (KeyboardInterrupt) is raised
+    again once the images in flight are written whole.
     """
     events = events or RunEvents()
     host = host or get_host()
@@ -188,82 +200,76 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         input_space = parse_box_space(job.box_space or job.input_size)
     except ValueError as exc:
         raise ConfigError(f"--box-space: {exc}") from exc
-    entries = host.backends()  # registration problems show up here
+    host.backends()  # registration problems show up here
     for problem in host.problems:
         events.warning(redact(f"plugin {problem.plugin}: {problem.message}"))
     for message in check_families(job.options, job.overrides, host.option_families()):
         events.warning(message)
-    active = prepare_backends(host, job)
-    readers = {name: entry.cls() for name, entry in host.readers().items()}
-    if job.reader != "auto" and job.reader not in readers:
-        host.reader(job.reader)  # raises the error that lists the readers
+    backends = prepare_backends(host, job.backends, job.options, job.overrides)
+    names = [b.name for b in backends]
+    try:
+        readers = {name: entry.cls() for name, entry in host.readers().items()}
+        if job.reader != "auto" and job.reader not in readers:
+            host.reader(job.reader)  # raises the error that lists the readers
+        for location, flag in ((job.images, "--images"), (job.detections, "--detections"), (job.out, "--out")):
+            check_location(location, flag, output=flag == "--out")  # URLs: credentials, bucket
+        images = drop_duplicate_stems(list_images(job.images), events.warning)
+        if job.limit:
+            images = images[: job.limit]
+        index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space), job.limits)
+        for message in index.warnings:
+            events.warning(message)
+        engine = connect_engine(job.engine, job.ray)  # before anything is written: Ray missing is one line
+        layout = OutputLayout(job.out)
+        layout.create()
+    except BaseException:
+        close_backends(backends)
+        raise
 
-    for location, flag in ((job.images, "--images"), (job.detections, "--detections"), (job.out, "--out")):
-        check_location(location, flag, output=flag == "--out")  # URLs: credentials, bucket
-    image_paths = drop_duplicate_stems(list_images(job.images), events.warning)
-    if job.limit:
-        image_paths = image_paths[: job.limit]
-    index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space), job.limits)
-    for message in index.warnings:
-        events.warning(message)
-    engine = connect_engine(job)  # before anything is written: Ray missing or a cluster out of reach is one line
-    layout = OutputLayout(job.out)
-    layout.create()
     with OutputLock(job.out):
         remove_stale_temp_files(layout)
+        outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
+        plan = RunPlan(layout, index, job.conf, job.force, outputs, job.limits, job.coco)
+        if job.cores:
+            plan.cores = job.cores
+        collect = _Collector(names, AgreementTally(names, job.iou_threshold, job.worst), CocoExport() if job.coco else None, events)
         try:
-            outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
-            plan = RunPlan(image_paths, index, layout, job.conf, job.force, outputs, job.limits,
-                           CocoExport() if job.coco else None)
-            if job.cores:
-                plan.cores = job.cores
-            summary = run_engine(engine, job, plan, active, events)
+            run = engine.run(ImagePipeline(plan, names), images, backends, events, collect)
         finally:
-            for backend in active:
-                backend.segmenter.close()
+            close_backends(backends)
+            engine.close()
+        summary = collect.summary(images, run)
 
         for key, path in index.unused():
             if job.limit is None:
                 events.warning(f"detections for {key!r} ({path or job.detections}) match no image in {job.images};"
                                " add the image or remove the entry")
-        names = [b.name for b in active]
-        report = build_report([o.record for o in summary.outcomes if o.record is not None], names, job.iou_threshold, job.worst)
-        files = write_run_files(layout, summary, report, plan.coco, names)
-        if job.html and is_remote(layout.root):
-            events.warning(HTML_NOT_REMOTE)
-        elif job.html:
-            files.append(write_html_report(layout.root, job.images))
-    others = sorted(set(find_backend_records(layout)) - set(names))
-    return RunResult(summary, report, files, layout, others)
+        report = collect.tally.report()
+        files = write_run_files(layout, summary, report, collect.coco, names)
+    result = RunResult(summary, report, files, layout, sorted(set(find_backend_records(layout)) - set(names)))
+    try:
+        result.evaluation = score_again(layout.root, job.gt, events, gt_from_config=job.gt_from_config,
+                                        stems=collect.recorded, backends=names)
+    except SegkitError as exc:  # the scoring failed; everything the run wrote is kept, and the page too
+        result.evaluation_error = exc
+    if job.html:
+        result.page = publish_page(layout.root, job.images, events)
+    return result
 
 
-def connect_engine(job: RunJob) -> Any:
-    """None for the local engine; for `--engine ray` a RayEngine connected to its cluster (Ray is imported
-    only then, so the core never imports it otherwise)."""
-    if job.engine == "local":
-        return None
-    from segkit.pipeline.ray_engine import RayEngine
+def connect_engine(name: str, ray: RaySettings) -> Engine:
+    """The engine --engine names, connected (Ray is imported only for `ray`: the core never imports it
+    otherwise). Ray missing or a cluster out of reach is one line here, before anything is written."""
+    if name == "ray":
+        from segkit.pipeline.ray_engine import RayEngine
 
-    return RayEngine.connect(job.ray)
+        return RayEngine.connect(ray)
+    from segkit.pipeline.local_engine import LocalEngine
 
-
-def run_engine(engine: Any, job: RunJob, plan: RunPlan, active: list[ActiveBackend], events: RunEvents) -> RunSummary:
-    """The one place that picks where the work runs. Every engine calls the same per-image steps
-    (``segkit.pipeline.image_steps``), so every engine writes the same files."""
-    if engine is None:  # the local engine: this process's threads
-        load_backends(active, events)
-        events.started(len(plan.images), [b.name for b in active])
-        return Runner(plan, active, events.image_done).run()
-    return engine.run(job, plan, active, events)
+    return LocalEngine()
 
 
-class OutputWriteError(SegkitError):
-    """A file at the end of a run could not be written (disk full, folder made read-only)."""
-
-    exit_code = 1
-
-
-def write_run_files(layout: OutputLayout, summary: RunSummary, report: dict[str, Any], coco: CocoExport | None,
+def write_run_files(layout: OutputLayout, summary: RunSummary, report: AgreementReport, coco: CocoExport | None,
                     names: list[str]) -> list[Path]:
     """failures.json, the report and the COCO files; one line (not a traceback) if the disk refuses."""
     try:

@@ -1,24 +1,23 @@
-"""`segkit run --engine ray`: the same job on a Ray cluster, as a Ray Data pipeline.
+"""`segkit run --engine ray`: the per-image pipeline on a Ray cluster, as a Ray Data pipeline.
 
     images ─► prepare ─► backend A ─► backend B ─► … ─► finish ─► this process (the driver)
               tasks      actor pool   actor pool         tasks
 
-* **prepare** (Ray tasks): ``triage`` (an image complete in the output folder is skipped, so resume
-  is shared with the local engine) and ``decode``;
-* **each backend** (an actor pool, ``map_batches`` with a callable class): an actor creates and loads
-  the model once, then segments the images it is given with the local engine's own code
-  (``Runner.segment``: box chunks, up to ``batch_size`` images per ``segment_batch`` call with the
-  one-at-a-time fallback, masks into a ``MaskSink``, mask files written as they arrive). A GPU backend
-  gets ``--gpus-per-actor`` GPUs per actor; a remote API backend (``max_concurrency`` > 1) gets CPU
-  actors that keep that many requests in flight;
-* **finish** (Ray tasks): ``write_outputs`` (backend records, pair IoUs, panel, the image record last);
-* the driver gathers each image's outcome, the backends' counts and the COCO annotations, and writes
-  failures.json, the report and the COCO files as a local run does.
+* **prepare** (Ray tasks): ``ImagePipeline.triage`` (an image complete in the output folder is skipped,
+  so resume is shared with the local engine) and ``decode``;
+* **each backend** (an actor pool, ``map_batches`` with a callable class): an actor creates and loads its
+  backend once (from its ``BackendSpec``, through the plugin host, as the driver did), then runs
+  ``ImagePipeline.segment`` for that backend on the images it is given, calling the model through the
+  same ``BackendCalls`` as the local engine (box chunks, up to ``batch_size`` images per
+  ``segment_batch`` call with the one-at-a-time fallback). A GPU backend gets ``--gpus-per-actor`` GPUs
+  per actor; a remote API backend (``max_concurrency`` > 1) gets CPU actors that keep that many requests
+  in flight;
+* **finish** (Ray tasks): ``ImagePipeline.finish`` (backend records, pair IoUs, panel, the image record last);
+* the driver hands each image's ``ImageResult`` to the job as it arrives.
 
-Every step is ``segkit.pipeline.image_steps``'s, so the files are the ones the local engine writes. A row holds
-one image's state, pickled (its pixels, the compact masks of the backends so far); Ray Data streams
-the rows and holds back when the object store fills, so memory does not grow with the dataset. Ray
-restarts an actor that dies (a killed process, out of memory) and retries its images; files are
+A row holds one image's state, pickled (its pixels, the compact masks of the backends so far); Ray Data
+streams the rows and holds back when the object store fills, so memory does not grow with the dataset.
+Ray restarts an actor that dies (a killed process, out of memory) and retries its images; files are
 written whole and the image record last, so a retried image is simply written again.
 """
 
@@ -30,30 +29,21 @@ import socket
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
 from segkit.config import RaySettings
 from segkit.errors import BackendFatalError, InputError, SegkitError, one_line
 from segkit.inputs.detection_files import DetectionIndex
-from segkit.outputs.coco import CocoExport
 from segkit.outputs.files import remove_stale_temp_files
-from segkit.outputs.image_writer import MaskSink
-from segkit.pipeline.image_steps import (
-    BackendStats,
-    DecodedImage,
-    ImageOutcome,
-    RunPlan,
-    RunSummary,
-    conclude,
-    decode,
-    discard,
-    failure_outcome,
-    triage_found,
-)
-from segkit.pipeline.local_engine import ActiveBackend, Runner
+from segkit.pipeline.backend_calls import BackendCalls
+from segkit.pipeline.backends import ActiveBackend, BackendSpec, BackendStats, activate
+from segkit.pipeline.engine import Engine, EngineRun
+from segkit.pipeline.events import RunEvents
+from segkit.pipeline.image_pipeline import DecodedImage, ImagePipeline, SegmentedImage
+from segkit.pipeline.image_result import ImageResult
 from segkit.redact import redact
 
 INSTALL = "pip install 'segkit[ray]'"
@@ -81,132 +71,106 @@ class ImageState:
     """One image on its way through the stages."""
 
     index: int  # its place in the run's image list
-    image: Path
-    outcome: ImageOutcome
-    decoded: DecodedImage | None = None  # None: nothing (more) to do, the outcome is final
-    sinks: dict[str, MaskSink] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    result: ImageResult  # final once ``decoded`` is None
+    decoded: DecodedImage | None = None
+    masks: SegmentedImage = field(default_factory=SegmentedImage)
     infos: dict[str, dict[str, Any]] = field(default_factory=dict)  # backend -> plugin and settings
-    stopped: bool = False  # a backend was stopped (fatal error) before it reached the image
     fatal: str | None = None
     load_error: str | None = None
     stats: dict[str, BackendStats] = field(default_factory=dict)  # counts handed back to the driver
-    coco: CocoExport | None = None  # this image's COCO annotations (--coco)
 
 
 # -- stages (run in Ray workers) ----------------------------------------------------------------
 
 
-def prepare_images(batch: dict[str, Any], plan: RunPlan, names: Sequence[str]) -> dict[str, list[bytes]]:
+def prepare_images(batch: dict[str, Any], pipeline: ImagePipeline) -> dict[str, list[bytes]]:
     """Ray task: triage and decode each image of the batch."""
-    return {"state": [_pack(prepare_image(plan, names, *_unpack(item))) for item in batch["item"]]}
+    return {"state": [_pack(prepare_image(pipeline, *_unpack(item))) for item in batch["item"]]}
 
 
-def prepare_image(plan: RunPlan, names: Sequence[str], index: int, image: Path, entry: Any, error: str | None) -> ImageState:
-    coco = CocoExport() if plan.coco is not None else None
-    state = ImageState(index, image, ImageOutcome(image, "done"), coco=coco)
+def prepare_image(pipeline: ImagePipeline, index: int, image: Path, entry: Any, error: str | None) -> ImageState:
+    state = ImageState(index, ImageResult(image, "done"))
     try:
-        task = triage_found(replace(plan, coco=coco), names, image, entry, error)
-        if isinstance(task, ImageOutcome):
-            state.outcome = task
+        step = pipeline.triage(image, entry, error)
+        if isinstance(step, ImageResult):
+            state.result = step
             return state
         started = time.perf_counter()
-        state.decoded = decode(plan, task)
-        state.outcome.seconds["decode"] = time.perf_counter() - started
-        state.outcome.warnings += state.decoded.warnings
+        state.decoded = pipeline.decode(step)
+        state.result.seconds["decode"] = time.perf_counter() - started
     except Exception as exc:  # a bad image fails that image only
-        state.outcome = failure_outcome(plan, image, exc)
+        state.result = pipeline.failed(image, exc)
     return state
 
 
 class BackendStage:
     """Ray Data callable class: one backend, created and loaded once per actor."""
 
-    def __init__(self, job: Any, name: str, plan: RunPlan):
-        from segkit.pipeline.job import RunEvents, load_backends, prepare_backends
+    def __init__(self, spec: BackendSpec, pipeline: ImagePipeline):
         from segkit.plugins.host import get_host
 
-        self.name = name
-        self.plan = plan
+        self.name = spec.name
+        self.pipeline = pipeline
         self.load_error: str | None = None
         self.backend: ActiveBackend | None = None
         try:
-            self.backend = prepare_backends(get_host(), job.model_copy(update={"backends": [name]}))[0]
-            load_backends([self.backend], RunEvents())
+            self.backend = activate(get_host(), spec)
+            self.backend.load()
         except SegkitError as exc:  # reported by the driver as the local engine reports it
             self.load_error = str(exc)
         except Exception as exc:
-            self.load_error = f"backend {name!r} failed to load here: {exc}"
-        self.runner: Runner | None = None
-        if self.load_error is None:
-            self.runner = Runner(plan, [self.backend])  # type: ignore[list-item]
-            self.runner.start_workers()
+            self.load_error = f"backend {spec.name!r} failed to load here: {exc}"
+        if self.backend is not None and self.load_error is None:
+            self.calls = BackendCalls([self.backend])
             # A call brings batch_size x max_concurrency images: all of them are handed to the backend
             # worker at once, which calls the model as the local engine does (batches, requests in flight).
-            rows = self.backend.batch_size * self.backend.concurrency  # type: ignore[union-attr]
-            self.pool = ThreadPoolExecutor(rows, thread_name_prefix=f"{name}-image")
+            rows = self.backend.batch_size * self.backend.concurrency
+            self.pool = ThreadPoolExecutor(rows, thread_name_prefix=f"{spec.name}-image")
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
         states = [_unpack(blob) for blob in batch["state"]]
-        if self.runner is None:
+        if self.load_error is not None:
             for state in states:
-                self._stopped(state, self.load_error)
+                state.masks.stopped = True
+                state.fatal = state.load_error = self.load_error
         else:
             list(self.pool.map(self._segment, states))
-        if states:
-            states[0].stats[self.name] = self._take_stats()
+        if states and self.backend is not None:
+            # The counts of this batch (an actor takes one batch at a time, so a batch retried after its
+            # actor died counts once).
+            states[0].stats[self.name] = self.backend.take_stats()
         return {"state": [_pack(state) for state in states]}
 
     def _segment(self, state: ImageState) -> None:
-        runner, backend = self.runner, self.backend
-        assert runner is not None and backend is not None
-        state.infos[self.name] = backend.info
+        assert self.backend is not None
+        state.infos[self.name] = self.backend.info
         if state.decoded is None:
             return
         try:
-            sinks, failed, seconds, stopped = runner.segment(state.decoded, state.outcome)
+            state.masks.merge(self.pipeline.segment(state.decoded, self.calls.submit, names=[self.name]))
         except Exception as exc:  # as the local engine: the image fails, the run goes on
-            discard(state.sinks)
-            state.outcome, state.decoded = failure_outcome(self.plan, state.image, exc), None
+            state.masks.discard()
+            state.result, state.decoded = self.pipeline.failed(state.result.image, exc), None
             return
-        state.sinks.update(sinks)
-        state.failed.update(failed)
-        state.seconds.update(seconds)
-        state.stopped = state.stopped or stopped
-        if runner.fatal:
-            state.fatal = state.fatal or runner.fatal
-
-    def _stopped(self, state: ImageState, reason: str | None) -> None:
-        state.stopped = True
-        state.fatal = state.load_error = reason
-
-    def _take_stats(self) -> BackendStats:
-        """The counts of this batch (an actor takes one batch at a time, so a batch retried after its actor
-        died counts once)."""
-        if self.backend is None:
-            return BackendStats()
-        with self.backend.lock:
-            taken, self.backend.stats = self.backend.stats, BackendStats()
-        return taken
+        if self.calls.fatal:
+            state.fatal = state.fatal or self.calls.fatal
 
 
-def finish_images(batch: dict[str, Any], plan: RunPlan, names: Sequence[str]) -> dict[str, list[bytes]]:
-    """Ray task: write each image's records and panel; hand its outcome back to the driver."""
+def finish_images(batch: dict[str, Any], pipeline: ImagePipeline) -> dict[str, list[bytes]]:
+    """Ray task: write each image's records and panel; hand its result back to the driver."""
     results = []
     for blob in batch["state"]:
         state: ImageState = _unpack(blob)
         if state.decoded is not None:
-            infos = [(name, state.infos.get(name, {})) for name in names]
             started = time.perf_counter()
+            seconds = state.result.seconds
             try:
-                state.outcome = conclude(replace(plan, coco=state.coco), state.decoded, infos, state.sinks,
-                                         state.failed, state.seconds, state.stopped, state.outcome)
+                state.result = pipeline.finish(state.decoded, state.masks, state.infos)
             except Exception as exc:  # a full disk, a bug on one image: that image fails
-                state.outcome = failure_outcome(plan, state.image, exc)
-            state.outcome.seconds["outputs"] = state.outcome.seconds.get("outputs", 0.0) + time.perf_counter() - started
+                state.result = pipeline.failed(state.result.image, exc)
+            state.result.seconds = {**seconds, "outputs": time.perf_counter() - started}
             state.decoded = None
-        state.sinks = {}
+        state.masks = SegmentedImage()
         results.append(_pack(state))
     return {"state": results}
 
@@ -230,7 +194,9 @@ def _reachable(address: str) -> tuple[str, int] | None:
         return host, port
 
 
-class RayEngine:
+class RayEngine(Engine):
+    name = "ray"
+
     def __init__(self, settings: RaySettings, owns_ray: bool):
         self.settings = settings
         self.owns_ray = owns_ray  # this run started or joined Ray and ends its connection
@@ -289,14 +255,16 @@ class RayEngine:
 
     # -- a run ----------------------------------------------------------------------------------
 
-    def run(self, job: Any, plan: RunPlan, active: list[ActiveBackend], events: Any) -> RunSummary:
+    def run(self, pipeline: ImagePipeline, images: Sequence[Path], backends: list[ActiveBackend],
+            events: RunEvents, collect: Callable[[ImageResult], None]) -> EngineRun:
         try:
-            return self._run(job, plan, active, events)
+            return self._run(pipeline, images, backends, events, collect)
         finally:
             self.close()
-            remove_stale_temp_files(plan.layout)  # of writers killed mid-write (their images were redone)
+            remove_stale_temp_files(pipeline.plan.layout)  # of writers killed mid-write (their images were redone)
 
-    def _run(self, job: Any, plan: RunPlan, active: list[ActiveBackend], events: Any) -> RunSummary:
+    def _run(self, pipeline: ImagePipeline, images: Sequence[Path], backends: list[ActiveBackend],
+             events: RunEvents, collect: Callable[[ImageResult], None]) -> EngineRun:
         import ray
         import ray.data
 
@@ -305,29 +273,29 @@ class RayEngine:
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # what matters reaches the user as segkit's lines
 
-        names = [b.name for b in active]
-        # What every worker gets, once: the plan without the image list and the detections (each
-        # image's detections travel with it) and with a marker for --coco instead of the collector.
-        shipped = replace(plan, images=[], detections=DetectionIndex(),
-                          coco=CocoExport() if plan.coco is not None else None,
-                          cores=max(1, int(self.settings.cpus_per_actor or 1)))
+        plan = pipeline.plan
+        names = [b.name for b in backends]
+        # What every worker gets, once: the pipeline without the run's detection index (each image's
+        # detections travel with it).
+        shipped = ImagePipeline(replace(plan, detections=DetectionIndex(), cores=max(1, int(self.settings.cpus_per_actor or 1))),
+                                pipeline.names)
         items = []
-        for index, image in enumerate(plan.images):
+        for index, image in enumerate(images):
             _, entry, error = plan.detections.lookup(image)  # the driver's index knows which entries were used
             items.append({"item": _pack((index, image, entry, error))})
         if not items:
             events.started(0, names)
-            return RunSummary([], {name: BackendStats() for name in names}, 0.0)
+            return EngineRun({name: BackendStats() for name in names})
 
         blocks = min(-(-len(items) // IMAGES_PER_BLOCK), MAX_INPUT_BLOCKS)
         dataset = ray.data.from_items(items, override_num_blocks=blocks)
-        dataset = dataset.map_batches(prepare_images, batch_size=None, fn_kwargs={"plan": shipped, "names": names})
-        for backend, share in zip(active, self.placement(active, events.warning).values()):
+        dataset = dataset.map_batches(prepare_images, batch_size=None, fn_kwargs={"pipeline": shipped})
+        for backend, share in zip(backends, self.placement(backends, events.warning).values()):
             with warnings.catch_warnings():  # max_task_retries is passed as a remote arg, deprecated in Ray 2.60
                 warnings.simplefilter("ignore", DeprecationWarning)
                 dataset = dataset.map_batches(
                     BackendStage,
-                    fn_constructor_kwargs={"job": job, "name": backend.name, "plan": shipped},
+                    fn_constructor_kwargs={"spec": backend.spec, "pipeline": shipped},
                     batch_size=backend.batch_size * backend.concurrency,
                     compute=ray.data.ActorPoolStrategy(size=share.actors),
                     num_gpus=share.gpus,
@@ -335,29 +303,25 @@ class RayEngine:
                     max_restarts=-1,
                     max_task_retries=MAX_TASK_RETRIES,
                 )
-        dataset = dataset.map_batches(finish_images, batch_size=None, fn_kwargs={"plan": shipped, "names": names})
+        dataset = dataset.map_batches(finish_images, batch_size=None, fn_kwargs={"pipeline": shipped})
 
         stats = {name: BackendStats() for name in names}
-        outcomes: dict[int, ImageOutcome] = {}
         fatal: str | None = None
         shown: set[str] = set()
-        events.started(len(plan.images), names)
+        events.started(len(images), names)
         started = time.perf_counter()
         rows = iter(dataset.iter_rows())
         try:
             for row in rows:
                 state: ImageState = _unpack(row["state"])
                 for name, taken in state.stats.items():
-                    add_stats(stats[name], taken)
+                    stats[name].add(taken)
                 if state.load_error:  # as the local engine: a backend that cannot load stops the run
                     raise BackendFatalError(state.load_error)
-                if state.coco is not None and plan.coco is not None:
-                    plan.coco.merge(state.coco)
-                outcomes[state.index] = state.outcome
                 # Workers each warn once per detection file (boxes outside their space); say it once.
-                state.outcome.warnings = [w for w in state.outcome.warnings if w not in shown]
-                shown.update(state.outcome.warnings)
-                events.image_done(state.outcome)
+                state.result.warnings = [w for w in state.result.warnings if w not in shown]
+                shown.update(state.result.warnings)
+                collect(state.result)
                 if state.fatal:
                     fatal = state.fatal
                     break  # the images not finished yet are left for the next run, as with the local engine
@@ -367,8 +331,7 @@ class RayEngine:
             close = getattr(rows, "close", None)
             if close is not None:
                 close()  # stops the pipeline's tasks and actors
-        ordered = [outcomes.get(i) or ImageOutcome(image, "not-run") for i, image in enumerate(plan.images)]
-        return RunSummary(ordered, stats, time.perf_counter() - started, fatal)
+        return EngineRun(stats, time.perf_counter() - started, fatal)
 
 
 @dataclass(frozen=True)
@@ -408,12 +371,3 @@ def placement(settings: RaySettings, backends: Sequence[ActiveBackend], gpus: fl
         total = sum(actors for actors, _ in counts.values())
         per_cpu = min(1.0, cpus / 2 / total) if cpus and total else 1.0
     return {name: Share(actors, per_gpu, per_cpu) for name, (actors, per_gpu) in counts.items()}
-
-
-def add_stats(total: BackendStats, part: BackendStats) -> None:
-    """Counts and seconds add up over batches; the load time is the slowest actor's."""
-    for item in fields(BackendStats):
-        if item.name == "load_seconds":
-            total.load_seconds = max(total.load_seconds, part.load_seconds)
-        else:
-            setattr(total, item.name, getattr(total, item.name) + getattr(part, item.name))

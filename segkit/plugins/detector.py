@@ -68,5 +68,9 @@ class Detector(abc.ABC):
         """What this detector ran with, recorded in every detection file. Never include secrets."""
         return {}
 
+    def cancel(self) -> None:
+        """Ctrl-C: make the requests in flight give up now and refuse new ones (from another thread);
+        ``close`` follows."""
+
     def close(self) -> None:
         """Release clients and threads at the end of a run."""

@@ -24,9 +24,7 @@ from segkit.plugins.detector import Detector
 from segkit.plugins.segmenter import Segmenter
 
 DEFAULT_PLUGINS = (
-    "segkit.inputs.readers.qwen_json",
-    "segkit.inputs.readers.qwen_grounding",
-    "segkit.inputs.readers.coco_results",
+    "segkit.plugins.builtin_readers",
     "segkit.plugins.mock",
 )
 ENTRY_POINT_GROUP = "segkit"

@@ -92,6 +92,11 @@ class Segmenter(abc.ABC):
         """What this backend ran with, recorded in every image's JSON. Never include secrets."""
         return {}
 
+    def cancel(self) -> None:
+        """Ctrl-C: make the calls in flight give up now (a remote request, a long wait) and refuse new
+        ones. Called from another thread while ``segment`` may be running; ``close`` follows. A backend
+        whose calls end by themselves in a few seconds (a local model) need not override it."""
+
     def close(self) -> None:
         """Release models, clients and threads at the end of a run."""
 

@@ -38,7 +38,7 @@ class SegkitCli:
     def invoke(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
         from typer.testing import CliRunner
 
-        from segkit.cli.commands import app
+        from segkit.cli import app
 
         result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
         return CliResult(result.exit_code, result.output, self.root / "out")

@@ -142,7 +142,7 @@ def test_readiness_imports_no_heavy_library_and_loading_makes_no_network_attempt
         f"""
         import json, socket, sys
         from typer.testing import CliRunner
-        from segkit.cli.commands import app
+        from segkit.cli import app
         listing = CliRunner().invoke(app, ["backends", "--json"])
         heavy = sorted(m for m in ("torch", "transformers", "huggingface_hub") if m in sys.modules)
         attempts = []

@@ -132,7 +132,7 @@ def test_readiness_checks_import_no_heavy_library():
         """
         import json, sys
         from typer.testing import CliRunner
-        from segkit.cli.commands import app
+        from segkit.cli import app
         result = CliRunner().invoke(app, ["backends", "--json"])
         heavy = sorted(m for m in ("torch", "torchvision", "ultralytics") if m in sys.modules)
         print(json.dumps({"code": result.exit_code, "heavy": heavy, "out": result.output}))

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from segkit.plugins.mock import box_mask
 from segkit.inputs.box_spaces import to_normalized_xyxy
-from segkit.cli.commands import app
+from segkit.cli import app
 from segkit.inputs.readers.base import ReaderContext
 from segkit.inputs.detection_files import load_detections
 from segkit.inputs.detections import resolve_detections

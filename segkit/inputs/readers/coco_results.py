@@ -22,7 +22,6 @@ from segkit.inputs.readers.base import (
     four_numbers,
     number,
 )
-from segkit.plugins.hookspecs import hookimpl
 from segkit.text import preview
 
 
@@ -81,8 +80,3 @@ class CocoResultsReader(DetectionReader):
                 )
             )
         return dict(per_image)
-
-
-@hookimpl
-def register_detection_readers(register):
-    register(CocoResultsReader)

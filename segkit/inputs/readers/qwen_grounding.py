@@ -26,7 +26,6 @@ from segkit.inputs.readers.base import (
     number,
 )
 from segkit.inputs.readers.qwen_json import pick_label
-from segkit.plugins.hookspecs import hookimpl
 from segkit.text import preview
 
 BOX_KEY = "bbox_2d"
@@ -83,8 +82,3 @@ class QwenGroundingReader(DetectionReader):
                 )
             )
         return {path.stem: out}
-
-
-@hookimpl
-def register_detection_readers(register):
-    register(QwenGroundingReader)

@@ -17,7 +17,6 @@ from segkit.inputs.readers.base import (
     four_numbers,
     number,
 )
-from segkit.plugins.hookspecs import hookimpl
 from segkit.text import preview, shorten
 
 LABEL_KEYS = ("label_ja", "label", "label_en", "name", "category", "class")
@@ -62,8 +61,3 @@ class QwenJsonReader(DetectionReader):
                 )
             )
         return {path.stem: out}
-
-
-@hookimpl
-def register_detection_readers(register):
-    register(QwenJsonReader)
