@@ -32,6 +32,16 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+def redact_secrets(text: str) -> str:
+    """Only the registered secrets masked (for files: a label like ``key=value`` in the data stays as it is)."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 def redact(text: str) -> str:
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)

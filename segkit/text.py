@@ -16,6 +16,8 @@ import json
 import reprlib
 from typing import Any
 
+from segkit.redact import redact_secrets
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Characters that reorder or split a line without being control characters (category Cc): bidi
 # embeddings, overrides and isolates, the directional marks, and the Unicode line/paragraph separators.
@@ -34,8 +36,9 @@ _TERMINAL_TABLE = {code: _escape(code) for code in [*range(0x00, 0x20), *range(0
 
 
 def for_terminal(text: Any) -> str:
-    """``text`` on one line with every control or layout character shown as a visible escape."""
-    return str(text).translate(_TERMINAL_TABLE)
+    """``text`` on one line with every control or layout character shown as a visible escape, and every
+    registered secret masked (a key echoed into a label or a message never reaches the terminal)."""
+    return redact_secrets(str(text)).translate(_TERMINAL_TABLE)
 
 
 def json_for_terminal(data: Any, indent: int | None = 2) -> str:
@@ -44,7 +47,7 @@ def json_for_terminal(data: Any, indent: int | None = 2) -> str:
     ``json.dumps`` escapes C0 itself but writes C1 and bidi characters raw when ``ensure_ascii`` is off.
     """
     text = json.dumps(data, ensure_ascii=False, indent=indent, allow_nan=False)
-    return text.translate(_JSON_TABLE)
+    return redact_secrets(text).translate(_JSON_TABLE)
 
 
 _JSON_TABLE = {code: f"\\u{code:04x}" for code in [*range(0x7F, 0xA0), *_INVISIBLE_LAYOUT]}

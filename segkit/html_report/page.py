@@ -15,6 +15,8 @@ import re
 from importlib import resources
 from typing import Any
 
+from segkit.redact import redact_secrets
+
 STATIC = "static"
 
 
@@ -69,4 +71,5 @@ def render_page(title: str, data: Any, font: bytes | None = None) -> str:
     if missing:
         raise ValueError(f"page template must hold each of {', '.join(missing)} once")
     # One pass over the template: text put in (a label that reads '%%SCRIPT%%') is never searched again.
-    return re.sub("|".join(map(re.escape, parts)), lambda m: parts[m.group(0)], page)
+    page = re.sub("|".join(map(re.escape, parts)), lambda m: parts[m.group(0)], page)
+    return redact_secrets(page)  # a key echoed into a label never reaches the page

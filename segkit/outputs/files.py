@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_png import encode_mask_png
+from segkit.redact import redact_secrets
 from segkit.storage import is_remote, write_object
 
 TEMP_SUFFIX = ".tmp"
@@ -83,7 +84,7 @@ def json_bytes(data: Any) -> bytes:
         text = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
     except ValueError:  # a non-finite number from the input: null, never a bare NaN
         text = json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False)
-    return (text + "\n").encode("utf-8")
+    return (redact_secrets(text) + "\n").encode("utf-8")  # a key a model or server echoed never reaches a file
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -96,7 +97,7 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([["" if v is None else v for v in row] for row in rows])
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+    atomic_write_bytes(path, redact_secrets(buffer.getvalue()).encode("utf-8"))
 
 
 def write_mask(path: Path, mask: np.ndarray) -> None:

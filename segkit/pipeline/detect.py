@@ -64,7 +64,7 @@ from segkit.pipeline.bounded import bounded_map
 from segkit.plugins.detector import Detector, DetectorAnswer
 from segkit.plugins.host import PluginHost, get_host
 from segkit.plugins.options import resolve_options
-from segkit.redact import redact
+from segkit.redact import redact, redact_secrets
 
 FLAGS = ("model", "api_url", "api_key_env")  # `segkit detect` flags that set a detector option of that name
 
@@ -187,7 +187,7 @@ class DetectRunner:
             raws = [r for found in plan.reader.read(plan.reader.parse(answer.text, image), image, context).values() for r in found]
         except SegkitError as exc:  # an answer the reader cannot read: keep it to look at, fail the image
             kept = unreadable_answer_path(plan.out, image.stem)
-            atomic_write_bytes(kept, answer.text.encode("utf-8"))
+            atomic_write_bytes(kept, redact_secrets(answer.text).encode("utf-8"))
             problem = exc.problem if isinstance(exc, DetectionFormatError) else str(exc)
             raise ImageFailed(f"the answer cannot be read: {problem}{note}; it is kept in {kept}") from exc
         mismatch = box_space_warning(raws, (width, height))
