@@ -158,6 +158,6 @@ def show_evaluation(result: EvalResult) -> None:
     """The evaluation's tables, with one line per image that could not be scored."""
     for problem in result.problems:
         failed(problem)
-    render_evaluation(console, result.document, [str(p) for p in result.files])
+    render_evaluation(console, result.document.model_dump(mode="json"), [str(p) for p in result.files])
     if result.problems:
         count_line(len(result.problems), "image(s) could not be scored", " and are left out of the evaluation")

@@ -2,7 +2,7 @@
 
     from segkit.evaluation import EvalOptions, evaluate_folder
     result = evaluate_folder(Path("outputs"), EvalOptions(gt=Path("examples/ground_truth.json")))
-    result.document["per_backend"]   # what eval.json holds
+    result.document.per_backend   # what eval.json holds
 
 Modules, one job each: ``ground_truth`` (the common model and format choice) with one reader per format
 (``gt_coco``, ``gt_instance_pngs``, ``gt_semantic``); ``label_map``; ``matching`` (detections to ground

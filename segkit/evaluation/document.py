@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
 from segkit.evaluation.coco_ap import ApScores
 from segkit.evaluation.metrics import (
     best_counts,
@@ -72,6 +74,81 @@ ROW_FIELDS = ("detections", "matched", "no_answer", "mean_iou", "median_iou", "m
 CSV_HEADER = ("scope", "label", "backend", "baseline", *ROW_FIELDS)
 
 
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a newer segkit's eval.json read by this one keeps its fields
+
+
+class EvalRow(_Doc):
+    """A row of per_backend (no label) or per_label."""
+
+    label: str | None = None
+    backend: str
+    baseline: bool
+    detections: int
+    matched: int
+    no_answer: int
+    mean_iou: float | None = None
+    median_iou: float | None = None
+    mean_boundary_iou: float | None = None
+    median_boundary_iou: float | None = None
+    under_50: int | None = None
+    fraction_under_50: float | None = None
+    under_75: int | None = None
+    fraction_under_75: float | None = None
+    ap: float | None = None
+    ap50: float | None = None
+    ap75: float | None = None
+    false_positives: int | None = None
+    misses: int | None = None
+    best: float | None = None
+    worse_than_box: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _label_only_per_label(self, handler):
+        data = handler(self)
+        if data.get("label") is None:
+            data.pop("label", None)
+        return data
+
+
+class GroundTruthSource(_Doc):
+    path: str
+    format: str
+    categories: list[str] | None = None
+    images: int
+    instances: int
+
+
+class EvalDocument(_Doc):
+    """eval.json (see the module docstring; its ``definitions`` explain every field)."""
+
+    version: int = EVAL_VERSION
+    ground_truth: GroundTruthSource
+    options: dict[str, Any] = Field(default_factory=dict)
+    class_aware: bool = False
+    iou_match: float
+    boundary_dilation_ratio: float
+    backends: list[str] = Field(default_factory=list)
+    images: int = 0
+    images_without_ground_truth: list[str] = Field(default_factory=list)
+    image_problems: list[dict[str, Any]] = Field(default_factory=list)
+    detections: int = 0
+    matched: int = 0
+    false_positives: int = 0
+    misses: int = 0
+    unmapped: int = 0
+    per_backend: list[EvalRow] = Field(default_factory=list)
+    per_label: list[EvalRow] = Field(default_factory=list)
+    best: dict[str, Any] = Field(default_factory=dict)
+    worst: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    unmatched_detections: list[dict[str, Any]] = Field(default_factory=list)
+    missed_ground_truth: list[dict[str, Any]] = Field(default_factory=list)
+    definitions: dict[str, str] = Field(default_factory=lambda: dict(DEFINITIONS))
+
+    def row(self, backend: str) -> EvalRow | None:
+        return next((r for r in self.per_backend if r.backend == backend), None)
+
+
 def row(name: str, dets: Sequence[DetectionEval], *, baseline: bool, ap: ApScores | None, false_positives: int,
         misses: int | None, best: float | None) -> dict[str, Any]:
     matched = [d for d in dets if d.status == "matched"]
@@ -98,7 +175,7 @@ def _ordered(entry: Mapping[str, Any], lead: Sequence[str]) -> dict[str, Any]:
 
 
 def build_document(images: Sequence[ImageEval], backends: Sequence[str], ap: Mapping[str, ApScores] | None,
-                   header: Mapping[str, Any], worst_limit: int) -> dict[str, Any]:
+                   header: Mapping[str, Any], worst_limit: int) -> EvalDocument:
     """eval.json from the scored images; ``header`` holds ground_truth, options, class_aware and the thresholds."""
     scored = [i for i in images if i.scored]
     dets = [d for i in scored for d in i.detections if d.status != "unmapped"]
@@ -127,7 +204,7 @@ def build_document(images: Sequence[ImageEval], backends: Sequence[str], ap: Map
                         best=None if baseline else group_best[name])
             per_label.append(_ordered({"label": key, **entry}, ("label",)))
 
-    return {
+    return EvalDocument.model_validate({
         "version": EVAL_VERSION,
         **header,
         "backends": list(backends),
@@ -149,7 +226,7 @@ def build_document(images: Sequence[ImageEval], backends: Sequence[str], ap: Map
         ],
         "missed_ground_truth": [_miss(m) for m in misses],
         "definitions": DEFINITIONS,
-    }
+    })
 
 
 def _miss(miss: Miss) -> dict[str, Any]:
@@ -170,7 +247,9 @@ def detection_entry(det: DetectionEval) -> GroundTruthScores:
     )
 
 
-def csv_rows(document: Mapping[str, Any]) -> list[list[Any]]:
+def csv_rows(document: EvalDocument | Mapping[str, Any]) -> list[list[Any]]:
+    if isinstance(document, BaseModel):
+        document = document.model_dump(mode="json")
     rows = []
     for scope, entries in (("backend", document["per_backend"]), ("label", document["per_label"])):
         for entry in entries:
@@ -179,7 +258,7 @@ def csv_rows(document: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def save_document(layout: OutputLayout, document: Mapping[str, Any]) -> list[Path]:
+def save_document(layout: OutputLayout, document: EvalDocument) -> list[Path]:
     """Write OUT/eval.json and OUT/eval.csv (atomically); return their paths."""
     write_json(layout.eval_json_path, document)
     write_csv(layout.eval_csv_path, CSV_HEADER, csv_rows(document))

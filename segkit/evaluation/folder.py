@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from segkit.errors import InputError
 from segkit.evaluation.coco_ap import ApCollector
-from segkit.evaluation.document import build_document, detection_entry, save_document
+from segkit.evaluation.document import EvalDocument, build_document, detection_entry, save_document
 from segkit.evaluation.ground_truth.base import GroundTruth, GroundTruthCoversNothing
 from segkit.evaluation.ground_truth.formats import open_ground_truth
 from segkit.evaluation.label_map import load_label_map
@@ -67,7 +67,7 @@ class EvalOptions:
 
 @dataclass
 class EvalResult:
-    document: dict[str, Any]  # what eval.json holds
+    document: EvalDocument  # what eval.json holds
     images: list[ImageEval]
     files: list[Path]
     records_updated: int

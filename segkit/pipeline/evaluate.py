@@ -1,7 +1,7 @@
 """`segkit eval` as a library call, and the scoring `run --gt` and `compare` end with.
 
     result = eval_job(EvalJob(out=Path("runs/a"), gt=Path("gt.json")))
-    print(result.evaluation.document["backends"])
+    print(result.evaluation.document.backends)
 """
 
 from __future__ import annotations
