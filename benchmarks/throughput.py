@@ -1,17 +1,21 @@
-"""Is the model the limit? `segkit run` (the library call) against a backend of fixed latency.
+"""Is the model the limit? The whole `segkit run` command, as users type it, against a backend of fixed latency.
 
-Makes photo-like 1280x960 JPEGs with 10 boxes each, then runs `segkit.run_job` with the `mock` backend
-sleeping ``latency`` ms per image (GIL released, as a GPU call is) for default outputs (mask PNGs,
-panels) and lean outputs (``--mask-format rle --no-panels``). Each configuration runs in a fresh process.
+Makes photo-like 1280x960 JPEGs with 10 boxes each, then runs `python -m segkit run -b mock -O
+mock.latency_ms=L ...` (the mock sleeps L ms per image with the GIL released, as a GPU call does) as a
+fresh process per measurement, over 20 images and over all of them:
 
-* marginal images/s: images finished after the first 10, over the time they took (no start-up);
+* marginal images/s: the extra images over the extra wall time (N - 20) / (wall(N) - wall(20)), so that
+  start-up (imports, loading) cancels out; ratio: that over the baseline;
 * the baseline, measured in the same run: the same backend called in a plain loop on decoded images,
-  i.e. the most any framework could get from it on this machine (close to 1000 / latency);
-* CPU ms per image: the process's CPU time over the same images (segkit's work plus the mock's box
-  filling, about 1 ms), and where segkit's own time went (decode, outputs), from the run's summary;
-* peak RSS of a run over 20 images and over all of them (memory must not grow with the dataset).
+  i.e. the most any framework could get from it on this machine (close to 1000 / L);
+* CPU ms per image: the child process's user + system time, marginal in the same way;
+* the page's share of the wall time: 1 - wall(--no-html) / wall(with the page), over all images;
+* peak RSS over 20 images and over all of them (memory must not grow with the dataset);
+* the Ray engine (`--engine ray`, one machine) against the local engine, marginal rate, at 15 ms.
 
-    .venv/bin/python benchmarks/throughput.py [--images 300] [--latency 5 15 40] [--size 1280x960] [--boxes 10]
+Outputs: default (mask PNGs, panels, the page) and lean (`--mask-format rle --panels none`).
+
+    .venv/bin/python benchmarks/throughput.py [--images 300] [--latency 5 15 40] [--size 1280x960] [--boxes 10] [--no-ray]
 """
 
 from __future__ import annotations
@@ -19,18 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-WARMUP = 10
-LEAN = ["--mask-format", "rle", "--no-panels"]
+SMALL = 20
+LEAN = ["--mask-format", "rle", "--panels", "none"]
 
 
 def make_data(root: Path, n: int, size: tuple[int, int], n_boxes: int) -> None:
@@ -56,36 +61,38 @@ def make_data(root: Path, n: int, size: tuple[int, int], n_boxes: int) -> None:
         (root / "dets" / f"img{i:03d}.json").write_text(json.dumps({"detections": dets}, ensure_ascii=False), encoding="utf-8")
 
 
-def worker(root: Path, latency: float, extra: list[str], limit: int | None) -> dict:
-    """One `segkit run` in this process; what it measured, as a dict."""
-    from segkit.pipeline.job import RunEvents, RunJob, run_job
+@dataclass
+class Run:
+    wall: float
+    cpu: float  # user + system seconds of the child
+    rss_mb: float
 
-    stamps: list[tuple[float, float]] = []
 
-    class Events(RunEvents):
-        def image_done(self, outcome):
-            stamps.append((time.perf_counter(), time.process_time()))
-
-    options = {"mock": {"latency_ms": latency}}
-    job = RunJob(backends=["mock"], images=root / "images", detections=root / "dets", out=root / f"out-{os.getpid()}",
-                 conf=0.0, options=options, limit=limit,
-                 mask_format="rle" if "rle" in extra else "png", panels="none" if "--no-panels" in extra else "all")
+def command(root: Path, latency: float, extra: list[str], limit: int | None, backends: tuple[str, ...] = ("mock",)) -> Run:
+    """One `segkit run` as a child process, timed as a whole (the output folder is fresh each time)."""
+    out = root / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    args = [sys.executable, "-m", "segkit", "run", *[a for b in backends for a in ("-b", b)], "-i", str(root / "images"),
+            "-d", str(root / "dets"), "-o", str(out), "--conf", "0", "-O", f"mock.latency_ms={latency}", *extra]
+    if limit:
+        args += ["--limit", str(limit)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGKIT_")}  # the defaults, as a new user has them
     started = time.perf_counter()
-    result = run_job(job, Events())
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
-    assert result.exit_code == 0, result.summary.failures[:3]
-    n = len(stamps)
-    (t0, c0), (t1, c1) = stamps[WARMUP - 1], stamps[-1]
-    stages = result.summary.stage_seconds()
-    return {
-        "images": n,
-        "wall": wall,
-        "rate": (n - WARMUP) / (t1 - t0),
-        "cpu_ms": 1000 * (c1 - c0) / (n - WARMUP),
-        "decode_ms": 1000 * stages.get("decode", 0.0) / n,
-        "outputs_ms": 1000 * stages.get("outputs", 0.0) / n,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    err = child.stderr.read().decode(errors="replace") if child.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"segkit run failed ({' '.join(args)}):\n{err[-2000:]}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def marginal(root: Path, latency: float, extra: list[str], n: int) -> tuple[float, float, Run, Run]:
+    """(images/s, CPU ms per image) between SMALL images and all n, and both runs."""
+    small = command(root, latency, extra, SMALL)
+    large = command(root, latency, extra, None)
+    extra_images = n - SMALL
+    return extra_images / (large.wall - small.wall), 1000 * (large.cpu - small.cpu) / extra_images, small, large
 
 
 def baseline(root: Path, latency: float, n: int = 60) -> float:
@@ -102,42 +109,43 @@ def baseline(root: Path, latency: float, n: int = 60) -> float:
     return len(images) / (time.perf_counter() - started)
 
 
-def run_worker(root: Path, latency: float, extra: list[str], limit: int | None) -> dict:
-    args = [sys.executable, __file__, "--worker", str(root), "--latency", str(latency), "--limit", str(limit or 0), *extra]
-    out = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--latency", type=float, nargs="+", default=[5.0, 15.0, 40.0])
     parser.add_argument("--size", default="1280x960")
     parser.add_argument("--boxes", type=int, default=10)
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
-    args, extra = parser.parse_known_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.latency[0], extra, args.limit or None)))
-        return
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray engine's line")
+    args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_data(root, args.images, size, args.boxes)
         print(f"{args.images} images {size[0]}x{size[1]}, {args.boxes} boxes, backend mock with a fixed latency,"
-              f" {os.cpu_count()} cores")
+              f" {len(os.sched_getaffinity(0))} cores; the whole `segkit run` command per measurement")
         print(f"{'latency':>8} {'outputs':>8} {'baseline/s':>10} {'segkit/s':>9} {'ratio':>6} {'cpu ms/img':>10}"
-              f" {'decode ms':>9} {'outputs ms':>10}")
+              f" {'wall s':>7} {'page share':>10}")
+        at15: dict[str, Run] = {}
         for latency in args.latency:
             base = baseline(root, latency)
             for label, flags in (("default", []), ("lean", LEAN)):
-                r = run_worker(root, latency, flags, None)
-                print(f"{latency:>6.0f}ms {label:>8} {base:>10.1f} {r['rate']:>9.1f} {r['rate'] / base:>6.2f}"
-                      f" {r['cpu_ms']:>10.1f} {r['decode_ms']:>9.1f} {r['outputs_ms']:>10.1f}")
-        small = run_worker(root, 15.0, [], 20)
-        large = run_worker(root, 15.0, [], None)
-        print(f"peak RSS, default outputs at 15 ms: {small['rss_mb']:.0f} MB for 20 images,"
-              f" {large['rss_mb']:.0f} MB for {large['images']} ({large['rss_mb'] / small['rss_mb']:.2f}x)")
+                rate, cpu, small, large = marginal(root, latency, flags, args.images)
+                without = command(root, latency, [*flags, "--no-html"], None)
+                share = max(0.0, 1 - without.wall / large.wall)
+                print(f"{latency:>6.0f}ms {label:>8} {base:>10.1f} {rate:>9.1f} {rate / base:>6.2f} {cpu:>10.1f}"
+                      f" {large.wall:>7.2f} {share:>9.1%}")
+                if latency == 15.0 and label == "default":
+                    at15 = {"small": small, "large": large, "rate": rate}  # type: ignore[dict-item]
+        if at15:
+            small, large = at15["small"], at15["large"]
+            print(f"peak RSS, default outputs at 15 ms: {small.rss_mb:.0f} MB for {SMALL} images, {large.rss_mb:.0f} MB for"
+                  f" {args.images} ({large.rss_mb / small.rss_mb:.2f}x)")
+            if not args.no_ray:
+                rate, cpu, _, _ = marginal(root, 15.0, ["--engine", "ray"], args.images)
+                local = at15["rate"]
+                print(f"Ray engine (one machine) at 15 ms, default outputs: {rate:.1f} images/s, {cpu:.1f} CPU ms/img"
+                      f" (child process only; Ray's workers are other processes) = {rate / local:.2f} of the local"
+                      f" engine's {local:.1f}")
 
 
 if __name__ == "__main__":
