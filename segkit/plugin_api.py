@@ -38,6 +38,7 @@ from segkit.inputs.readers.base import (
     ReaderContext,
 )
 from segkit.plugins.detector import Detector, DetectorAnswer
+from segkit.plugins.concept_segmenter import Concept, ConceptContractError, ConceptInstances, ConceptSegmenter
 from segkit.plugins.hookspecs import hookimpl
 from segkit.plugins.segmenter import (
     ContractError,
@@ -86,6 +87,7 @@ def get_detector(name: str, **options: Any) -> Detector:
 __all__ = [
     # contracts
     "Segmenter", "Segmentation", "Readiness", "NoOptions", "ContractError",
+    "ConceptSegmenter", "Concept", "ConceptInstances", "ConceptContractError",
     "Detector", "DetectorAnswer",
     "DetectionReader", "ReaderContext", "DetectionFormatError", "RawDetection", "Detection",
     "hookimpl",

@@ -123,7 +123,7 @@ def test_misspelt_hook_is_caught(site):
     """, "typo")
     host = PluginHost()
     assert [(p.plugin, p.message) for p in host.problems] == [
-        ("typo", "implements unknown hook 'register_segmenter' (the hooks are: register_detection_readers, register_detectors, register_segmenters)")
+        ("typo", "implements unknown hook 'register_segmenter' (the hooks are: register_concept_segmenters, register_detection_readers, register_detectors, register_segmenters)")
     ]
 
 
@@ -228,7 +228,7 @@ def test_plugins_listing(test_plugin, cli):
     data = json.loads(cli("plugins", "--json").output)
     names = {p["name"]: p for p in data["plugins"]}
     assert set(DEFAULT_PLUGINS) <= set(names)
-    assert names["segkit.plugins.mock"]["hooks"] == ["register_segmenters"]
+    assert names["segkit.plugins.mock"]["hooks"] == ["register_concept_segmenters", "register_segmenters"]
     assert names["segkit.plugins.builtin_readers"]["hooks"] == ["register_detection_readers"]
     assert {r["name"] for r in data["readers"]} >= {"qwen-json", "qwen-grounding", "coco"}
     assert "qwen-grounding" in cli("plugins").output
@@ -291,7 +291,7 @@ def test_backend_options_precedence(test_plugin, images):
 
 def test_every_hook_spec_has_a_test():
     specs = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert specs == ["register_detection_readers", "register_detectors", "register_segmenters"]
+    assert specs == ["register_concept_segmenters", "register_detection_readers", "register_detectors", "register_segmenters"]
     tested = " ".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_*.py"))
     for name in specs:
         assert f"def {name}(" in tested, f"hook {name} has no test that implements it"
@@ -415,3 +415,34 @@ def test_ctrl_c_keeps_whole_files_and_says_how_to_continue(site, tmp_path):
     for path in written:  # every record that exists is whole, and its masks exist
         record = json.loads(path.read_text())
         assert all((out / f).is_file() for f in record["files"])
+
+
+def test_concept_backends_register_through_their_own_hook_into_the_one_namespace():
+    import numpy as np
+
+    import segkit
+
+    class Finder(segkit.ConceptSegmenter):
+        """finds nothing"""
+
+        def segment_concepts(self, image, concepts):
+            return segkit.ConceptInstances.empty(*image.shape[:2])
+
+    class NotOne:
+        pass
+
+    class Plugin:
+        @segkit.hookimpl
+        def register_concept_segmenters(self, register):
+            register("finder", Finder)
+            register("not-one", NotOne)
+            register("mock", Finder)  # a box backend's name: taken
+
+    host = PluginHost(load_entry_points=False)
+    host.register(Plugin(), name="concepts")
+    found = host.backends()
+    assert found["finder"].kind == "concept" and found["mock"].kind == "box"
+    assert found["finder"].create().segment_concepts(np.zeros((4, 5, 3), np.uint8), []).masks.shape == (0, 4, 5)
+    messages = [p.message for p in host.problems if p.plugin == "concepts"]
+    assert any("'not-one'" in m and "segkit.ConceptSegmenter subclass" in m for m in messages)
+    assert any("'mock' is already registered" in m for m in messages)

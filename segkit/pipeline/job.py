@@ -207,6 +207,11 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         events.warning(message)
     backends = prepare_backends(host, job.backends, job.options, job.overrides)
     names = [b.name for b in backends]
+    concept = [b.name for b in backends if b.segmenter.kind == "concept"]
+    if concept:
+        close_backends(backends)
+        raise ConfigError(f"{', '.join(concept)}: concept backends (a phrase in, every instance out) do not run in"
+                          " `segkit run` yet; call them from Python (segkit.get_backend(NAME).segment_concepts)")
     try:
         readers = {name: entry.cls() for name, entry in host.readers().items()}
         if job.reader != "auto" and job.reader not in readers:

@@ -1,4 +1,5 @@
-"""The kinds of segkit plugin: detector-output readers, detectors segkit runs, and segmenter backends."""
+"""The kinds of segkit plugin: detector-output readers, detectors segkit runs, segmenter backends (boxes
+in) and concept segmenter backends (phrases and exemplar boxes in, every instance out)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,8 @@ def register_segmenters(register):
 @hookspec
 def register_detectors(register):
     """Register detectors that `segkit detect` runs: call ``register(name, DetectorClass, aliases=(), **params)``."""
+
+
+@hookspec
+def register_concept_segmenters(register):
+    """Register concept backends: call ``register(name, ConceptSegmenterClass, aliases=(), **params)``."""

@@ -21,6 +21,8 @@ from segkit.errors import UnknownBackendError, UnknownDetectorError, UnknownRead
 from segkit.inputs.readers.base import DetectionReader
 from segkit.plugins import hookspecs
 from segkit.plugins.detector import Detector
+from segkit.plugins.backend import Backend
+from segkit.plugins.concept_segmenter import ConceptSegmenter
 from segkit.plugins.segmenter import Segmenter
 
 DEFAULT_PLUGINS = (
@@ -43,13 +45,18 @@ class BackendEntry:
     """A registered backend: how to make it, and which plugin it comes from."""
 
     name: str
-    cls: type[Segmenter]
+    cls: type[Backend]
     plugin: str
     params: dict[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     description: str = ""
 
-    def create(self, options: Any = None) -> Segmenter:
+    @property
+    def kind(self) -> str:
+        """"box" (a Segmenter) or "concept" (a ConceptSegmenter)."""
+        return self.cls.kind
+
+    def create(self, options: Any = None) -> Backend:
         return self.cls(self.name, options, **self.params)
 
 
@@ -136,21 +143,27 @@ class PluginHost:
             self.problems.append(problem)
 
     def backends(self) -> dict[str, BackendEntry]:
-        """Every backend by canonical name, in registration order."""
+        """Every backend by canonical name, in registration order: segmenters (boxes in), then concept
+        segmenters (phrases in); one namespace, so that a run may name both."""
         found: dict[str, BackendEntry] = {}
 
-        def make_register(plugin: str):
-            def register(name: str, cls: type[Segmenter], *, aliases=(), description: str = "", **params):
-                problem = _backend_problem(name, cls, aliases, found)
-                if problem:
-                    self._report(plugin, problem)
-                    return
-                doc = description or _first_line(cls.__doc__)
-                found[name] = BackendEntry(name, cls, plugin, dict(params), tuple(aliases), doc)
+        def registrar(base: type):
+            def make_register(plugin: str):
+                def register(name: str, cls: type, *, aliases=(), description: str = "", **params):
+                    kind = "concept backend" if base is ConceptSegmenter else "backend"
+                    problem = _backend_problem(name, cls, aliases, found, base=base, kind=kind)
+                    if problem:
+                        self._report(plugin, problem)
+                        return
+                    doc = description or _first_line(cls.__doc__)
+                    found[name] = BackendEntry(name, cls, plugin, dict(params), tuple(aliases), doc)
 
-            return register
+                return register
 
-        self._call_each("register_segmenters", make_register)
+            return make_register
+
+        self._call_each("register_segmenters", registrar(Segmenter))
+        self._call_each("register_concept_segmenters", registrar(ConceptSegmenter))
         return found
 
     def backend(self, name: str) -> BackendEntry:
@@ -193,7 +206,7 @@ class PluginHost:
         """The options families (``options.<key>``, ``-O key.field``) the installed backends and detectors read."""
         from segkit.plugins.options import option_families
 
-        return option_families([e.cls for e in self.backends().values()] + [e.cls for e in self.detectors().values()])
+        return option_families([e.cls for e in self.backends().values()] + [e.cls for e in self.detectors().values()])  # type: ignore[misc]
 
     def readers(self) -> dict[str, ReaderEntry]:
         found: dict[str, ReaderEntry] = {}

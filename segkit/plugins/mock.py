@@ -1,5 +1,6 @@
 """Offline backends with masks known exactly: ``mock`` fills each box, ``mock-ellipse`` fills the
-ellipse inscribed in it. A pixel belongs to a mask when its centre (x + 0.5, y + 0.5) lies inside the
+ellipse inscribed in it, and ``mock-concept`` answers phrases and exemplar boxes the way a concept
+segmenter does (see ``MockConceptSegmenter``). A pixel belongs to a mask when its centre (x + 0.5, y + 0.5) lies inside the
 shape, so integer boxes give exact rectangles and the box/ellipse IoU tends to pi/4.
 
 ``latency_ms`` makes them stand in for a model of known speed (the sleep releases the GIL, as a GPU
@@ -16,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from segkit.inputs.box_spaces import pixel_span
+from segkit.plugins.concept_segmenter import Concept, ConceptInstances, ConceptSegmenter
 from segkit.plugins.hookspecs import hookimpl
 from segkit.plugins.segmenter import Segmentation, Segmenter
 
@@ -82,6 +84,58 @@ class MockSegmenter(Segmenter):
 
     def settings(self) -> dict[str, Any]:
         return {"shape": self.shape}
+
+
+class MockConceptSegmenter(ConceptSegmenter):
+    """Finds instances without a model: a phrase gets every blob of colour that stands out from the image's
+    median colour (8-connected, at least ``min_area`` pixels), the first phrase of a call all of them;
+    exemplar boxes get the ellipse inscribed in each positive box. Scores are 0.9; boxes the masks' extents."""
+
+    options_key = "mock"
+    Options = MockOptions
+    min_area = 16
+    contrast = 60  # how far from the median colour (summed over channels) a pixel must be to stand out
+
+    def segment_concepts(self, image: np.ndarray, concepts: Sequence[Concept]) -> ConceptInstances:
+        if self.options.latency_ms:
+            time.sleep(self.options.latency_ms / 1000.0)
+        height, width = image.shape[:2]
+        masks, owners = [], []
+        first_text = next((i for i, c in enumerate(concepts) if c.text and not c.boxes), None)
+        for index, concept in enumerate(concepts):
+            for box, positive in zip(concept.box_array(), concept.positive()):
+                if positive:
+                    masks.append(ellipse_mask(box, height, width))
+                    owners.append(index)
+        if first_text is not None:
+            for blob in self._blobs(image):
+                masks.append(blob)
+                owners.append(first_text)
+        if not masks:
+            return ConceptInstances.empty(height, width)
+        stack = np.stack(masks)
+        boxes = np.array([_extent_xyxy(m) for m in stack], dtype=np.float32)
+        return ConceptInstances(stack, np.full(len(stack), 0.9), boxes, np.asarray(owners, dtype=np.int64))
+
+    def _blobs(self, image: np.ndarray) -> list[np.ndarray]:
+        import cv2
+
+        median = np.median(image.reshape(-1, 3), axis=0)
+        standing = (np.abs(image.astype(np.int32) - median).sum(axis=2) > self.contrast).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(standing, connectivity=8)
+        return [labels == k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] >= self.min_area]
+
+
+def _extent_xyxy(mask: np.ndarray) -> tuple[float, float, float, float]:
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+@hookimpl
+def register_concept_segmenters(register):
+    register("mock-concept", MockConceptSegmenter, description="phrases: blobs of standing-out colour; exemplar boxes: their ellipses (offline, for tests)")
 
 
 @hookimpl

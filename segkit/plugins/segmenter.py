@@ -18,27 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Whether a backend can run here, and if not, why (shown by `segkit backends`)."""
-
-    ready: bool
-    reason: str = ""
-
-    @classmethod
-    def ok(cls, detail: str = "") -> "Readiness":
-        return cls(True, detail)
-
-    @classmethod
-    def missing(cls, reason: str) -> "Readiness":
-        return cls(False, reason)
+from segkit.plugins.backend import Backend, NoOptions, Readiness  # noqa: F401  (NoOptions, Readiness: part of the contract)
 
 
 @dataclass
@@ -49,32 +29,10 @@ class Segmentation:
     scores: np.ndarray
 
 
-class Segmenter(abc.ABC):
-    """Base class of every backend.
+class Segmenter(Backend, abc.ABC):
+    """Base of every box-prompted backend (see ``Backend`` for options, readiness, loading and closing)."""
 
-    Subclasses set ``options_key`` and ``Options`` (a pydantic model) to take settings from the
-    config's ``options.<options_key>`` section, ``SEGKIT_<KEY>_<FIELD>`` environment variables and
-    ``-O key.field=value`` flags. Remote backends raise ``max_concurrency`` to segment several images
-    at once; GPU backends raise ``batch_size`` and override ``segment_batch`` to encode several images
-    in one forward pass.
-    """
-
-    options_key: ClassVar[str | None] = None
-    Options: ClassVar[type[BaseModel]] = NoOptions
-    max_concurrency: int = 1
-    batch_size: int = 1  # most images the runner passes to one segment_batch call
-
-    def __init__(self, name: str, options: BaseModel | None = None, **params: Any):
-        self.name = name
-        self.options = options if options is not None else self.Options()
-        self.params = params
-
-    def check_ready(self) -> Readiness:
-        """Cheap check that the backend could run: dependency importable, weights present, key set."""
-        return Readiness.ok()
-
-    def load(self) -> None:
-        """Load models or open clients; called once per run before the first image."""
+    kind: ClassVar[str] = "box"
 
     @abc.abstractmethod
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
@@ -87,18 +45,6 @@ class Segmenter(abc.ABC):
         batch one at a time through ``segment``, so one bad image fails alone.
         """
         return [self.segment(image, image_boxes) for image, image_boxes in zip(images, boxes)]
-
-    def settings(self) -> dict[str, Any]:
-        """What this backend ran with, recorded in every image's JSON. Never include secrets."""
-        return {}
-
-    def cancel(self) -> None:
-        """Ctrl-C: make the calls in flight give up now (a remote request, a long wait) and refuse new
-        ones. Called from another thread while ``segment`` may be running; ``close`` follows. A backend
-        whose calls end by themselves in a few seconds (a local model) need not override it."""
-
-    def close(self) -> None:
-        """Release models, clients and threads at the end of a run."""
 
 
 class ContractError(Exception):
