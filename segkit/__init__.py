@@ -24,12 +24,15 @@ from segkit.plugin_api import __all__ as _plugin_api
 __version__ = "0.2.0"
 _moved_modules.install()  # segkit 0.1's module paths answer with where their names are now
 
-_LAZY = {**dict.fromkeys(("RunJob", "RunEvents", "RunResult", "run_job"), "segkit.pipeline.job"),
+_LAZY = {**dict.fromkeys(("RunJob", "RunResult", "run_job"), "segkit.pipeline.job"),
+         "RunEvents": "segkit.pipeline.events",
+         **dict.fromkeys(("CompareJob", "compare_job"), "segkit.pipeline.compare"),
+         **dict.fromkeys(("EvalJob", "eval_job"), "segkit.pipeline.evaluate"),
          **dict.fromkeys(("DetectJob", "detect_job"), "segkit.pipeline.detect")}
 
 
 def __getattr__(name: str):
-    """The run and detect APIs, imported on first use (they pull in the whole output stage)."""
+    """The jobs (run, compare, eval, detect), imported on first use (they pull in the whole output stage)."""
     if name in _LAZY:
         import importlib
 
@@ -37,4 +40,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'segkit' has no attribute {name!r}")
 
 
-__all__ = [*_plugin_api, "DetectJob", "RunEvents", "RunJob", "RunResult", "detect_job", "run_job"]  # noqa: F405
+__all__ = [*_plugin_api, *_LAZY]
