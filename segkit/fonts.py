@@ -9,6 +9,9 @@ from pathlib import Path
 
 from PIL import ImageFont
 
+from segkit.errors import ConfigError
+from segkit.input_files import FONT, check_regular
+
 # Looked up without importing japanize_matplotlib (importing it reconfigures matplotlib).
 BUNDLED = ("japanize_matplotlib", "fonts/ipaexg.ttf")
 SYSTEM_FONTS = (
@@ -42,6 +45,16 @@ def font_path(explicit: Path | None = None) -> Path | None:
             return candidate
     warnings.warn("no CJK font found: Japanese labels will not render; set viz.font in the config", stacklevel=2)
     return None
+
+
+def check_font(path: Path) -> None:
+    """ConfigError (one line) unless ``path`` is a regular file that FreeType can draw with: checked once,
+    when the settings are read, so that a bad ``viz.font`` is one line at the start, not a failure per image."""
+    check_regular(path, FONT)  # a FIFO would hang FreeType, /dev/zero would never end
+    try:
+        ImageFont.truetype(str(path), 12)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a font that can be drawn with ({exc}); {FONT.fix}") from None
 
 
 @functools.lru_cache(maxsize=64)
