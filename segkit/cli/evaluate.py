@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.text import Text
 
 from segkit.cli.eval_tables import render_evaluation
-from segkit.config import find_config, load_settings
+from segkit.config import LimitSettings, find_config, load_settings
 from segkit.errors import SegkitError
 from segkit.evaluation.folder import (
     DEFAULT_IOU_MATCH,
@@ -94,17 +94,17 @@ def write_page(console: Console, err_console: Console, out_dir: Path) -> int:
     return 0
 
 
-def run_ground_truth(flag: Path | None, config: Path | None) -> tuple[Path | None, bool]:
-    """The ground truth a run ends by scoring against: --gt / $SEGKIT_GT, else `gt:` in the config; and
-    whether it came from the config."""
-    if flag is not None:
-        return flag, False
+def run_ground_truth(flag: Path | None, config: Path | None) -> tuple[Path | None, bool, LimitSettings]:
+    """The ground truth a run ends by scoring against: --gt / $SEGKIT_GT, else `gt:` in the config; whether
+    it came from the config; and the config's limits, which bound reading it."""
     settings = load_settings(find_config(config))
-    return settings.gt, settings.gt is not None
+    if flag is not None:
+        return flag, False, settings.limits
+    return settings.gt, settings.gt is not None, settings.limits
 
 
 def evaluate_after(console: Console, err_console: Console, out_dir: Path, gt: Path | None = None, gt_from_config: bool = False,
-                   *, stems: Sequence[str] | None = None, backends: Sequence[str] = ()) -> int:
+                   limits: LimitSettings | None = None, *, stems: Sequence[str] | None = None, backends: Sequence[str] = ()) -> int:
     """After `segkit run` or `segkit compare` wrote the image records: score them against ``gt``, or, with no
     ``gt``, re-run the folder's last evaluation (its eval.json) so that no record loses its ground-truth
     entries. Returns the exit code the evaluation adds (0 when there is nothing to evaluate).
@@ -129,6 +129,7 @@ def evaluate_after(console: Console, err_console: Console, out_dir: Path, gt: Pa
     else:
         return 0
     options.backends = list(backends)
+    options.limits = limits or LimitSettings()
     try:
         result = evaluate_with_progress(out_dir, options, err_console, stems)
     except SegkitError as exc:
@@ -171,7 +172,7 @@ def make_eval_command(console: Console, err_console: Console):
         if source is None:
             _line(err_console, "error:", "no ground truth; pass --gt FILE|DIR or set `gt:` in the config")
             raise typer.Exit(2)
-        options = EvalOptions(source, gt_format, gt_classes, label_map, iou_match, worst=worst, backends=backend)
+        options = EvalOptions(source, gt_format, gt_classes, label_map, iou_match, worst=worst, backends=backend, limits=settings.limits)
         code = eval_command(console, err_console, out_dir, options)
         if html and code != 2:  # 2: nothing was scored, eval.json is as it was
             code = write_page(console, err_console, out_dir) or code

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import ValidationError
 
+from segkit.config import LimitSettings
 from segkit.errors import InputError
 from segkit.evaluation.coco_ap import ApCollector
 from segkit.evaluation.document import build_document, detection_entry, save_document
@@ -46,6 +47,7 @@ class EvalOptions:
     boundary_dilation_ratio: float = BOUNDARY_DILATION_RATIO
     worst: int = DEFAULT_WORST
     backends: Sequence[str] = ()  # which backends, in which order; empty: every backend in the records
+    limits: LimitSettings = field(default_factory=LimitSettings)  # what reading the ground truth may cost
 
     def stored(self) -> dict[str, Any]:
         """The options as eval.json keeps them, paths made absolute, so a later compare can re-run them."""
@@ -134,8 +136,8 @@ def evaluate_folder(
     layout = OutputLayout(out_dir)
     if not (0.0 < options.iou_match <= 1.0):
         raise InputError(f"--iou-match {options.iou_match:g} is outside (0, 1]; COCO matches at 0.5")
-    gt = open_ground_truth(options.gt, options.gt_format, options.gt_classes)
-    label_map = load_label_map(options.label_map, gt.categories)
+    gt = open_ground_truth(options.gt, options.gt_format, options.gt_classes, options.limits)
+    label_map = load_label_map(options.label_map, gt.categories, options.limits.max_config_file_bytes)
     if not layout.root.is_dir():
         raise InputError(f"{layout.root} is not a folder; pass the --out folder of a `segkit run`")
     with OutputLock(layout.root):  # no run or compare rewrites the records meanwhile
