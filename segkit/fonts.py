@@ -58,9 +58,13 @@ def check_font(path: Path) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def load_font(path: Path | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def load_font(path: Path | None, size: int, basic: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The font at ``path`` (None: Pillow's own) in ``size`` pixels; ``basic``: laid out by Pillow itself,
+    without libraqm's shaping (what the panels fall back to when shaping a label fails)."""
     if path is None:
-        return ImageFont.load_default(size)
+        return ImageFont.load_default(size) if not basic else ImageFont.load_default_imagefont()
+    if basic:
+        return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.BASIC)
     return ImageFont.truetype(str(path), size)
 
 

@@ -29,7 +29,7 @@ from segkit.inputs.readers.base import (
     ReaderContext,
     log_warning,
 )
-from segkit.text import preview, shorten
+from segkit.text import preview, shorten, without_surrogates
 
 # The key under which a detection's record notes the fields that were not kept (too big, or not JSON).
 DROPPED_FIELDS_KEY = "_segkit_dropped"
@@ -228,9 +228,15 @@ def _reader_step(path: Path, reader: str, step: str, call: Callable[..., Any], *
 
 
 def bounded_detection(raw: RawDetection, limits: LimitSettings) -> RawDetection:
-    """``raw`` with its label cut to ``max_label_chars`` and its fields bounded (see ``bounded_fields``)."""
-    label = shorten(raw.label if isinstance(raw.label, str) else str(raw.label), limits.max_label_chars)
-    fields = bounded_fields(raw.fields, limits.max_detection_fields_bytes)
+    """``raw`` with its label cut to ``max_label_chars`` and its fields bounded (see ``bounded_fields``); lone
+    surrogates in either (``"a\\ud800b"`` in the JSON) become U+FFFD, kept as data rather than failing the
+    image at its first UTF-8 file."""
+    label = shorten(without_surrogates(raw.label if isinstance(raw.label, str) else str(raw.label)), limits.max_label_chars)
+    try:
+        fields = without_surrogates(raw.fields)
+    except RecursionError:
+        fields = raw.fields
+    fields = bounded_fields(fields, limits.max_detection_fields_bytes)
     if label is raw.label and fields is raw.fields:
         return raw
     return dataclasses.replace(raw, label=label, fields=fields)
