@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ByteSize
 
-from segkit.errors import ConfigError, InputError, SegkitError
+from segkit.errors import ConfigError, InputError
 
 # How many nodes YAML aliases may add when expanded (each use of an alias counts its anchor's nodes).
 MAX_ALIAS_NODES = 100_000
@@ -36,7 +36,7 @@ class FileKind:
     noun: str  # "a detection file": "X is a FIFO (named pipe), not a detection file"
     fix: str  # how to point at a usable one: "pass a file or a folder of detection files"
     setting: str  # the limit on its size: "limits.max_detection_file_bytes"
-    error: type[SegkitError] = InputError
+    error: type[Exception] = InputError  # SegkitError kinds for what a user names; outputs use their own
     shrink: str = "split it"  # what to do about a file above the limit, besides raising it
 
 
@@ -68,14 +68,15 @@ def _check(path: Path, info: os.stat_result, kind: FileKind, max_bytes: int | No
         raise too_big(path, info.st_size, max_bytes, kind)
 
 
-def too_big(path: Any, size: int, max_bytes: int, kind: FileKind) -> SegkitError:
+def too_big(path: Any, size: int, max_bytes: int, kind: FileKind) -> Exception:
+    fix = f"{kind.shrink}, or raise {kind.setting} in the config" if kind.setting else kind.fix
     return kind.error(
         f"{path} is {ByteSize(size).human_readable()}, above the limit of {ByteSize(max_bytes).human_readable()} for"
-        f" {kind.noun}; {kind.shrink}, or raise {kind.setting} in the config"
+        f" {kind.noun}; {fix}"
     )
 
 
-def _unreadable(path: Path, exc: OSError, kind: FileKind) -> SegkitError:
+def _unreadable(path: Path, exc: OSError, kind: FileKind) -> Exception:
     if isinstance(exc, FileNotFoundError):
         return kind.error(f"{kind.noun.split(' ', 1)[1]} {path} does not exist; {kind.fix}")
     return kind.error(f"{path}: cannot read ({exc.strerror or exc}); check the path and its permissions")

@@ -29,7 +29,7 @@ from segkit.outputs.files import write_json
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
 from segkit.outputs.mask_metrics import BOUNDARY_DILATION_RATIO
-from segkit.outputs.reading import read_record
+from segkit.outputs.reading import OutputFileError, read_output, read_record
 from segkit.outputs.records import ImageRecord
 from segkit.pipeline.compare import backend_order
 
@@ -111,9 +111,9 @@ def _image_records(layout: OutputLayout, stems: Sequence[str] | None) -> list[tu
     for path in paths:
         stem = path.name[: -len(".json")]
         try:
-            out.append((stem, ImageRecord.model_validate_json(path.read_bytes()), None))
-        except OSError as exc:
-            out.append((stem, None, f"{stem}: cannot read {path} ({exc.strerror or exc})"))
+            out.append((stem, ImageRecord.model_validate_json(read_output(path)), None))
+        except OutputFileError as exc:
+            out.append((stem, None, f"{stem}: {exc}"))
         except ValidationError as exc:
             out.append((stem, None, f"{stem}: {path} is not a segkit image record ({exc.errors()[0]['msg']});"
                                     " rebuild it with `segkit compare`"))

@@ -14,8 +14,6 @@ from pathlib import Path, PurePosixPath
 
 from segkit.config import LimitSettings
 from segkit.errors import InputError
-from segkit.input_files import CLASS_NAMES, read_text
-from segkit.text import shorten
 from segkit.evaluation.ground_truth.base import (
     GtImage,
     check_image_pixels,
@@ -23,6 +21,8 @@ from segkit.evaluation.ground_truth.base import (
     present_ids,
     read_id_png,
 )
+from segkit.input_files import CLASS_NAMES, read_text
+from segkit.text import shorten
 
 IGNORED_IDS = frozenset({0, 255})
 NUMBERED = re.compile(r"^\s*([0-9]+)[\s:,]+(.+?)\s*$")
