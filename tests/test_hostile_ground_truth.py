@@ -335,3 +335,26 @@ def test_dev_zero_as_ground_truth_is_a_device_not_a_folder(scored):
     line = one_line_error(cli("eval", cli.out, "--gt", "/dev/zero"))
     assert line.startswith("error: ground truth /dev/zero is a character device, neither a COCO JSON file nor a folder")
     assert "folder, but" not in line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["not-a-font", "fifo", "device", "missing"])
+def test_a_bad_font_is_one_line_at_the_start_not_a_failure_of_every_image(scored, tmp_path, kind):
+    """It was "cannot write its outputs, check that the folder is writable and has space" for every image
+    (and a FIFO hung): the font is checked once, when the settings are read."""
+    cli = scored
+    font = {"not-a-font": tmp_path / "font.ttf", "fifo": tmp_path / "font.pipe", "device": Path("/dev/zero"),
+            "missing": tmp_path / "nope.ttf"}[kind]
+    if kind == "not-a-font":
+        font.write_text("not a font", encoding="utf-8")
+    elif kind == "fifo":
+        os.mkfifo(font)
+    config = tmp_path / "font.yaml"
+    config.write_text(f"viz:\n  font: {font}\n", encoding="utf-8")
+    done = capped("run", "-b", "mock", "-i", cli.images, "-d", cli.dets, "-o", tmp_path / "fresh", "-c", config, timeout=60)
+    errors = lines_of(done)
+    assert done.returncode == 2 and len(errors) == 1 and done.stdout == ""
+    expected = {"not-a-font": "is not a font that can be drawn with (unknown file format)", "fifo": "is a FIFO (named pipe), not a font",
+                "device": "is a character device, not a font", "missing": "does not exist"}[kind]
+    assert errors[0].startswith(f"error: {config}: viz.font: ") and expected in errors[0]
+    assert "writable" not in errors[0] and not (tmp_path / "fresh").exists()
