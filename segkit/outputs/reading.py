@@ -20,8 +20,10 @@ import cv2
 import numpy as np
 from pydantic import ValidationError
 
+from segkit import storage
 from segkit.config import LimitSettings
-from segkit.input_files import FileKind, kind_of
+from segkit.errors import one_line
+from segkit.input_files import FileKind, kind_of, too_big
 from segkit.input_files import read_limited as _read_limited
 from segkit.outputs.files import is_temp_file
 from segkit.outputs.layout import OutputLayout
@@ -29,6 +31,7 @@ from segkit.outputs.mask_png import IEND_CHUNK, PNG_SIGNATURE, looks_whole
 from segkit.outputs.mask_png import decode_mask_png as fast_decode_mask_png
 from segkit.outputs.mask_set import MaskSet, decode_mask
 from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ImageRecord
+from segkit.storage import is_remote
 from segkit.text import preview
 
 MAX_RECORD_BYTES = 256 * 2**20  # a record of 10,000 detections is a few MB
@@ -54,6 +57,14 @@ OUTPUT_FILE = FileKind("a file segkit wrote", "re-run the image (`segkit run --f
 def read_output(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
     """The bytes of an output file: a regular file of at most ``max_bytes`` (a FIFO, a device or a file
     above it is refused unread), else OutputFileError naming it."""
+    if is_remote(path):  # an object store: no FIFOs or devices there, its size from the object's metadata
+        try:
+            data = storage.read_limited(path, max_bytes)
+        except Exception as exc:  # the store's own errors (missing object, credentials)
+            raise OutputFileError(f"cannot read {path}: {one_line(exc, 200)}") from None
+        if data is None:
+            raise too_big(path, path.fs.size(path.path), max_bytes, OUTPUT_FILE)
+        return data
     try:
         return _read_limited(path, max_bytes, OUTPUT_FILE)
     except OutputFileError:
@@ -75,6 +86,8 @@ def output_file(layout: OutputLayout, rel: Any, folder: Path, what: str) -> Path
             or ".." in parts or not text.startswith(inside)):
         raise OutputFileError(f"{what} {preview(rel)} is not a path inside {inside} of {layout.root}")
     path = layout.root / text
+    if is_remote(path):  # an object store has no symlinks, FIFOs or devices: the name is all there is
+        return path
     real, base = os.path.realpath(path), os.path.realpath(folder)
     if os.path.commonpath([real, base]) != base:
         raise OutputFileError(f"{what} {preview(rel)} leads out of {inside} (a symlink to {preview(real)})")
@@ -204,6 +217,8 @@ def _file_is_whole(layout: OutputLayout, rel: str) -> bool:
     try:
         folder = folders[PurePosixPath(rel).parts[0]]
         path = output_file(layout, rel, folder, "the file")
+        if path.suffix == ".png" and is_remote(path):  # an object: read whole, as there is no seeking to its end cheaply
+            return looks_whole(read_output(path, 2**30))
         if path.suffix == ".png":
             with open(path, "rb") as handle:
                 head = handle.read(len(PNG_SIGNATURE))

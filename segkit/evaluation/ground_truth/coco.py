@@ -31,7 +31,7 @@ from segkit.evaluation.ground_truth.base import (
 )
 from segkit.input_files import GROUND_TRUTH_FILE, read_text
 from segkit.outputs.mask_set import decode_mask
-from segkit.text import preview
+from segkit.text import preview, without_surrogates
 
 AMBIGUOUS = object()  # a file name that two COCO images share
 
@@ -131,7 +131,7 @@ class CocoGroundTruth:
             cat_id = _integer(cat["id"], "id", f"categories[{i}]", path)
             if cat_id in names:
                 raise _not_coco(path, f"categories[{i}] repeats category id {cat_id}; give each category its own id")
-            names[cat_id] = cat["name"]
+            names[cat_id] = without_surrogates(cat["name"])  # "\ud800" in the JSON: kept as U+FFFD, as labels are
         images: dict[int, dict[str, Any]] = {}
         sizes: dict[int, tuple[int | None, int | None]] = {}
         for i, image in enumerate(data["images"]):
