@@ -358,3 +358,11 @@ def test_a_bad_font_is_one_line_at_the_start_not_a_failure_of_every_image(scored
                 "device": "is a character device, not a font", "missing": "does not exist"}[kind]
     assert errors[0].startswith(f"error: {config}: viz.font: ") and expected in errors[0]
     assert "writable" not in errors[0] and not (tmp_path / "fresh").exists()
+
+
+def test_a_huge_file_name_in_ground_truth_is_quoted_short(scored, tmp_path):
+    cli = scored
+    name = "one" + "x" * 1_000_000 + ".png"
+    gt = coco_file(tmp_path / "long.json", [], images=[{"id": 1, "file_name": name}], categories=[])
+    line = one_line_error(cli("eval", cli.out, "--gt", gt))
+    assert "covers none of the 2 image(s)" in line and len(line) < 1000

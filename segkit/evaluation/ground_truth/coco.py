@@ -31,7 +31,7 @@ from segkit.evaluation.ground_truth.base import (
 )
 from segkit.input_files import GROUND_TRUTH_FILE, read_text
 from segkit.outputs.mask_set import decode_mask
-from segkit.text import preview, without_surrogates
+from segkit.text import preview, shorten, without_surrogates
 
 AMBIGUOUS = object()  # a file name that two COCO images share
 
@@ -179,14 +179,15 @@ class CocoGroundTruth:
         return len(self.images)
 
     def sample_names(self, limit: int = 3) -> list[str]:
-        return [image["file_name"] for image in list(self.images.values())[:limit]]
+        return [shorten(image["file_name"], 80) for image in list(self.images.values())[:limit]]
 
     def load(self, image_name: str, size: tuple[int, int]) -> GtImage:
         image_id = self._find(image_name)
         if image_id is AMBIGUOUS:
             raise GroundTruthProblem(f"{self.path} has several images named {image_name}; give them distinct file names")
         entry = self.images[image_id]
-        where = f"{self.path} image {image_id} ({entry['file_name']})"
+        name = shorten(entry["file_name"], 80)  # a message quotes a short name, whatever the file holds
+        where = f"{self.path} image {image_id} ({name})"
         check_image_pixels(size, self.limits, where)
         width, height = self.sizes[image_id]
         if width is not None and height is not None and (width, height) != tuple(size):
@@ -195,7 +196,7 @@ class CocoGroundTruth:
         check_instance_count(len(annotations), self.limits, where)
         instances = []
         for ann in annotations:
-            what = f"{self.path} annotations[{ann.position}] (id {ann.id}, image {entry['file_name']})"
+            what = f"{self.path} annotations[{ann.position}] (id {ann.id}, image {name})"
             mask = _draw(ann.segmentation, size, what)
             category_id = ann.category_id
             category = self.category_names.get(category_id, None if category_id is None else str(category_id))  # type: ignore[arg-type]
