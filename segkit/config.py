@@ -9,10 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
-from segkit.errors import ConfigError
+from segkit.errors import ConfigError, SegkitError
+from segkit.fonts import check_font
+from segkit.input_files import CONFIG_FILE, check_regular, load_yaml, read_text
 from segkit.redact import redact
 from segkit.storage import Location
 from segkit.text import preview
@@ -31,10 +39,25 @@ class QualitySettings(BaseModel):
     min_piece: float = Field(0.01, ge=0, le=1, description="pieces smaller than this share of the mask are specks, not counted")
 
 
+class _CheckFailed(ValueError):
+    """A setting refused by one of segkit's own checks, whose message is the whole story."""
+
+
 class VizSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     font: Path | None = Field(None, description="TrueType/OpenType font for labels (default: bundled IPAexGothic)")
+
+    @field_validator("font")
+    @classmethod
+    def _usable_font(cls, path: Path | None) -> Path | None:
+        """Checked once, when the settings are read: a font that cannot be drawn with would fail every panel."""
+        if path is not None:
+            try:
+                check_font(path)
+            except SegkitError as exc:
+                raise _CheckFailed(str(exc)) from None
+        return path
     opacity: float = Field(0.45, ge=0, le=1, description="mask fill opacity in overlays")
     max_column_width: int = Field(640, ge=64, description="panel columns are scaled down to fit this width")
     max_column_height: int = Field(640, ge=64, description="... and this height")
@@ -62,6 +85,16 @@ class LimitSettings(BaseModel):
     max_pixels_in_flight: int = Field(200_000_000, ge=1, description="image pixels decoded and not yet written, summed over the images in flight")
     max_boxes_per_call: int = Field(64, ge=1, description="boxes sent to a backend in one call; an image with more is segmented in chunks")
     max_mask_pixels_per_call: int = Field(500_000_000, ge=1, description="and at most this many mask pixels (boxes x image pixels) per call")
+    max_ground_truth_bytes: ByteSize = Field(
+        ByteSize(512 * 2**20), ge=1, description="refuse a ground-truth file (COCO JSON, a mask PNG) larger than this",
+    )
+    max_ground_truth_instances: int = Field(
+        1000, ge=1, description="one image's ground-truth instances (annotations, ids in a PNG, instance PNGs); an image with more is not scored",
+    )
+    max_config_file_bytes: ByteSize = Field(
+        ByteSize(16 * 2**20), ge=1,
+        description="refuse a label map or class-name file larger than this (the config file itself: always this default)",
+    )
 
 
 MaskFormat = Literal["png", "rle"]
@@ -106,30 +139,28 @@ class Settings(BaseModel):
 
 def find_config(explicit: Path | None) -> Path | None:
     if explicit is not None:
-        if not explicit.exists():
-            raise ConfigError(f"config file {explicit} does not exist; pass an existing YAML file to --config")
-        if not explicit.is_file():
-            raise ConfigError(f"config file {explicit} is not a regular file; pass a YAML file to --config")
+        check_regular(explicit, CONFIG_FILE)  # one line for a missing file, a folder, a FIFO, a device
         return explicit
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
 def load_settings(path: Path | None) -> Settings:
-    """Built-in defaults overlaid with the YAML file at ``path`` (None: defaults only)."""
+    """Built-in defaults overlaid with the YAML file at ``path`` (None: defaults only).
+
+    The file is read as every file a user names is (``segkit.input_files``): a regular file of at most
+    the default ``limits.max_config_file_bytes`` (its own limits cannot raise the bound it is read with),
+    its YAML aliases bounded."""
     if path is None:
         return Settings()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the file") from exc
+    data = load_yaml(read_text(path, LimitSettings().max_config_file_bytes, CONFIG_FILE), path, CONFIG_FILE) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {first_error(exc)}; fix the file") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be settings; fix the file") from None
 
 
 def first_error(exc: ValidationError) -> str:
@@ -141,4 +172,6 @@ def first_error(exc: ValidationError) -> str:
         got = "***"  # never echo a secret
     if err["type"] == "extra_forbidden":
         return f"unknown setting {preview(where)}"
+    if isinstance(err.get("ctx", {}).get("error"), _CheckFailed):
+        return f"{where}: {err['ctx']['error']}"  # a check of ours (viz.font): its own line says it all
     return f"{where}: {err['msg']} (got {got})"

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from PIL import ImageFont
 
+from segkit.errors import ConfigError
+from segkit.input_files import FONT, check_regular
+
 # Looked up without importing japanize_matplotlib (importing it reconfigures matplotlib).
 BUNDLED = ("japanize_matplotlib", "fonts/ipaexg.ttf")
 SYSTEM_FONTS = (
@@ -44,10 +47,24 @@ def font_path(explicit: Path | None = None) -> Path | None:
     return None
 
 
+def check_font(path: Path) -> None:
+    """ConfigError (one line) unless ``path`` is a regular file that FreeType can draw with: checked once,
+    when the settings are read, so that a bad ``viz.font`` is one line at the start, not a failure per image."""
+    check_regular(path, FONT)  # a FIFO would hang FreeType, /dev/zero would never end
+    try:
+        ImageFont.truetype(str(path), 12)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a font that can be drawn with ({exc}); {FONT.fix}") from None
+
+
 @functools.lru_cache(maxsize=64)
-def load_font(path: Path | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def load_font(path: Path | None, size: int, basic: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The font at ``path`` (None: Pillow's own) in ``size`` pixels; ``basic``: laid out by Pillow itself,
+    without libraqm's shaping (what the panels fall back to when shaping a label fails)."""
     if path is None:
-        return ImageFont.load_default(size)
+        return ImageFont.load_default(size) if not basic else ImageFont.load_default_imagefont()
+    if basic:
+        return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.BASIC)
     return ImageFont.truetype(str(path), size)
 
 

@@ -7,12 +7,14 @@ or the colours, CR rewrites the line, bidi overrides reorder it). ``for_terminal
 as visible escapes (``\\x1b``, ``\\n``, ``\\u202e``). JSON files keep the original text: apply it only where
 text is shown.
 
-``preview`` bounds how much of a bad value goes into an error message.
+``preview`` bounds how much of a bad value goes into an error message. ``without_surrogates`` keeps text
+that JSON allowed but UTF-8 cannot hold (a lone surrogate, ``"a\\ud800b"``) as data: U+FFFD in its place.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import reprlib
 from typing import Any
 
@@ -68,3 +70,26 @@ def preview(value: Any, limit: int = 120) -> str:
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads pairs the valid ones: what is left is alone
+REPLACEMENT = "\ufffd"
+
+
+def without_surrogates(value: Any, depth: int = 0) -> Any:
+    """``value`` with every lone surrogate in its strings (keys included) replaced by U+FFFD; the same
+    object when it has none. JSON may spell one (``"\\ud800"``), UTF-8 cannot encode it: left in, it
+    fails the first file it is written to. Nesting beyond 64 levels is left as it is."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub(REPLACEMENT, value) if _LONE_SURROGATE.search(value) else value
+    if depth > 64:
+        return value
+    if isinstance(value, dict):
+        items = [(without_surrogates(k, depth + 1), without_surrogates(v, depth + 1)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items())):
+            return value
+        return dict(items)
+    if isinstance(value, list):
+        items = [without_surrogates(v, depth + 1) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    return value

@@ -169,7 +169,7 @@ def test_coco_reader_finds_images_by_file_name_and_reports_bad_annotations(tmp_p
     np.testing.assert_array_equal(image.instances[0].mask, rect_mask((8, 8, 48, 40), SIZE))
     with pytest.raises(GroundTruthProblem, match="is 128x64 but the image is 64x64"):
         gt.load("one.png", (64, 64))
-    with pytest.raises(GroundTruthProblem, match=r"annotations\[1\] \(image two.jpg\): polygon 0 has an odd count of numbers \(5\)"):
+    with pytest.raises(GroundTruthProblem, match=r"annotations\[1\] \(id 6, image two.jpg\): polygon 0 has an odd count of numbers \(5\)"):
         gt.load("two.png", SIZE)
     with pytest.raises(InputError, match="categories\\[0\\] needs an 'id' and a 'name'"):
         open_ground_truth(write_json(tmp_path / "bad.json", {"images": [], "annotations": [], "categories": [{"id": 1}]}))

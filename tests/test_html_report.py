@@ -462,3 +462,56 @@ def test_a_run_with_ground_truth_writes_the_page_after_scoring(site, tmp_path):
     data = page_data(out)
     assert data["eval"] == load(out / "eval.json") and data["eval"]["matched"] == 5
     assert all(image["gt"] for image in data["images"])
+
+
+# ---------------------------------------------------------------- labels that broke the page and the plots (issue 23)
+
+RTL_STEM = "evil\u202egpj"  # shows as "eviljpg" reversed: "evil" + "gpj" right to left
+HOSTILE_LABELS = ["$5 or $10", "$\\frac{$", "rtl\u202eexe.txt", "a\ud800b", "שלום"]
+
+
+def test_labels_with_dollars_overrides_and_lone_surrogates_reach_the_page_as_text(tmp_path, chromium):
+    """`$` is no mathtext in the plots (a crash for some labels), a right-to-left override reorders only its
+    own label, and a lone surrogate in the JSON is kept as U+FFFD instead of failing its image."""
+    for stem in ("plain", RTL_STEM):
+        write_rgb(tmp_path / "images" / f"{stem}.png", SIZE, seed=3)
+        dets = [qwen_det((8 + 10 * i, 8, 40 + 10 * i, 40), SIZE, label) for i, label in enumerate(HOSTILE_LABELS)]
+        (tmp_path / "dets").mkdir(exist_ok=True)
+        (tmp_path / "dets" / f"{stem}.json").write_text(json.dumps({"detections": dets}), encoding="ascii")  # "\ud800" escaped
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", "-i", str(tmp_path / "images"), "-d", str(tmp_path / "dets"), "-o", str(out),
+                                      "--conf", "0", "-b", "mock", "-b", "mock-ellipse", "--html"])
+    assert result.exit_code == 0, result.output
+    assert not load(out / "failures.json")
+    kept = [d["label"] for d in load(out / "json" / "plain.json")["detections"]]
+    assert kept == [*HOSTILE_LABELS[:3], "a\ufffdb", "שלום"]
+    svg = page_data(out)["plots"]["labels"]
+    assert "$5 or $10" in unescape(svg) and "$\\frac{$" in unescape(svg)  # text, not a formula
+
+    seen = visit(chromium, out / "report.html")
+    page = seen.page
+    assert seen.errors == []
+    # Every text node holding an override sits in an element that isolates it from the text around it.
+    loose = page.evaluate("""() => {
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        const out = [];
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          if (!node.data.includes("\\u202e") || node.parentElement.tagName === "SCRIPT") continue;  // the data, not shown
+          const bidi = getComputedStyle(node.parentElement).unicodeBidi;
+          if (!["isolate", "isolate-override", "plaintext"].includes(bidi)) out.push(`${node.parentElement.tagName}: ${bidi}`);
+        }
+        return out; }""")
+    assert loose == []
+    page.locator("#detections-table tbody tr", has_text=RTL_STEM).first.click()
+    title = page.locator("#viewer-title")
+    assert title.text_content().startswith(f"{RTL_STEM}.png · detection ")
+    # " · detection N · " is laid out left to right, after the file name, whatever the name's override does.
+    left_of_middle, name_right = page.evaluate("""() => {
+        const title = document.getElementById("viewer-title");
+        const name = title.querySelector("bdi"), middle = name.nextSibling;
+        const range = document.createRange(); range.selectNodeContents(middle);
+        return [range.getBoundingClientRect().left, name.getBoundingClientRect().right]; }""")
+    assert left_of_middle >= name_right - 1
+    chips = texts(page, "#viewer-others button")
+    assert any(chip.endswith("rtl\u202eexe.txt") for chip in chips)
+    page.close()

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "segkit"
 # lowest first; a module may import its own folder and any folder before it in this list
 FLOORS = [
-    ("errors", "text", "redact", "retry", "machine", "fonts", "storage", "config", "moved_modules"),
+    ("errors", "text", "redact", "retry", "machine", "fonts", "storage", "input_files", "config", "moved_modules"),
     ("inputs",),
     ("plugins",),
     ("plugin_api",),

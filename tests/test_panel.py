@@ -66,3 +66,39 @@ def test_three_backends_get_a_disagreement_map_and_big_images_are_scaled():
     header = panel.shape[0] - 150
     heat = panel[header:, -500:]
     assert heat[50, 50].max() > 0 and heat[140, 400].max() == 0  # split where one of three covers it
+
+
+def test_a_label_whose_shaping_fails_is_drawn_without_shaping_never_failing_the_panel(monkeypatch, caplog):
+    """Pillow 13 with libraqm raised on some right-to-left labels, failing the whole image. Here the font's
+    shaping fails as it did (on right-to-left text, with any layout engine but Pillow's own); the label is
+    drawn with Pillow's basic layout instead. When no layout can draw it, it is left out with one warning."""
+    from PIL import ImageFont
+
+    def is_rtl(text):
+        return any("\u0590" <= c <= "\u08ff" for c in str(text))
+
+    for name in ("getbbox", "getlength", "getmask2"):
+        original = getattr(ImageFont.FreeTypeFont, name)
+
+        def failing(self, text, *args, _original=original, **kwargs):
+            if is_rtl(text) and self.layout_engine != ImageFont.Layout.BASIC:
+                raise OSError("raqm shaping failed")
+            return _original(self, text, *args, **kwargs)
+
+        monkeypatch.setattr(ImageFont.FreeTypeFont, name, failing)
+    image = np.full((H, W, 3), 128, np.uint8)
+    mask = np.zeros((H, W), bool)
+    mask[10:40, 10:50] = True
+    hebrew = render_panel(image, [det("שלום עולם")], {"עברית": seg(mask)}, VizSettings())
+    blank = render_panel(image, [det("")], {"x": seg(mask)}, VizSettings())
+    assert hebrew.shape[0] == blank.shape[0] and not np.array_equal(hebrew[:, W:], blank[:, W:])  # the label is drawn
+
+    def never(self, text, *args, **kwargs):
+        raise OSError("no layout at all")
+
+    monkeypatch.setattr(ImageFont.FreeTypeFont, "getbbox", never)
+    monkeypatch.setattr(ImageFont.FreeTypeFont, "getlength", never)
+    with caplog.at_level("WARNING", logger="segkit"):
+        panel = render_panel(image, [det("עוד תווית")], {"y": seg(mask)}, VizSettings())
+    assert panel.shape == blank.shape
+    assert any("cannot draw the text" in r.getMessage() and "left it out" in r.getMessage() for r in caplog.records)

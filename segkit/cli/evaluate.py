@@ -42,7 +42,7 @@ def eval_(
         if source is None:
             fail("no ground truth; pass --gt FILE|DIR or set `gt:` in the config")
         job = EvalJob(out=out_dir, gt=source, gt_format=gt_format, gt_classes=gt_classes, label_map=label_map,
-                      iou_match=iou_match, worst=worst, backends=backend, html=html)
+                      iou_match=iou_match, worst=worst, backends=backend, html=html, limits=settings.limits)
         with CliEvents(transient=True) as events:
             result = eval_job(job, events)
     except SegkitError as exc:  # nothing could be scored: eval.json is as it was

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import ValidationError
 
+from segkit.config import LimitSettings
 from segkit.errors import InputError
 from segkit.evaluation.coco_ap import ApCollector
 from segkit.evaluation.document import EvalDocument, build_document, detection_entry, save_document
@@ -28,7 +29,7 @@ from segkit.outputs.files import write_json
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
 from segkit.outputs.mask_metrics import BOUNDARY_DILATION_RATIO
-from segkit.outputs.reading import backend_order, read_record
+from segkit.outputs.reading import OutputFileError, backend_order, read_output, read_record
 from segkit.outputs.records import ImageRecord
 
 DEFAULT_IOU_MATCH = 0.5
@@ -45,6 +46,7 @@ class EvalOptions:
     boundary_dilation_ratio: float = BOUNDARY_DILATION_RATIO
     worst: int = DEFAULT_WORST
     backends: Sequence[str] = ()  # which backends, in which order; empty: every backend in the records
+    limits: LimitSettings = field(default_factory=LimitSettings)  # what reading the ground truth may cost
 
     def stored(self) -> dict[str, Any]:
         """The options as eval.json keeps them, paths made absolute, so a later compare can re-run them."""
@@ -108,9 +110,9 @@ def _image_records(layout: OutputLayout, stems: Sequence[str] | None) -> list[tu
     for path in paths:
         stem = path.name[: -len(".json")]
         try:
-            out.append((stem, ImageRecord.model_validate_json(path.read_bytes()), None))
-        except OSError as exc:
-            out.append((stem, None, f"{stem}: cannot read {path} ({exc.strerror or exc})"))
+            out.append((stem, ImageRecord.model_validate_json(read_output(path)), None))
+        except OutputFileError as exc:
+            out.append((stem, None, f"{stem}: {exc}"))
         except ValidationError as exc:
             out.append((stem, None, f"{stem}: {path} is not a segkit image record ({exc.errors()[0]['msg']});"
                                     " rebuild it with `segkit compare`"))
@@ -133,8 +135,8 @@ def evaluate_folder(
     layout = OutputLayout(out_dir)
     if not (0.0 < options.iou_match <= 1.0):
         raise InputError(f"--iou-match {options.iou_match:g} is outside (0, 1]; COCO matches at 0.5")
-    gt = open_ground_truth(options.gt, options.gt_format, options.gt_classes)
-    label_map = load_label_map(options.label_map, gt.categories)
+    gt = open_ground_truth(options.gt, options.gt_format, options.gt_classes, options.limits)
+    label_map = load_label_map(options.label_map, gt.categories, options.limits.max_config_file_bytes)
     if not layout.root.is_dir():
         raise InputError(f"{layout.root} is not a folder; pass the --out folder of a `segkit run`")
     with OutputLock(layout.root):  # no run or compare rewrites the records meanwhile

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from segkit.errors import ConfigError
+from segkit.input_files import LABEL_MAP, load_yaml, read_text
+from segkit.text import preview, shorten
 
 
 def normalize_label(label: str) -> str:
@@ -27,6 +27,7 @@ class _Unmapped:
 
 
 UNMAPPED = _Unmapped()  # a label the map does not name
+DEFAULT_MAX_BYTES = 16 * 2**20  # limits.max_config_file_bytes
 
 
 @dataclass
@@ -43,33 +44,28 @@ class LabelMap:
         return self.mapping.get(normalize_label(label), UNMAPPED)
 
 
-def load_label_map(path: Path | None, categories: Sequence[str] | None) -> LabelMap:
-    """The label map at ``path`` checked against the ground truth's categories; ConfigError (one line) if unusable."""
+def load_label_map(path: Path | None, categories: Sequence[str] | None, max_bytes: int = DEFAULT_MAX_BYTES) -> LabelMap:
+    """The label map at ``path`` checked against the ground truth's categories; ConfigError (one line) if unusable.
+
+    It is read bounded (a regular file of at most ``max_bytes``, ``limits.max_config_file_bytes``; its YAML
+    aliases bounded), and every value a message quotes is a short preview."""
     if path is None:
         return LabelMap()
     if categories is None:
         raise ConfigError("--label-map needs ground truth with categories (COCO or semantic masks); instance PNGs have none: drop --label-map")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read label map {path}: {exc.strerror or exc}; pass --label-map an existing file") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"label map {path} is not UTF-8 text; save it as UTF-8") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"label map {path}{where} is not valid YAML or JSON ({getattr(exc, 'problem', exc)})") from exc
+    data = load_yaml(read_text(path, max_bytes, LABEL_MAP), path, LABEL_MAP)
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"label map {path} is not a mapping of detector label to category, e.g. {{\"りんご\": \"apple\"}}")
     mapping: dict[str, str | None] = {}
     for label, category in data.items():
         if category is not None and not isinstance(category, str):
-            raise ConfigError(f"label map {path}: {str(label)!r} maps to {category!r}; give a category name (or null to leave the label out)")
+            raise ConfigError(f"label map {path}: {preview(str(label))} maps to {preview(category)}; give a category name"
+                              " (or null to leave the label out)")
         mapping[normalize_label(str(label))] = None if category is None else normalize_label(category)
     known = {normalize_label(c): c for c in categories}
-    unknown = [f"{c!r} (for {label!r})" for label, c in mapping.items() if c is not None and c not in known]
+    unknown = [f"{preview(c)} (for {preview(label)})" for label, c in mapping.items() if c is not None and c not in known]
     if unknown:
-        listing = ", ".join(sorted(known.values())[:12]) + (", …" if len(known) > 12 else "")
+        listing = ", ".join(shorten(c, 60) for c in sorted(known.values())[:12]) + (", …" if len(known) > 12 else "")
         raise ConfigError(f"label map {path} names categories the ground truth does not have: {', '.join(unknown[:5])}"
                           f"{' and more' if len(unknown) > 5 else ''}; its categories are: {listing or 'none'}")
     return LabelMap(path, {label: (None if c is None else known[c]) for label, c in mapping.items()})

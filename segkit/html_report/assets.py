@@ -45,6 +45,7 @@ from segkit.outputs.reading import (
     OutputFileError,
     load_answer_mask,
     load_backend_record,
+    output_file,
 )
 from segkit.outputs.records import BackendRecord
 
@@ -127,8 +128,8 @@ class AssetMaker:
     def backend_records(self, record: Mapping[str, Any]) -> dict[str, BackendRecord]:
         """The image's backend records (they hold each answer's mask file or RLE), of the report's backends."""
         listed = record.get("backend_records") or {}
-        return {name: load_backend_record(self.root / listed[name]) for name in self.backends
-                if name in listed and listed[name] and name in record.get("backends", {})}
+        return {name: load_backend_record(output_file(self.layout, listed[name], self.layout.backends_dir, f"the {name} record"))
+                for name in self.backends if name in listed and listed[name] and name in record.get("backends", {})}
 
     def stamp(self, records: Mapping[str, BackendRecord], image: Path | None, record: Mapping[str, Any],
               thumbs: Sequence[Thumb]) -> str:

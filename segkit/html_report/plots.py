@@ -1,6 +1,7 @@
 """The report's plots as inline SVG, drawn with matplotlib (imported here, on first use: it is slow to import).
 
-Text stays text in the SVG (``svg.fonttype: none``) so that the page's fonts draw it, Japanese included;
+Text stays text in the SVG (``svg.fonttype: none``) so that the page's fonts draw it, Japanese included,
+and labels are plain text (``text.parse_math`` off: a ``$`` in a label is a dollar sign, not mathtext);
 matplotlib lays it out with the bundled IPAexGothic so its widths are right. Nothing random or dated goes
 into the SVG (fixed hash salt, no metadata), so the same report gives the same page.
 """
@@ -36,6 +37,8 @@ def _style() -> Iterator[str]:
         "axes.edgecolor": GRID, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK, "text.color": INK,
         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": GRID,
         "grid.linewidth": 0.6, "axes.axisbelow": True, "axes.titlesize": 9,
+        # Labels are data: "$5 or $10" is text, not mathtext (which drew it as a formula, and raised on "$\\foo$").
+        "text.parse_math": False, "text.usetex": False,
     }
     with matplotlib.rc_context(rc):
         yield family

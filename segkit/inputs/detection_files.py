@@ -13,18 +13,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pydantic import ByteSize
-
-from segkit import storage
+from segkit import input_files, storage
 from segkit.config import LimitSettings
 from segkit.errors import InputError, SegkitError, one_line
+from segkit.input_files import DETECTION_FILE, too_big
 from segkit.inputs.detections import RawDetection, box_space_warning
 from segkit.inputs.readers.base import (
     DetectionFormatError,
@@ -32,7 +29,7 @@ from segkit.inputs.readers.base import (
     ReaderContext,
     log_warning,
 )
-from segkit.text import preview, shorten
+from segkit.text import preview, shorten, without_surrogates
 
 # The key under which a detection's record notes the fields that were not kept (too big, or not JSON).
 DROPPED_FIELDS_KEY = "_segkit_dropped"
@@ -161,11 +158,13 @@ def read_detection_file(
 
 def read_text(path: Path, max_bytes: int) -> str:
     """A detection file's text: a regular file of at most ``max_bytes``, UTF-8 (a BOM allowed)."""
-    data = read_limited(path, max_bytes)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+    if not isinstance(path, Path):  # an object-store URL
+        data = read_limited(path, max_bytes)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+    return input_files.read_text(path, max_bytes, DETECTION_FILE)
 
 
 def read_limited(path: Path, max_bytes: int) -> bytes:
@@ -176,39 +175,9 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
         except Exception as exc:
             raise InputError(f"{path}: cannot read ({type(exc).__name__}: {exc}); check the URL and its permissions") from exc
         if data is None:
-            raise _too_big(path, path.fs.size(path.path), max_bytes)
+            raise too_big(path, path.fs.size(path.path), max_bytes, DETECTION_FILE)
         return data
-    try:
-        _check_regular(path, os.stat(path), max_bytes)
-        # O_NONBLOCK: should the path become a FIFO after the check, opening it does not wait for a writer.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as handle:
-            _check_regular(path, os.fstat(handle.fileno()), max_bytes)
-            data = handle.read(max_bytes + 1)  # never more, should the file grow while it is read
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc}); check the path and its permissions") from exc
-    if len(data) > max_bytes:
-        raise _too_big(path, len(data), max_bytes)
-    return data
-
-
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def _check_regular(path: Path, info: os.stat_result, max_bytes: int) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
-        raise InputError(f"{path} is {kind}, not a detection file; pass a file or a folder of detection files")
-    if info.st_size > max_bytes:
-        raise _too_big(path, info.st_size, max_bytes)
-
-
-def _too_big(path: Path, size: int, max_bytes: int) -> InputError:
-    return InputError(
-        f"{path} is {ByteSize(size).human_readable()}, above the limit of {ByteSize(max_bytes).human_readable()} for a"
-        " detection file; split it, or raise limits.max_detection_file_bytes in the config"
-    )
+    return input_files.read_limited(path, max_bytes, DETECTION_FILE)
 
 
 def sniff_reader(path: Path, text: str, readers: dict[str, DetectionReader], reader_name: str) -> tuple[str, Any]:
@@ -259,9 +228,15 @@ def _reader_step(path: Path, reader: str, step: str, call: Callable[..., Any], *
 
 
 def bounded_detection(raw: RawDetection, limits: LimitSettings) -> RawDetection:
-    """``raw`` with its label cut to ``max_label_chars`` and its fields bounded (see ``bounded_fields``)."""
-    label = shorten(raw.label if isinstance(raw.label, str) else str(raw.label), limits.max_label_chars)
-    fields = bounded_fields(raw.fields, limits.max_detection_fields_bytes)
+    """``raw`` with its label cut to ``max_label_chars`` and its fields bounded (see ``bounded_fields``); lone
+    surrogates in either (``"a\\ud800b"`` in the JSON) become U+FFFD, kept as data rather than failing the
+    image at its first UTF-8 file."""
+    label = shorten(without_surrogates(raw.label if isinstance(raw.label, str) else str(raw.label)), limits.max_label_chars)
+    try:
+        fields = without_surrogates(raw.fields)
+    except RecursionError:
+        fields = raw.fields
+    fields = bounded_fields(fields, limits.max_detection_fields_bytes)
     if label is raw.label and fields is raw.fields:
         return raw
     return dataclasses.replace(raw, label=label, fields=fields)

@@ -6,33 +6,37 @@ more get a per-pixel disagreement map. Columns are scaled to at most ``viz.max_c
 the panel already scaled and cropped to their extent (``Placed``), so drawing costs what the masks
 cover, not N x H x W. Crowded images draw their first ``viz.max_detections`` detections and label the
 first ``viz.max_labels`` (the column title says so). Boxes use supervision's annotator; labels are drawn
-with a font that has Japanese glyphs, one cached bitmap per distinct text.
+with a font that has Japanese glyphs, one cached bitmap per distinct text. Drawing text never fails a
+panel: a text the font's layout cannot take is drawn without shaping, or left out with a warning.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
 from segkit.config import VizSettings
+from segkit.errors import one_line
 from segkit.fonts import font_path, load_font
 from segkit.inputs.detections import Detection
 from segkit.outputs.mask_metrics import Placed, disagreement_placed, xor_by_side_placed
 from segkit.plugins.segmenter import Segmentation
-from segkit.text import for_terminal
+from segkit.text import for_terminal, preview
 
 ONLY_FIRST = (255, 64, 64)
 ONLY_SECOND = (64, 140, 255)
 BACKGROUND_LEVEL = 24
 BACKGROUND = (BACKGROUND_LEVEL,) * 3
 GAP = 4
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -158,15 +162,37 @@ def _overlay(base, boxes, layer: PanelLayer, detections, viz: VizSettings, font,
     return scene
 
 
+def _with_font(font: Path | None, text_size: int, text: str, draw: Callable[[Any], T]) -> T | None:
+    """``draw(pil_font)`` with the font as loaded, else laid out without shaping (libraqm fails on some
+    right-to-left text in some Pillow builds), else None with one warning: text never fails a panel."""
+    for basic in (False, True):
+        try:
+            return draw(load_font(font, text_size, basic))
+        except Exception as exc:  # Pillow, FreeType and libraqm raise OSError, ValueError, or their own
+            problem = exc
+    _warn_once(f"cannot draw the text {preview(text)} on a panel ({one_line(problem, 200)}); left it out")
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_once(message: str) -> None:
+    logging.getLogger("segkit").warning(message)
+
+
 @functools.lru_cache(maxsize=1024)
 def _label_bitmap(text: str, font: Path | None, text_size: int, colour: tuple[int, int, int]) -> np.ndarray:
-    """A label as an RGB tile: the text on its colour, padded (rendered once per distinct text)."""
-    pil_font = load_font(font, text_size)
+    """A label as an RGB tile: the text on its colour, padded (rendered once per distinct text). A text that
+    no font can draw leaves a plain tile of the colour."""
     pad = max(2, text_size // 4)
-    left, top, right, bottom = pil_font.getbbox(text)
-    tile = Image.new("RGB", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), colour)
     ink = (0, 0, 0) if sum(colour) > 3 * 150 else (255, 255, 255)
-    ImageDraw.Draw(tile).text((pad - left, pad - top), text, fill=ink, font=pil_font)
+
+    def draw(pil_font) -> Image.Image:
+        left, top, right, bottom = pil_font.getbbox(text)
+        tile = Image.new("RGB", (max(1, right - left) + 2 * pad, max(1, bottom - top) + 2 * pad), colour)
+        ImageDraw.Draw(tile).text((pad - left, pad - top), text, fill=ink, font=pil_font)
+        return tile
+
+    tile = _with_font(font, text_size, text, draw) or Image.new("RGB", (text_size + 2 * pad, text_size + 2 * pad), colour)
     array = np.asarray(tile)
     array.setflags(write=False)
     return array
@@ -214,12 +240,12 @@ def _assemble(columns: list[tuple[str, np.ndarray]], font, text_size: int) -> np
     # Only the title strip goes through PIL (for the CJK font); the columns are copied as arrays.
     strip = Image.new("RGB", (total, header), BACKGROUND)
     draw = ImageDraw.Draw(strip)
-    text_font = load_font(font, text_size)
     canvas = np.full((height + header, total, 3), BACKGROUND_LEVEL, dtype=np.uint8)  # a grey: one memset
     for i, (title, image) in enumerate(columns):
         x = i * (width + GAP)
         canvas[header:, x : x + width] = image
-        draw.text((x + 6, 4), _fit(draw, title, text_font, width - 12), fill=(240, 240, 240), font=text_font)
+        _with_font(font, text_size, title, lambda text_font: draw.text(
+            (x + 6, 4), _fit(draw, title, text_font, width - 12), fill=(240, 240, 240), font=text_font))  # noqa: B023
     canvas[:header] = np.asarray(strip)
     return canvas
 

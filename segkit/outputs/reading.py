@@ -1,25 +1,41 @@
 """Reading outputs back: records, masks (PNG file or RLE), and whether an image's outputs are complete.
 
 Everything read is checked: a file that is not what segkit wrote is an ``OutputFileError`` naming it.
+Records are input too (merged from another machine, edited by hand): a path a record names is resolved
+by ``output_file``, inside its folder of the output folder or not at all, and every file is read as a
+regular file of bounded size (``read_output``), so that a record naming ``/dev/zero``, ``../../etc`` or a
+symlink out of the folder makes its image a problem of its own and reads nothing outside the folder.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from pathlib import Path
+import os
+import struct
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Sequence
 
 import cv2
 import numpy as np
 from pydantic import ValidationError
 
-from segkit.errors import InputError
+from segkit import storage
+from segkit.config import LimitSettings
+from segkit.errors import InputError, one_line
+from segkit.input_files import FileKind, kind_of, too_big
+from segkit.input_files import read_limited as _read_limited
 from segkit.outputs.files import is_temp_file
 from segkit.outputs.layout import OutputLayout
+from segkit.outputs.mask_png import IEND_CHUNK, PNG_SIGNATURE, looks_whole
 from segkit.outputs.mask_png import decode_mask_png as fast_decode_mask_png
-from segkit.outputs.mask_png import looks_whole
 from segkit.outputs.mask_set import MaskSet, decode_mask
 from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ImageRecord
+from segkit.storage import is_remote
+from segkit.text import preview
+
+MAX_RECORD_BYTES = 256 * 2**20  # a record of 10,000 detections is a few MB
+DEFAULT_MAX_PIXELS: int = LimitSettings.model_fields["max_image_pixels"].default
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -34,10 +50,63 @@ class OutputFileError(Exception):
     """An output file that cannot be used: unreadable, not what segkit wrote, or the wrong size."""
 
 
+OUTPUT_FILE = FileKind("a file segkit wrote", "re-run the image (`segkit run --force`) or rebuild the folder (`segkit compare`)",
+                       "", OutputFileError)
+
+
+def read_output(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
+    """The bytes of an output file: a regular file of at most ``max_bytes`` (a FIFO, a device or a file
+    above it is refused unread), else OutputFileError naming it."""
+    if is_remote(path):  # an object store: no FIFOs or devices there, its size from the object's metadata
+        try:
+            data = storage.read_limited(path, max_bytes)
+        except Exception as exc:  # the store's own errors (missing object, credentials)
+            raise OutputFileError(f"cannot read {path}: {one_line(exc, 200)}") from None
+        if data is None:
+            raise too_big(path, path.fs.size(path.path), max_bytes, OUTPUT_FILE)
+        return data
+    try:
+        return _read_limited(path, max_bytes, OUTPUT_FILE)
+    except OutputFileError:
+        raise
+    except Exception as exc:  # the reader's own kinds, should it raise one
+        raise OutputFileError(str(exc)) from None
+
+
+def output_file(layout: OutputLayout, rel: Any, folder: Path, what: str) -> Path:
+    """The file at ``rel`` (a path a record names, relative to the output folder) when it lies inside
+    ``folder`` of the output folder, symlinks resolved, and is a regular file; else OutputFileError.
+
+    An absolute path, a '..', a backslash or a drive, a symlink leading out of ``folder``, or a FIFO or a
+    device is refused without reading it: records come from merged and edited folders too."""
+    text = rel if isinstance(rel, str) else ""
+    inside = f"{layout.relative(folder)}/"
+    parts = PurePosixPath(text).parts
+    if (not text or "\x00" in text or "\\" in text or PurePosixPath(text).is_absolute() or PureWindowsPath(text).drive
+            or ".." in parts or not text.startswith(inside)):
+        raise OutputFileError(f"{what} {preview(rel)} is not a path inside {inside} of {layout.root}")
+    path = layout.root / text
+    if is_remote(path):  # an object store has no symlinks, FIFOs or devices: the name is all there is
+        return path
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    if os.path.commonpath([real, base]) != base:
+        raise OutputFileError(f"{what} {preview(rel)} leads out of {inside} (a symlink to {preview(real)})")
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        raise OutputFileError(f"{what} {path} is missing") from None
+    except OSError as exc:
+        raise OutputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    kind = kind_of(mode)
+    if kind is not None:
+        raise OutputFileError(f"{what} {path} is {kind}, not a file segkit wrote")
+    return path
+
+
 def read_record(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(read_output(path))
+    except (OutputFileError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -50,10 +119,7 @@ def _validation_line(exc: ValidationError) -> str:
 
 def load_backend_record(path: Path) -> BackendRecord:
     """A backend record, or OutputFileError saying why it cannot be used."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise OutputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    data = read_output(path)
     try:
         return BackendRecord.model_validate_json(data)
     except ValidationError as exc:
@@ -65,12 +131,28 @@ def load_backend_record(path: Path) -> BackendRecord:
 def load_image_record(path: Path) -> ImageRecord | None:
     """An image record, or None when it is missing or not one."""
     try:
-        return ImageRecord.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError):
+        return ImageRecord.model_validate_json(read_output(path))
+    except (OutputFileError, ValidationError):
+        return None
+
+
+def _stored_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header, before any decoder sees it; None if unknown."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:  # not an image Pillow knows: OpenCV says so below
         return None
 
 
 def decode_mask_png(data: bytes, path: Path, size: tuple[int, int]) -> np.ndarray:
+    stored = _stored_size(data)
+    if stored is not None and stored != tuple(size):  # before decoding: a 60000x60000 PNG is a few KB
+        raise OutputFileError(f"mask {path} is {stored[0]}x{stored[1]} but its record says the image is {size[0]}x{size[1]}")
     fast = fast_decode_mask_png(data)  # segkit's own 1-bit PNGs; anything else through OpenCV
     mask = fast if fast is not None else cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if mask is None:
@@ -81,16 +163,17 @@ def decode_mask_png(data: bytes, path: Path, size: tuple[int, int]) -> np.ndarra
 
 
 def load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """A mask PNG as (H, W) bool, checked against the (width, height) its record gives."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise OutputFileError(f"mask {path} is missing" if not path.exists() else f"cannot read mask {path}: {exc}") from exc
-    return decode_mask_png(data, path, size)
+    """A mask PNG as (H, W) bool, checked against the (width, height) its record gives; read bounded (a
+    regular file, at most 4 bytes a pixel, more than any mask PNG takes)."""
+    return decode_mask_png(read_output(path, 4 * size[0] * size[1] + 2**20), path, size)
 
 
-def load_answer_mask(layout: OutputLayout, answer: Answer, size: tuple[int, int]) -> np.ndarray:
-    """One answer's mask as (H, W) bool, from its PNG file or its RLE."""
+def load_answer_mask(layout: OutputLayout, answer: Answer, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One answer's mask as (H, W) bool, from its PNG file (which must lie in ``OUT/masks/``) or its RLE;
+    a record whose image is above ``max_pixels`` (``limits.max_image_pixels``) is refused before either."""
+    if size[0] * size[1] > max_pixels:
+        raise OutputFileError(f"its record says the image is {size[0]}x{size[1]}, above limits.max_image_pixels ({max_pixels});"
+                              " its masks are not read")
     if answer.rle is not None:
         if tuple(answer.rle.size) != (size[1], size[0]):
             raise OutputFileError(f"the RLE mask of detection {answer.id} is {answer.rle.size[1]}x{answer.rle.size[0]},"
@@ -101,7 +184,7 @@ def load_answer_mask(layout: OutputLayout, answer: Answer, size: tuple[int, int]
             raise OutputFileError(f"the RLE mask of detection {answer.id} cannot be decoded ({exc})") from exc
     if not answer.mask:
         raise OutputFileError(f"detection {answer.id} has neither a mask file nor an RLE mask")
-    return load_mask(layout.root / answer.mask, size)
+    return load_mask(output_file(layout, answer.mask, layout.masks_dir, f"the mask of detection {answer.id}"), size)
 
 
 def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list[int], MaskSet]:
@@ -127,13 +210,23 @@ def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
     return found
 
 
-def _file_is_whole(path: Path) -> bool:
+def _file_is_whole(layout: OutputLayout, rel: str) -> bool:
+    """Whether a file a record lists lies in the output folder's masks/, backends/ or viz/, is a regular
+    file, and is whole (a PNG: its signature and IEND trailer, read without the rest; a JSON file: parsed)."""
+    folders = {"masks": layout.masks_dir, "backends": layout.backends_dir, "viz": layout.viz_dir}
     try:
-        data = path.read_bytes()
-    except OSError:
+        folder = folders[PurePosixPath(rel).parts[0]]
+        path = output_file(layout, rel, folder, "the file")
+        if path.suffix == ".png" and is_remote(path):  # an object: read whole, as there is no seeking to its end cheaply
+            return looks_whole(read_output(path, 2**30))
+        if path.suffix == ".png":
+            with open(path, "rb") as handle:
+                head = handle.read(len(PNG_SIGNATURE))
+                handle.seek(max(0, os.fstat(handle.fileno()).st_size - len(IEND_CHUNK)))
+                return looks_whole(head + handle.read(len(IEND_CHUNK)))
+        data = read_output(path)
+    except (OutputFileError, OSError, IndexError, KeyError, TypeError):
         return False
-    if path.suffix == ".png":
-        return looks_whole(data)
     if path.suffix == ".json":
         try:
             json.loads(data)
@@ -154,7 +247,7 @@ def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: 
         return None
     if any(name not in record.backends or name in record.failed_backends for name in backends):
         return None
-    if not all(_file_is_whole(layout.root / rel) for rel in record.files):
+    if not all(_file_is_whole(layout, rel) for rel in record.files):
         return None
     return record
 

@@ -179,7 +179,7 @@ def compare_job(job: CompareJob, events: RunEvents | None = None,
                                    " make the folder writable") from exc
     result = CompareResult(order, results, report, files, time.perf_counter() - started)
     try:
-        result.evaluation = score_again(layout.root, None, events, backends=order)  # keeps eval.json current
+        result.evaluation = score_again(layout.root, None, events, backends=order, limits=job.limits)  # keeps eval.json current
     except SegkitError as exc:
         result.evaluation_error = exc
     if job.html:

@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from segkit.config import LimitSettings
 from segkit.evaluation.folder import (
     DEFAULT_IOU_MATCH,
     DEFAULT_WORST,
@@ -40,10 +41,11 @@ class EvalJob(BaseModel):
     worst: int = Field(DEFAULT_WORST, ge=0)
     backends: list[str] = Field(default_factory=list)
     html: bool = True
+    limits: LimitSettings = Field(default_factory=LimitSettings)  # what reading the ground truth may cost
 
     def options(self) -> EvalOptions:
         return EvalOptions(self.gt, self.gt_format, self.gt_classes, self.label_map, self.iou_match, worst=self.worst,
-                           backends=self.backends)
+                           backends=self.backends, limits=self.limits)
 
 
 @dataclass
@@ -73,7 +75,8 @@ def eval_job(job: EvalJob, events: RunEvents | None = None) -> EvalJobResult:
 
 
 def score_again(out: Path, gt: Path | None, events: RunEvents, *, gt_from_config: bool = False,
-                stems: Sequence[str] | None = None, backends: Sequence[str] = ()) -> EvalResult | None:
+                stems: Sequence[str] | None = None, backends: Sequence[str] = (),
+                limits: LimitSettings | None = None) -> EvalResult | None:
     """After a run or compare rewrote the image records: score them against ``gt``, or, with no ``gt``,
     re-run the folder's last evaluation (its eval.json) so that no record loses its ground-truth entries.
     None when there is nothing to evaluate.
@@ -97,6 +100,7 @@ def score_again(out: Path, gt: Path | None, events: RunEvents, *, gt_from_config
     else:
         return None
     options.backends = list(backends)
+    options.limits = limits or LimitSettings()
     try:
         return evaluate(out, options, events, stems)
     except GroundTruthCoversNothing as exc:

@@ -49,6 +49,7 @@ from segkit.outputs.reading import (
     complete_record,
     load_answer_masks,
     load_backend_record,
+    output_file,
 )
 from segkit.outputs.records import ImageRecord, backend_record
 from segkit.pipeline.backend_calls import RunStopped, failure_message
@@ -303,7 +304,8 @@ class ImagePipeline:
             rel = record.backend_records.get(name)
             if rel is None:
                 continue
-            ids, masks = load_answer_masks(layout, load_backend_record(layout.root / rel))
+            path = output_file(layout, rel, layout.backends_dir, "backend record")  # records are not trusted
+            ids, masks = load_answer_masks(layout, load_backend_record(path))
             coco.add(stem, record, name, ids, masks)
         return coco
 

@@ -254,7 +254,7 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     result = RunResult(summary, report, files, layout, sorted(set(find_backend_records(layout)) - set(names)))
     try:
         result.evaluation = score_again(layout.root, job.gt, events, gt_from_config=job.gt_from_config,
-                                        stems=collect.recorded, backends=names)
+                                        stems=collect.recorded, backends=names, limits=job.limits)
     except SegkitError as exc:  # the scoring failed; everything the run wrote is kept, and the page too
         result.evaluation_error = exc
     if job.html:

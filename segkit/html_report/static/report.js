@@ -2,7 +2,8 @@
 // segkit's HTML report. Every number shown comes from the embedded JSON (report.json, eval.json and the
 // image records); nothing is computed here but formatting, sorting and filtering. Every string from the
 // data (labels, file names, settings) goes into the page as a text node or an attribute value, never as
-// markup.
+// markup, and where it sits among other text it is isolated (`bidi`: a <bdi> element; `iso` in attribute
+// values), so that a right-to-left override (U+202E) in a label reorders the label and nothing around it.
 (() => {
   const D = JSON.parse(document.getElementById("segkit-data").textContent);
   const R = D.report || {};
@@ -32,6 +33,10 @@
     return node;
   }
   const $ = (id) => document.getElementById(id);
+  // Text from the data, isolated from the text around it: as an element, and inside an attribute value
+  // (between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE).
+  const bidi = (v) => el("bdi", { text: v });
+  const iso = (v) => `\u2068${v}\u2069`;
   // A path relative to the page (always ours: html/…, viz/…), each segment percent-encoded.
   const fileUrl = (path) => String(path).split("/").map(encodeURIComponent).join("/");
 
@@ -255,7 +260,7 @@
     const settings = $("settings");
     for (const b of D.backends) {
       const rows = Object.entries(b.settings || {}).map(([k, v]) => el("tr", null, el("td", { text: k }), el("td", { class: "text", text: typeof v === "object" ? JSON.stringify(v) : String(v) })));
-      settings.append(el("details", null, el("summary", null, el("span", { class: "swatch", vars: { "--c": b.color } }), `${b.name} settings`),
+      settings.append(el("details", null, el("summary", null, el("span", { class: "swatch", vars: { "--c": b.color } }), bidi(b.name), " settings"),
         rows.length ? el("table", null, el("tbody", null, ...rows)) : el("div", { class: "empty", text: "no settings recorded" })));
     }
     if (D.failures.length) {
@@ -330,7 +335,7 @@
   function card(w, open) {
     const thumb = D.thumbs[`${w.imageIndex}:${w.detection}:${w.pair}`];
     const picture = thumb
-      ? el("img", { class: "thumb", src: fileUrl(thumb), alt: `${w.label} in ${w.image}`, loading: "lazy", decoding: "async", width: 240, height: 180 })
+      ? el("img", { class: "thumb", src: fileUrl(thumb), alt: `${iso(w.label)} in ${iso(w.image)}`, loading: "lazy", decoding: "async", width: 240, height: 180 })
       : el("span", { class: "thumb" });
     return el("button", { type: "button", class: "card", onclick: open, "data-image": w.image, "data-detection": w.detection },
       picture,
@@ -338,7 +343,7 @@
         el("span", null, el("b", { text: fmt.num(w.iou) }), " IoU"),
         el("span", { class: "label", text: w.label }),
         el("span", { class: "muted", text: w.pair }),
-        el("span", { class: "muted", text: `${w.image} · det ${w.detection}` })));
+        el("span", { class: "muted" }, bidi(w.image), ` · det ${w.detection}`)));
   }
 
   function detectionsSection() {
@@ -395,8 +400,8 @@
     $("run").after($("gt")); // scores against ground truth come first: they say which backend is right
     const body = $("gt-body");
     const source = E.ground_truth || {};
-    body.append(el("p", { class: "muted" }, "Scored against ", el("code", { text: fmt.text(source.path) }),
-      source.format ? ` (${source.format})` : "", E.class_aware ? ", class-aware (label map)" : ", class-agnostic",
+    body.append(el("p", { class: "muted" }, "Scored against ", el("code", null, bidi(fmt.text(source.path))),
+      source.format ? el("span", null, " (", bidi(source.format), ")") : "", E.class_aware ? ", class-aware (label map)" : ", class-agnostic",
       isNum(E.iou_match) ? `, matched at box IoU ≥ ${E.iou_match}` : "", "."));
     const facts = [[E.images, "images scored"], [E.matched, "matched detections"], [E.false_positives, "false positives"],
       [E.misses, "missed ground truth"]];
@@ -548,7 +553,7 @@
     const det = DETS[detIndex.get(`${item.image}:${item.id}`)];
     const img = IMAGES[item.image];
     if (!viewer.built || viewer.built.index !== item.image) buildImage(item.image);
-    $("viewer-title").textContent = `${img.name} · detection ${det.id} · ${det.label}`;
+    $("viewer-title").replaceChildren(bidi(img.name), ` · detection ${det.id} · `, bidi(det.label));
     $("viewer-pos").textContent = viewer.items.length > 1 ? `${viewer.pos + 1} / ${viewer.items.length}` : "";
     $("viewer-prev").disabled = $("viewer-next").disabled = viewer.items.length < 2;
     const note = $("viewer-note");
@@ -580,10 +585,11 @@
       el("input", { type: "checkbox", checked, disabled, "data-layer": key, onchange }),
       swatch ? el("span", { class: "swatch", vars: { "--c": swatch } }) : null, label, shortcut ? el("kbd", { text: shortcut }) : null);
     const rows = [box("photo", "original", layerState.photo, (e) => { layerState.photo = e.target.checked; applyLayers(); }, null, "o", !img.preview)];
-    BACKENDS.forEach((name, k) => rows.push(box(`backend-${k}`, `${name} masks`, layerState.backends[k],
+    BACKENDS.forEach((name, k) => rows.push(box(`backend-${k}`, el("span", null, bidi(name), " masks"), layerState.backends[k],
       (e) => { layerState.backends[k] = e.target.checked; applyLayers(); }, D.backends[k].color, k < 9 ? String(k + 1) : null, !img.overlays[k])));
     if (BACKENDS.length >= 2) {
-      const label = BACKENDS.length === 2 ? `disagreement: red only ${BACKENDS[0]}, blue only ${BACKENDS[1]}` : "disagreement (bright: backends split)";
+      const label = BACKENDS.length === 2 ? el("span", null, "disagreement: red only ", bidi(BACKENDS[0]), ", blue only ", bidi(BACKENDS[1]))
+        : "disagreement (bright: backends split)";
       rows.push(box("diff", label, layerState.diff, (e) => { layerState.diff = e.target.checked; applyLayers(); }, null, "d", !img.diff));
     }
     if (E) rows.push(box("gt", "ground truth (white)", layerState.gt, (e) => { layerState.gt = e.target.checked; applyLayers(); }, "#ffffff", "g", !img.gt));
@@ -642,10 +648,12 @@
       ["box (px)", det.box.map((v) => fmt.num(v, 1)).join(", ")],
     ];
     if (gt) {
-      rows.push(["ground truth", gt.status === "matched" ? `matched: id ${fmt.text(gt.gt_id)}${gt.category ? ", " + gt.category : ""}` : fmt.text(gt.status)]);
+      rows.push(["ground truth", gt.status === "matched" ? el("span", null, `matched: id ${fmt.text(gt.gt_id)}`, gt.category ? ", " : "", gt.category ? bidi(gt.category) : "")
+        : fmt.text(gt.status)]);
       if (isNum(gt.box_iou)) rows.push(["box IoU vs GT", fmt.num(gt.box_iou)]);
     }
-    const facts = el("table", null, el("tbody", null, ...rows.map(([k, v]) => el("tr", null, el("th", { scope: "row", text: k }), el("td", { class: "text", text: v })))));
+    const facts = el("table", null, el("tbody", null, ...rows.map(([k, v]) => el("tr", null, el("th", { scope: "row", text: k }),
+      typeof v === "object" ? el("td", { class: "text" }, v) : el("td", { class: "text", text: v })))));
     const hasGt = gt && gt.iou.some(isNum);
     const lowCell = (v) => el("td", { class: "num" + (isNum(v) && v < THRESHOLD ? " low" : ""), text: fmt.num(v), title: isNum(v) ? String(v) : null });
     const perBackend = el("table", { "data-role": "backends" },
@@ -662,7 +670,7 @@
       const perPair = el("table", { "data-role": "pairs" },
         el("thead", null, el("tr", null, el("th", { text: "pair" }), el("th", { class: "num", text: "IoU" }))),
         el("tbody", null, ...PAIRS.map((p, k) => el("tr", null,
-          el("td", { text: p.name + (p.name === item.pair ? " ◂" : "") }), lowCell(det.ious[k])))));
+          el("td", null, bidi(p.name), p.name === item.pair ? " ◂" : ""), lowCell(det.ious[k])))));
       parts.push(el("h3", { text: "Pair IoU" }), perPair);
     }
     if (img.panel) parts.push(el("p", null, el("a", { href: fileUrl(img.panel), target: "_blank", rel: "noopener noreferrer", text: "open the panel (JPEG)" })));
@@ -674,7 +682,8 @@
     if (same.length < 2) { $("viewer-others").replaceChildren(); return; }
     const items = same.map((d) => ({ image: d.image, id: d.id, pair: null }));
     $("viewer-others").replaceChildren(el("h3", { text: "Detections in this image" }), el("div", { class: "chips" },
-      ...same.map((d, i) => el("button", { type: "button", "aria-current": d === focus ? "true" : null, text: `${d.id} ${d.label}`, onclick: () => openViewer(items, i, true) }))));
+      ...same.map((d, i) => el("button", { type: "button", "aria-current": d === focus ? "true" : null, onclick: () => openViewer(items, i, true) },
+        `${d.id} `, bidi(d.label)))));
   }
 
   function setUpViewer() {
