@@ -186,3 +186,21 @@ def xor_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def disagreement(stacks: Sequence[np.ndarray]) -> np.ndarray:
     """``disagreement_placed`` for dense (N, H, W) stacks, one per backend."""
     return disagreement_placed([[Placed.whole(m) for m in stack] for stack in stacks], stacks[0].shape[1:])
+
+
+def mask_iou_matrix(a: MaskSet, b: MaskSet) -> np.ndarray:
+    """(len(a), len(b)) mask IoU of every mask of ``a`` with every mask of ``b``, crop to crop; 0 where
+    either mask is empty or their extents do not overlap (what matching masks to masks needs)."""
+    out = np.zeros((len(a), len(b)), dtype=np.float64)
+    pairs = []
+    for i, ma in enumerate(a.masks):
+        if not ma.area:
+            continue
+        ax, ay, aw, ah = ma.box
+        for j, mb in enumerate(b.masks):
+            bx, by, bw, bh = mb.box
+            if mb.area and ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
+                pairs.append((i, j))
+    for (i, j), value in zip(pairs, mask_ious(a, b, pairs)):
+        out[i, j] = value
+    return out
