@@ -62,6 +62,9 @@ class LimitSettings(BaseModel):
     max_pixels_in_flight: int = Field(200_000_000, ge=1, description="image pixels decoded and not yet written, summed over the images in flight")
     max_boxes_per_call: int = Field(64, ge=1, description="boxes sent to a backend in one call; an image with more is segmented in chunks")
     max_mask_pixels_per_call: int = Field(500_000_000, ge=1, description="and at most this many mask pixels (boxes x image pixels) per call")
+    max_concepts_per_image: int = Field(
+        64, ge=1, description="most concepts (--prompt phrases plus labels from the detections) a concept backend is asked for on one image",
+    )
 
 
 MaskFormat = Literal["png", "rle"]

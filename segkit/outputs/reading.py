@@ -14,12 +14,14 @@ import numpy as np
 from pydantic import ValidationError
 
 from segkit.errors import InputError
+from segkit.inputs.concepts import ConceptRequest, image_concepts
+from segkit.inputs.detections import Detection
 from segkit.outputs.files import is_temp_file
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_png import decode_mask_png as fast_decode_mask_png
 from segkit.outputs.mask_png import looks_whole
 from segkit.outputs.mask_set import MaskSet, decode_mask
-from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ImageRecord
+from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ConceptRecord, ImageRecord, InstanceRecord
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -114,6 +116,29 @@ def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list
     return ids, masks
 
 
+def load_instance_mask(layout: OutputLayout, instance: InstanceRecord, size: tuple[int, int]) -> np.ndarray:
+    """One instance's mask as (H, W) bool, from its PNG file or its RLE."""
+    if instance.rle is not None:
+        if tuple(instance.rle.size) != (size[1], size[0]):
+            raise OutputFileError(f"the RLE mask of instance {instance.id} is {instance.rle.size[1]}x{instance.rle.size[0]},"
+                                  f" its record says the image is {size[0]}x{size[1]}")
+        try:
+            return decode_mask(instance.rle.model_dump())
+        except Exception as exc:  # pycocotools' own errors for garbled counts
+            raise OutputFileError(f"the RLE mask of instance {instance.id} cannot be decoded ({exc})") from exc
+    if not instance.mask:
+        raise OutputFileError(f"instance {instance.id} has neither a mask file nor an RLE mask")
+    return load_mask(layout.root / instance.mask, size)
+
+
+def load_instance_masks(layout: OutputLayout, record: BackendRecord) -> MaskSet:
+    """Every instance mask of a concept backend's record, in instance order, whatever their storage."""
+    masks = MaskSet.empty(record.height, record.width)
+    for instance in record.instances:
+        masks.add(load_instance_mask(layout, instance, record.size))
+    return masks
+
+
 def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
     """Every backend record in the folder: backend -> stem -> path."""
     found: dict[str, dict[str, Path]] = {}
@@ -142,18 +167,26 @@ def _file_is_whole(path: Path) -> bool:
     return True
 
 
-def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float) -> ImageRecord | None:
+def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float,
+                    concepts: ConceptRequest | None = None) -> ImageRecord | None:
     """The image record when an earlier run (or compare) already holds every output this run would write.
 
     Complete means: the image record is current, was made at the same --conf, has an answer from every
     backend of this run (other backends, merged in from elsewhere, may be there too), none of them
-    failed, and every file it lists exists and is whole (a truncated or garbled mask redoes the image).
+    failed, every concept backend was asked the concepts this run would ask (``concepts``: other
+    phrases redo the image), and every file it lists exists and is whole (a truncated or garbled mask
+    redoes the image).
     """
     record = load_image_record(layout.json_path(stem))
     if record is None or record.version != RECORD_VERSION or record.conf_threshold != conf:
         return None
     if any(name not in record.backends or name in record.failed_backends for name in backends):
         return None
+    if concepts is not None and record.concepts:
+        detections = [Detection(d.id, d.label, tuple(d.bbox_xyxy_px), d.confidence, {}) for d in record.detections]  # type: ignore[arg-type]
+        asked = [ConceptRecord.of(c) for c in image_concepts(concepts, detections, 2**31).concepts]
+        if any(record.concepts.get(name, asked) != asked for name in backends):
+            return None
     if not all(_file_is_whole(layout.root / rel) for rel in record.files):
         return None
     return record
