@@ -3,7 +3,8 @@
 
 The image record (``json/<stem>.json``) gives the detections and the panel; each backend's masks and
 scores come from its backend record (``backends/<backend>/<stem>.json``), whatever the masks' storage
-(PNG files or RLE in the record), through ``artifacts.load_answer_mask``.
+(PNG files or RLE in the record), through ``artifacts.load_answer_mask``. A concept backend is matched
+and scored on its own instances (``segkit.evaluation.concept_scoring``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from segkit.evaluation.coco_ap import ApCollector
+from segkit.evaluation.concept_scoring import ConceptEval, score_concepts
 from segkit.evaluation.ground_truth.base import GroundTruth, GroundTruthProblem, GtImage
 from segkit.evaluation.label_map import UNMAPPED, LabelMap
 from segkit.evaluation.matching import Candidate, Match, match_instances, match_semantic
@@ -24,7 +26,7 @@ from segkit.outputs.reading import (
     load_answer_mask,
     load_backend_record,
 )
-from segkit.outputs.records import Answer, ImageRecord
+from segkit.outputs.records import Answer, BackendRecord, ImageRecord
 from segkit.plugins.mock import box_mask
 
 BASELINE = "box"  # the detection box filled, scored like a backend
@@ -67,6 +69,7 @@ class ImageEval:
     misses: list[Miss] = field(default_factory=list)
     no_ground_truth: bool = False
     problem: str | None = None
+    concepts: dict[str, ConceptEval] = field(default_factory=dict)  # per concept backend: its own instances scored
 
     @property
     def scored(self) -> bool:
@@ -100,8 +103,10 @@ def score_image(stem: str, record: ImageRecord, ctx: ScoringContext) -> ImageEva
     return out
 
 
-def _answers(stem: str, record: ImageRecord, ctx: ScoringContext) -> dict[str, dict[int, Answer]]:
-    """Each scored backend's answers for the image, by detection id (none for a backend that failed on it)."""
+def _answers(stem: str, record: ImageRecord, ctx: ScoringContext,
+             concept: dict[str, BackendRecord] | None = None) -> dict[str, dict[int, Answer]]:
+    """Each scored backend's answers for the image, by detection id (none for a backend that failed on it);
+    a concept backend's record goes to ``concept`` instead."""
     out: dict[str, dict[int, Answer]] = {}
     for name in ctx.backends:
         if name not in record.backends:
@@ -110,13 +115,17 @@ def _answers(stem: str, record: ImageRecord, ctx: ScoringContext) -> dict[str, d
         if backend.size != (record.width, record.height):
             raise OutputFileError(f"{ctx.layout.backend_record_path(name, stem)} is of a {backend.width}x{backend.height} image,"
                                   f" {ctx.layout.json_path(stem)} of a {record.width}x{record.height} one")
+        if backend.kind == "concept" and concept is not None:
+            concept[name] = backend
+            continue
         out[name] = {a.id: a for a in backend.answers}
     return out
 
 
 def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tuple[int, int], ctx: ScoringContext) -> None:
     width, height = size
-    answers = _answers(stem, record, ctx)
+    concept: dict[str, BackendRecord] = {}
+    answers = _answers(stem, record, ctx, concept)
     candidates, evals = [], {}
     for det in record.detections:
         category = None
@@ -158,5 +167,7 @@ def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tu
             item.box = Measure(iou(box, match.mask), boundary_iou(box, match.mask, ctx.dilation_ratio))
         evals[cand.det_id] = item
     out.detections = [evals[d.id] for d in record.detections]
+    for name, backend in concept.items():
+        out.concepts[name], ap_dets[name] = score_concepts(name, backend, record, gt, size, ctx)
     if ctx.ap is not None:
         ctx.ap.add_image(size, [(g.mask, g.category, g.crowd) for g in gt.instances], ap_dets)
