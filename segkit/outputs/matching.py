@@ -38,13 +38,12 @@ def box_ious(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> np.n
 def label_gate(labels_a: Sequence[str], labels_b: Sequence[str], gate_a: bool = True, gate_b: bool = True) -> np.ndarray:
     """(len(a), len(b)) bool: may a[i] pair with b[j]? Equal labels always may; otherwise a gated side's
     item may not when its label is one the other side uses."""
-    known_a, known_b = set(labels_a), set(labels_b)
-    allowed = np.ones((len(labels_a), len(labels_b)), dtype=bool)
-    for i, la in enumerate(labels_a):
-        for j, lb in enumerate(labels_b):
-            if la != lb and ((gate_a and la in known_b) or (gate_b and lb in known_a)):
-                allowed[i, j] = False
-    return allowed
+    codes = {label: k for k, label in enumerate(dict.fromkeys([*labels_a, *labels_b]))}
+    ca = np.asarray([codes[label] for label in labels_a], dtype=np.int64)
+    cb = np.asarray([codes[label] for label in labels_b], dtype=np.int64)
+    known_a = np.isin(ca, cb) if gate_a else np.zeros(len(ca), bool)  # a's label is one side b uses too
+    known_b = np.isin(cb, ca) if gate_b else np.zeros(len(cb), bool)
+    return (ca[:, None] == cb[None, :]) | ~(known_a[:, None] | known_b[None, :])
 
 
 def greedy_pairs(ious: np.ndarray, allowed: np.ndarray | None, threshold: float) -> list[tuple[int, int, float]]:
