@@ -12,7 +12,7 @@ from cli_helpers import qwen_det, write_qwen, write_rgb
 
 import segkit
 from segkit.errors import ConfigError
-from segkit.inputs.concepts import ConceptRequest, clean_phrases, image_concepts
+from segkit.pipeline.concept_sources import ConceptRequest, clean_phrases, image_concepts
 from segkit.inputs.detections import Detection
 from segkit.outputs.mask_set import MaskSet
 from segkit.outputs.matching import greedy_pairs, label_gate, match_boxes, match_masks

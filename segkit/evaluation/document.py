@@ -14,7 +14,7 @@ fraction_under_75, ap, ap50, ap75, false_positives, misses, best, worse_than_box
 the row with ``baseline: true`` (backend "box"). Numbers are rounded to 6 digits; null means "cannot be
 measured here" (no matched detection, AP of semantic ground truth, misses per detector label).
 
-A concept backend (segkit.evaluation.concept_scoring) is matched on its own instances: its rows count
+A concept backend (``score_concepts`` in segkit.evaluation.scoring) is matched on its own instances: its rows count
 instances where the others count detections, and its own false positives and misses; eval.json then
 also has ``concept_backends`` [names] and ``concept_details`` {backend: {unmatched_instances,
 missed_ground_truth}}, and its ``worst`` entries name an ``instance`` instead of a ``detection``.

@@ -3,8 +3,14 @@
 
 The image record (``json/<stem>.json``) gives the detections and the panel; each backend's masks and
 scores come from its backend record (``backends/<backend>/<stem>.json``), whatever the masks' storage
-(PNG files or RLE in the record), through ``artifacts.load_answer_mask``. A concept backend is matched
-and scored on its own instances (``segkit.evaluation.concept_scoring``).
+(PNG files or RLE in the record), through ``artifacts.load_answer_mask``.
+
+A concept backend found its own instances, so it is matched on its own (``score_concepts``): its
+instances (their boxes, ranked by their scores) take the place of the detections in the same matching
+(one-to-one by box IoU, highest score first, class-aware with a label map), each matched instance's mask
+is measured against its ground truth, unmatched instances are its false positives, unmatched ground
+truth its misses, and every instance goes to COCOeval with its own score. So its row in eval.json sits
+beside the box backends' rows and reads the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from typing import Sequence
 import numpy as np
 
 from segkit.evaluation.coco_ap import ApCollector
-from segkit.evaluation.concept_scoring import ConceptEval, score_concepts
 from segkit.evaluation.ground_truth.base import GroundTruth, GroundTruthProblem, GtImage
 from segkit.evaluation.label_map import UNMAPPED, LabelMap
 from segkit.evaluation.matching import Candidate, Match, match_instances, match_semantic
@@ -25,6 +30,7 @@ from segkit.outputs.reading import (
     OutputFileError,
     load_answer_mask,
     load_backend_record,
+    load_instance_mask,
 )
 from segkit.outputs.records import Answer, BackendRecord, ImageRecord
 from segkit.plugins.mock import box_mask
@@ -59,6 +65,14 @@ class Miss:
     gt_id: int
     category: str | None
     box: tuple[float, float, float, float] | None  # None for a semantic class
+
+
+@dataclass
+class ConceptEval:
+    """One concept backend on one image: its instances scored (``det_id`` is the instance id), its misses."""
+
+    instances: list[DetectionEval] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
 
 
 @dataclass
@@ -171,3 +185,41 @@ def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tu
         out.concepts[name], ap_dets[name] = score_concepts(name, backend, record, gt, size, ctx)
     if ctx.ap is not None:
         ctx.ap.add_image(size, [(g.mask, g.category, g.crowd) for g in gt.instances], ap_dets)
+
+
+def score_concepts(name: str, backend: BackendRecord, record: ImageRecord, gt: GtImage, size: tuple[int, int],
+                   ctx: ScoringContext) -> tuple[ConceptEval, list[tuple[np.ndarray, float, str | None]]]:
+    """A concept backend's instances on one image scored, and what they give COCOeval: (mask, score, category)."""
+    image = record.image
+    out = ConceptEval()
+    candidates, evals = [], {}
+    for inst in backend.instances:
+        category = None
+        if ctx.label_map.class_aware:
+            mapped = ctx.label_map.category(inst.label)
+            if mapped is UNMAPPED or mapped is None:
+                evals[inst.id] = DetectionEval(image, inst.id, inst.label, inst.label, inst.score, "unmapped", Match(inst.id))
+                continue
+            category = str(mapped)
+        candidates.append(Candidate(inst.id, tuple(inst.bbox_xyxy_px), inst.score, category))  # type: ignore[arg-type]
+    if gt.semantic:
+        matches, missed_classes = match_semantic(candidates, gt)
+        out.misses = [Miss(image, c, gt.class_names.get(c), None) for c in missed_classes]
+    else:
+        matches, missed = match_instances(candidates, gt.instances, ctx.iou_match)
+        out.misses = [Miss(image, g.gt_id, g.category, g.box) for g in missed]
+
+    by_id = {inst.id: inst for inst in backend.instances}
+    ap: list[tuple[np.ndarray, float, str | None]] = []
+    for cand, match in zip(candidates, matches):
+        inst = by_id[cand.det_id]
+        key = cand.category if cand.category is not None else inst.label
+        item = DetectionEval(image, inst.id, inst.label, key, inst.score, "matched" if match.matched else "false_positive",
+                             match, panel=record.panel, masks={name: inst.mask})
+        mask = load_instance_mask(ctx.layout, inst, size)
+        ap.append((mask, inst.score, cand.category))
+        if match.mask is not None:
+            item.backends[name] = Measure(iou(mask, match.mask), boundary_iou(mask, match.mask, ctx.dilation_ratio))
+        evals[inst.id] = item
+    out.instances = [evals[inst.id] for inst in backend.instances]
+    return out, ap

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 from pydantic import ValidationError
 
 from segkit.errors import InputError
-from segkit.inputs.concepts import ConceptRequest, image_concepts
 from segkit.inputs.detections import Detection
 from segkit.outputs.files import is_temp_file
 from segkit.outputs.layout import OutputLayout
@@ -22,6 +21,8 @@ from segkit.outputs.mask_png import decode_mask_png as fast_decode_mask_png
 from segkit.outputs.mask_png import looks_whole
 from segkit.outputs.mask_set import MaskSet, decode_mask
 from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ConceptRecord, ImageRecord, InstanceRecord
+
+AskedConcepts = Callable[[Sequence[Detection]], list[ConceptRecord]]  # an image's detections -> its concepts
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -168,14 +169,14 @@ def _file_is_whole(path: Path) -> bool:
 
 
 def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float,
-                    concepts: ConceptRequest | None = None) -> ImageRecord | None:
+                    concepts: AskedConcepts | None = None) -> ImageRecord | None:
     """The image record when an earlier run (or compare) already holds every output this run would write.
 
     Complete means: the image record is current, was made at the same --conf, has an answer from every
     backend of this run (other backends, merged in from elsewhere, may be there too), none of them
-    failed, every concept backend was asked the concepts this run would ask (``concepts``: other
-    phrases redo the image), and every file it lists exists and is whole (a truncated or garbled mask
-    redoes the image).
+    failed, every concept backend was asked the concepts this run would ask (``concepts`` works them out
+    from the record's detections: other phrases redo the image), and every file it lists exists and is
+    whole (a truncated or garbled mask redoes the image).
     """
     record = load_image_record(layout.json_path(stem))
     if record is None or record.version != RECORD_VERSION or record.conf_threshold != conf:
@@ -184,7 +185,7 @@ def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: 
         return None
     if concepts is not None and record.concepts:
         detections = [Detection(d.id, d.label, tuple(d.bbox_xyxy_px), d.confidence, {}) for d in record.detections]  # type: ignore[arg-type]
-        asked = [ConceptRecord.of(c) for c in image_concepts(concepts, detections, 2**31).concepts]
+        asked = concepts(detections)
         if any(record.concepts.get(name, asked) != asked for name in backends):
             return None
     if not all(_file_is_whole(layout.root / rel) for rel in record.files):

@@ -4,8 +4,9 @@ concurrent requests, and a model is never called from two threads unless it says
 
 Every engine calls backends through this (the local engine in its process, a Ray actor in its own), so
 batching, the one-at-a-time fallback of a failing batch, the contract check and the counts are the same.
-A concept backend gets a ``ConceptWorker`` (segkit.pipeline.concept_calls): the same loop, its prompts
-being lists of concepts instead of boxes.
+A concept backend gets a ``ConceptWorker``: the same loop, its prompts being lists of concepts (at most
+``max_concepts`` of one image per request: the pipeline splits and renumbers) instead of boxes, every
+answer checked by ``check_concept_instances``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from segkit.errors import BackendFatalError, one_line
 from segkit.pipeline.backends import ActiveBackend, BackendStats
-from segkit.plugins.concept_segmenter import ConceptContractError
+from segkit.plugins.concept_segmenter import ConceptContractError, ConceptInstances, check_concept_instances
 from segkit.plugins.segmenter import ContractError, check_segmentation
 from segkit.redact import redact
 
@@ -197,9 +198,23 @@ class BackendCalls:
             worker.close()
 
 
-def _worker_class(backend: ActiveBackend) -> type[BackendWorker]:
-    if backend.segmenter.kind == "concept":
-        from segkit.pipeline.concept_calls import ConceptWorker  # it builds on BackendWorker
+class ConceptWorker(BackendWorker):
+    """Feeds one concept backend. ``submit(rgb, concepts)`` returns a Future of (ConceptInstances, seconds)."""
 
-        return ConceptWorker
-    return BackendWorker
+    def _segment_batch(self, images: list[np.ndarray], prompts: list[Any]) -> Any:
+        return self.backend.segmenter.segment_concepts_batch(images, prompts)  # type: ignore[attr-defined]
+
+    def _segment(self, rgb: np.ndarray, prompt: Any) -> Any:
+        return self.backend.segmenter.segment_concepts(rgb, prompt)  # type: ignore[attr-defined]
+
+    def _check(self, raw: Any, request: _Request) -> ConceptInstances:
+        height, width = request.rgb.shape[:2]
+        return check_concept_instances(raw, len(request.prompt), height, width, self.backend.name)
+
+    def _tally(self, stats: BackendStats, request: _Request, result: Any) -> None:
+        stats.concepts += len(request.prompt)
+        stats.masks += len(result.masks)
+
+
+def _worker_class(backend: ActiveBackend) -> type[BackendWorker]:
+    return ConceptWorker if backend.segmenter.kind == "concept" else BackendWorker

@@ -13,7 +13,7 @@ is an ``ImageResult``: the image's status, its record (what the report, the page
 from), its COCO annotations, warnings, failures and segkit's own seconds.
 
 Concept backends (phrases and exemplar boxes in, every instance out) go through the same steps: decode
-works out the image's concepts (``segkit.inputs.concepts``), segment sends them in calls of at most the
+works out the image's concepts (``segkit.pipeline.concept_sources``), segment sends them in calls of at most the
 backend's ``max_concepts`` into an ``InstanceSink``, and finish pairs the instances with the detections.
 """
 
@@ -30,7 +30,6 @@ import numpy as np
 
 from segkit.config import LimitSettings
 from segkit.errors import BackendFatalError, ImageFailed
-from segkit.inputs.concepts import ConceptRequest, ImageConcepts, concept_names, image_concepts
 from segkit.inputs.detection_files import DetectionIndex
 from segkit.inputs.detections import (
     Detection,
@@ -59,6 +58,7 @@ from segkit.outputs.reading import (
 )
 from segkit.outputs.records import ConceptRecord, ImageRecord, backend_record
 from segkit.pipeline.backend_calls import RunStopped, failure_message
+from segkit.pipeline.concept_sources import ConceptRequest, ImageConcepts, asked_concepts, concept_names, image_concepts
 from segkit.pipeline.image_result import ImageResult
 
 # (backend, rgb, boxes or concepts) -> Future of (Segmentation or ConceptInstances, seconds): how an engine
@@ -206,8 +206,8 @@ class ImagePipeline:
         if problem:
             return ImageResult(image, "failed", errors=[(None, f"{image.name}: {problem}")])
         if not plan.force:
-            done = complete_record(plan.layout, image.stem, self.names, plan.conf,
-                                   concepts=plan.concepts if self.concept else None)
+            asked = (lambda dets: asked_concepts(plan.concepts, dets)) if self.concept else None
+            done = complete_record(plan.layout, image.stem, self.names, plan.conf, concepts=asked)
             if done is not None:
                 result = ImageResult(image, "complete", record=done, detections=len(done.detections))
                 if plan.coco:

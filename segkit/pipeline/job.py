@@ -213,7 +213,8 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     backends = prepare_backends(host, job.backends, job.options, job.overrides)
     names = [b.name for b in backends]
     try:
-        concepts = concept_request(job, backends)  # bad concept flags: one line, before anything is written
+        # Bad concept flags: one line, before anything is written.
+        concepts = concept_request(job.prompts, job.prompts_from_labels, job.exemplars, job.detections is not None, job.limits, backends)
         readers = {name: entry.cls() for name, entry in host.readers().items()}
         if job.reader != "auto" and job.reader not in readers:
             host.reader(job.reader)  # raises the error that lists the readers
