@@ -210,6 +210,9 @@ def test_coco_export_has_every_instance_in_its_label_category(cats):
     assert anns[1]["bbox"] == [100.0, 40.0, 28.0, 24.0] and anns[1]["area"] == 28 * 24
     np.testing.assert_array_equal(mask_utils.decode(coco.annToRLE(anns[2])).astype(bool), rect((12, 46, 30, 64)))
     assert load(cli.out / "coco" / "mock.json")["categories"] == coco.dataset["categories"]  # shared ids
+    first = (cli.out / "coco" / "stencil.json").read_bytes()
+    again = cli.run("mock", "stencil", extra=["--prompts-from-labels", "--coco"])  # resumed: the instances read back
+    assert "1 already complete" in again.output and (cli.out / "coco" / "stencil.json").read_bytes() == first
 
 
 def test_eval_scores_a_concept_backend_on_its_own_instances(cats, tmp_path):
@@ -239,6 +242,13 @@ def test_eval_scores_a_concept_backend_on_its_own_instances(cats, tmp_path):
     assert [i["ground_truth"]["status"] for i in instances] == ["matched", "false_positive", "matched"]
     assert instances[2]["ground_truth"]["backends"]["stencil"]["iou"] == 0.81
     assert "FP" in result.output and "stencil: found their own instances" in result.output
+
+
+def test_the_page_is_written_for_a_concept_run(samples):
+    cli = samples
+    result = cli("run", "-b", "mock", "-b", "mock-concept", "-p", "shape", "-i", cli.images, "-d", cli.dets, "-o", cli.out, "--html")
+    assert result.exit_code == 0, result.output
+    assert (cli.out / "report.html").is_file()
 
 
 def test_compare_rebuilds_the_same_records_and_report(cats):

@@ -258,7 +258,7 @@ class AgreementTally:
                 for flag in answer.flags:
                     if flag in values.flags:
                         values.flags[flag] += 1
-            if answered:
+            if answered or record.concepts.get(name):  # a concept backend was asked even without detections
                 values.seconds.append(record.backends[name].seconds)
         for det in record.detections:
             answers = det.backends
