@@ -95,6 +95,9 @@ class LimitSettings(BaseModel):
         ByteSize(16 * 2**20), ge=1,
         description="refuse a label map or class-name file larger than this (the config file itself: always this default)",
     )
+    max_concepts_per_image: int = Field(
+        64, ge=1, description="most concepts (--prompt phrases plus labels from the detections) a concept backend is asked for on one image",
+    )
 
 
 MaskFormat = Literal["png", "rle"]

@@ -71,12 +71,18 @@ def render_evaluation(console: Console, doc: Mapping[str, Any], files: Sequence[
                           " with IoU below. best: detections where the backend is closest (ties shared)",
                   caption_justify="left")
     table.add_column("backend", overflow="fold")
-    for column in ("n", "mean IoU", "median", "boundary IoU", "< 0.5", "< 0.75", "best"):
+    concept = doc.get("concept_backends") or []
+    own = ("FP", "missed") if concept else ()  # concept backends find their own instances: their own errors
+    for column in ("n", "mean IoU", "median", "boundary IoU", "< 0.5", "< 0.75", "best", *own):
         table.add_column(column, justify="right", no_wrap=column != "boundary IoU")
     for e in rows:
+        errors = (_count(e["false_positives"]), _count(e["misses"])) if own else ()
         table.add_row(_name(e), str(e["matched"]), _num(e["mean_iou"]), _num(e["median_iou"]), _num(e["mean_boundary_iou"]),
-                      _share(e["fraction_under_50"]), _share(e["fraction_under_75"]), _count(e["best"]))
+                      _share(e["fraction_under_50"]), _share(e["fraction_under_75"]), _count(e["best"]), *errors)
     console.print(table)
+    if concept:
+        console.print(_text(f"{', '.join(concept)}: found their own instances; n, FP and missed count those instances"
+                            " (the other rows: the detections)"))
 
     if any(e["ap"] is not None for e in rows):
         ap = Table(title="mask AP (COCOeval segm)", title_justify="left",
@@ -86,7 +92,7 @@ def render_evaluation(console: Console, doc: Mapping[str, Any], files: Sequence[
         for column in ("AP", "AP50", "AP75", "worse than box"):
             ap.add_column(column, justify="right", no_wrap=column != "worse than box")
         for e in rows:
-            ap.add_row(_name(e), _num(e["ap"]), _num(e["ap50"]), _num(e["ap75"]), "-" if e["baseline"] else str(e["worse_than_box"]))
+            ap.add_row(_name(e), _num(e["ap"]), _num(e["ap50"]), _num(e["ap75"]), "-" if e["worse_than_box"] is None else str(e["worse_than_box"]))
         console.print(ap)
 
     _render_labels(console, doc, label_rows)
@@ -132,9 +138,9 @@ def _render_labels(console: Console, doc: Mapping[str, Any], limit: int) -> None
     table.add_column(BASELINE_NAME, justify="right", style="dim", no_wrap=True)
     for label in shown:
         entries = by_label[label]
-        box = entries["\0box"]
+        box = entries.get("\0box")  # none for a label only a concept backend's instances have
         cells = [_num(entries[b]["mean_iou"]) if b in entries else "-" for b in backends]
-        table.add_row(_text(label), str(box["matched"]), *cells, _num(box["mean_iou"]))
+        table.add_row(_text(label), str(box["matched"]) if box else "-", *cells, _num(box["mean_iou"]) if box else "-")
     console.print(table)
 
 
@@ -149,7 +155,8 @@ def _render_worst(console: Console, doc: Mapping[str, Any], limit: int) -> None:
         table.add_column(column, justify="right" if column in ("IoU", BASELINE_NAME, "det") else "left",
                          no_wrap=column in ("IoU", BASELINE_NAME, "det"), overflow="fold")
     for name, e in rows:
-        table.add_row(*((_text(name),) if several else ()), _num(e["iou"]), _num(e["baseline_iou"]), str(e["detection"]),
+        which = str(e["detection"]) if "detection" in e else f"inst {e['instance']}"  # a concept backend's instance
+        table.add_row(*((_text(name),) if several else ()), _num(e["iou"]), _num(e["baseline_iou"]), which,
                       _text(e["label"]), _text(e["panel"] or e["image"]))
     console.print(table)
 

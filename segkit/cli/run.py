@@ -62,6 +62,9 @@ class RunFlags:
     ray_address: str | None = None
     actors: int | None = None
     gpus_per_actor: float | None = None
+    prompts: tuple[str, ...] = ()
+    prompts_from_labels: bool = False
+    exemplars: bool = False
 
 
 def choice(value: str | None, default: str, flag: str, allowed: tuple[str, ...]) -> str:
@@ -78,11 +81,9 @@ def job_from_flags(flags: RunFlags) -> RunJob:
     if not names:
         raise ConfigError("no backend chosen; pass --backend NAME (see `segkit backends`) or set `backends:` in the config")
     images = flags.images or settings.images
-    detections = flags.detections or settings.detections
+    detections = flags.detections or settings.detections  # None: run_job says whether the backends need them
     if images is None:
         raise ConfigError("no image folder; pass --images DIR or set `images:` in the config")
-    if detections is None:
-        raise ConfigError("no detections; pass --detections DIR|FILE or set `detections:` in the config")
     ray = settings.ray.model_copy(update={k: v for k, v in (("address", flags.ray_address), ("actors", flags.actors),
                                                             ("gpus_per_actor", flags.gpus_per_actor)) if v is not None})
     engine = choice(flags.engine, settings.engine, "--engine", ("local", "ray"))
@@ -113,6 +114,9 @@ def job_from_flags(flags: RunFlags) -> RunJob:
         limits=settings.limits,
         engine=engine,
         ray=ray,
+        prompts=list(flags.prompts),
+        prompts_from_labels=flags.prompts_from_labels,
+        exemplars=flags.exemplars,
     )
 
 
@@ -120,7 +124,7 @@ def job_from_flags(flags: RunFlags) -> RunJob:
 def run(
     backend: List[str] = typer.Option([], "--backend", "-b", envvar="SEGKIT_BACKEND", help="Backend name (repeatable); see `segkit backends`."),
     images: Optional[str] = typer.Option(None, "--images", "-i", envvar="SEGKIT_IMAGES", help="Folder of images, or a URL (s3://bucket/prefix)."),
-    detections: Optional[str] = typer.Option(None, "--detections", "-d", envvar="SEGKIT_DETECTIONS", help="Folder of per-image detection files, or one file (COCO); or a URL."),
+    detections: Optional[str] = typer.Option(None, "--detections", "-d", envvar="SEGKIT_DETECTIONS", help="Folder of per-image detection files, or one file (COCO); or a URL. Not needed when every backend is a concept backend given --prompt."),
     out: Optional[str] = typer.Option(None, "--out", "-o", envvar="SEGKIT_OUT", help="Output folder, or a URL prefix (s3://bucket/prefix)."),
     conf: Optional[float] = typer.Option(None, "--conf", envvar="SEGKIT_CONF", min=0.0, max=1.0, help="Skip detections below this confidence (default from config)."),
     reader: Optional[str] = typer.Option(None, "--reader", envvar="SEGKIT_READER", help="Detection format: auto, qwen-json, qwen-grounding, coco, or a plugin's."),
@@ -142,10 +146,13 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", envvar="SEGKIT_RAY_ADDRESS", help="With --engine ray: auto, HOST:PORT or ray://HOST:10001 (default: start Ray on this machine)."),
     actors: Optional[int] = typer.Option(None, "--actors", envvar="SEGKIT_ACTORS", min=1, help="With --engine ray: actors per backend (default: as many as the GPUs allow, else 1)."),
     gpus_per_actor: Optional[float] = typer.Option(None, "--gpus-per-actor", envvar="SEGKIT_GPUS_PER_ACTOR", min=0.0, help="With --engine ray: GPUs per backend actor (default: 1 when the cluster has GPUs, else 0)."),
+    prompt: List[str] = typer.Option([], "--prompt", "-p", help="Concept backends: a noun phrase to find every instance of, on every image (repeatable); needs no --detections."),
+    prompts_from_labels: bool = typer.Option(False, "--prompts-from-labels", help="Concept backends: each image's distinct detection labels as its concepts (the labels without their boxes)."),
+    exemplars: bool = typer.Option(False, "--exemplars", help="Concept backends: each label's detection boxes as positive exemplars of it (with --prompts-from-labels: the label and its boxes)."),
 ) -> None:
     flags = RunFlags(backend, images, detections, out, conf, reader, box_space, input_size, mask_format, panels, no_panels,
                      force, limit, iou_threshold, worst, coco, html, tuple(option), config, gt, engine, ray_address,
-                     actors, gpus_per_actor)
+                     actors, gpus_per_actor, tuple(prompt), prompts_from_labels, exemplars)
     try:
         job = job_from_flags(flags)
         with CliEvents() as events:

@@ -30,7 +30,7 @@ def render_summary(console: Console, summary: RunSummary, out_dir: str) -> None:
         table.add_row(*_cells(
             name,
             stats.images,
-            stats.boxes,
+            f"{stats.concepts} concepts" if stats.concepts else stats.boxes,
             stats.masks,
             stats.failures,
             f"{per_image:.3f}" if per_image is not None else "-",
@@ -116,6 +116,8 @@ def render_report(console: Console, report: AgreementReport, files: Sequence[str
             worst.add_row(*_cells(_num(entry["iou"]), entry["detection"], entry["label"], *((entry["pair"],) if several else ()),
                                   entry["panel"] or entry["image"]))
         console.print(worst)
+    if report.get("concepts") or report.get("concept_pairs"):
+        render_concepts(console, report, label_rows)
     flagged = [e for e in report["backend_stats"] if e.get("flagged")]
     if flagged:
         names = list(flagged[0]["flags"])
@@ -128,3 +130,49 @@ def render_report(console: Console, report: AgreementReport, files: Sequence[str
         console.print(flags)
     if files:
         console.print(Text(f"Report: {for_terminal(', '.join(files))}"))
+
+
+def render_concepts(console: Console, report: Mapping[str, Any], label_rows: int = 12) -> None:
+    """report.json's concept sections: each concept backend's instances against the detections, and the
+    masks of every pair with a concept backend in it, paired by mask IoU."""
+    concepts = report.get("concepts", [])
+    if concepts:
+        table = Table(title="concept backends: their instances paired with the detections by box IoU", title_justify="left",
+                      caption="asked: concepts, summed over images; found: instances; missed: detections paired with no"
+                              " instance; extra: instances paired with no detection",
+                      caption_justify="left")
+        table.add_column("backend", overflow="fold", min_width=12)
+        for column in ("asked", "dets", "matched", "missed", "found", "extra", "box IoU"):
+            table.add_column(column, justify="right", no_wrap=True)
+        for entry in concepts:
+            table.add_row(*_cells(entry["backend"], entry["concepts"], entry["detections"], entry["matched"],
+                                  entry["missed"], entry["instances"], entry["extra"], _num(entry["mean_match_iou"])))
+        console.print(table)
+        rows = [(entry["backend"], label) for entry in concepts for label in entry["labels"]]
+        rows.sort(key=lambda r: (-(r[1]["missed"] + r[1]["extra"]), r[1]["label"], r[0]))  # most unpaired first
+        if rows:
+            shown = rows[:label_rows]
+            by_label = Table(title="concept backends per label, most unpaired first", title_justify="left",
+                             caption=f"{len(rows) - len(shown)} more rows in report.csv" if len(rows) > len(shown) else None,
+                             caption_justify="left")
+            by_label.add_column("label", overflow="fold")
+            if len(concepts) > 1:
+                by_label.add_column("backend", overflow="fold")
+            for column in ("dets", "matched", "missed", "found", "extra"):
+                by_label.add_column(column, justify="right", no_wrap=True)
+            for backend, entry in shown:
+                lead = [entry["label"], backend] if len(concepts) > 1 else [entry["label"]]
+                by_label.add_row(*_cells(*lead, entry["detections"], entry["matched"], entry["missed"], entry["instances"],
+                                         entry["extra"]))
+            console.print(by_label)
+    pairs = report.get("concept_pairs", [])
+    if pairs:
+        table = Table(title="masks paired by mask IoU, for pairs with a concept backend", title_justify="left",
+                      caption="only a / only b: masks of one side paired with none of the other's", caption_justify="left")
+        table.add_column("pair (a vs b)", overflow="fold")
+        for column in ("images", "matched", "mean IoU", "median", "only a", "only b"):
+            table.add_column(column, justify="right", no_wrap=True)
+        for entry in pairs:
+            table.add_row(*_cells(entry["pair"], entry["images"], entry["matched"], _num(entry["mean_iou"]),
+                                  _num(entry["median_iou"]), entry["only_a"], entry["only_b"]))
+        console.print(table)

@@ -13,6 +13,11 @@ median_iou, mean_boundary_iou, median_boundary_iou, under_50, fraction_under_50,
 fraction_under_75, ap, ap50, ap75, false_positives, misses, best, worse_than_box. The box baseline is
 the row with ``baseline: true`` (backend "box"). Numbers are rounded to 6 digits; null means "cannot be
 measured here" (no matched detection, AP of semantic ground truth, misses per detector label).
+
+A concept backend (``score_concepts`` in segkit.evaluation.scoring) is matched on its own instances: its rows count
+instances where the others count detections, and its own false positives and misses; eval.json then
+also has ``concept_backends`` [names] and ``concept_details`` {backend: {unmatched_instances,
+missed_ground_truth}}, and its ``worst`` entries name an ``instance`` instead of a ``detection``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ DEFINITIONS = {
     "unmatched_detections": "false positives: image, detection, label, confidence, best_box_iou (the highest box IoU with any ground-truth instance: how close it came; null for semantic)",
     "missed_ground_truth": "misses: image, gt_id (COCO annotation id, instance PNG id, or semantic class id), category, bbox_xyxy_px (null for a semantic class)",
     "gt_id": "the ground truth's own id: the COCO annotation id, k of <stem>_<k>.png or the pixel value of an indexed PNG, or the semantic class id",
+}
+
+CONCEPT_DEFINITIONS = {
+    "concept_backends": "backends that find every instance of a concept themselves (phrases or exemplar boxes in): each is scored as a detector and segmenter in one. Its instances, ranked by their own scores, are matched to ground truth exactly as detections are (iou_match, one-to-one, class-aware with a label map); in its rows detections counts its instances, matched its matched instances (the IoU statistics are over those), false_positives its unmatched instances, misses the ground truth none of its instances matched; AP scores every instance with its own score. best and worse_than_box do not apply (null)",
+    "concept_details": "per concept backend: unmatched_instances (its false positives: image, instance, label, score, best_box_iou) and missed_ground_truth (image, gt_id, category, bbox_xyxy_px)",
 }
 
 ROW_FIELDS = ("detections", "matched", "no_answer", "mean_iou", "median_iou", "mean_boundary_iou", "median_boundary_iou",
@@ -143,7 +153,17 @@ class EvalDocument(_Doc):
     worst: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     unmatched_detections: list[dict[str, Any]] = Field(default_factory=list)
     missed_ground_truth: list[dict[str, Any]] = Field(default_factory=list)
+    concept_backends: list[str] = Field(default_factory=list)
+    concept_details: dict[str, dict[str, list[dict[str, Any]]]] = Field(default_factory=dict)
     definitions: dict[str, str] = Field(default_factory=lambda: dict(DEFINITIONS))
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_concepts(self, handler):  # an evaluation without concept backends keeps its JSON
+        data = handler(self)
+        for key in ("concept_backends", "concept_details"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
     def row(self, backend: str) -> EvalRow | None:
         return next((r for r in self.per_backend if r.backend == backend), None)
@@ -175,31 +195,48 @@ def _ordered(entry: Mapping[str, Any], lead: Sequence[str]) -> dict[str, Any]:
 
 
 def build_document(images: Sequence[ImageEval], backends: Sequence[str], ap: Mapping[str, ApScores] | None,
-                   header: Mapping[str, Any], worst_limit: int) -> EvalDocument:
-    """eval.json from the scored images; ``header`` holds ground_truth, options, class_aware and the thresholds."""
+                   header: Mapping[str, Any], worst_limit: int, concept: Sequence[str] = ()) -> EvalDocument:
+    """eval.json from the scored images; ``header`` holds ground_truth, options, class_aware and the thresholds;
+    ``concept``: the backends among ``backends`` scored on their own instances."""
     scored = [i for i in images if i.scored]
     dets = [d for i in scored for d in i.detections if d.status != "unmapped"]
     unmapped = [d for i in scored for d in i.detections if d.status == "unmapped"]
     misses = [m for i in scored for m in i.misses]
     false_positives = [d for d in dets if d.status == "false_positive"]
     class_aware = bool(header["class_aware"])
-    considered, best = best_counts([d for d in dets if d.status == "matched"], backends)
+    boxed = [b for b in backends if b not in concept]
+    considered, best = best_counts([d for d in dets if d.status == "matched"], boxed)
+    own = {name: _concept_parts(scored, name) for name in backends if name in concept}  # name -> (instances, misses)
 
     per_backend = []
     for name, baseline in [*((b, False) for b in backends), (BASELINE, True)]:
+        if name in own:
+            per_backend.append(_ordered(_concept_row(name, *own[name], ap=(ap or {}).get(name)), ()))
+            continue
         per_backend.append(_ordered(row(name, dets, baseline=baseline, ap=(ap or {}).get(name), false_positives=len(false_positives),
                                         misses=len(misses), best=None if baseline else best[name]), ()))
 
     per_label = []
     keys = {d.key for d in dets} | ({m.category for m in misses if m.category is not None} if class_aware else set())
-    for key in sorted(keys):
+    concept_keys = {name: {d.key for d in found} | ({m.category for m in lost if m.category is not None} if class_aware else set())
+                    for name, (found, lost) in own.items()}
+    for key in sorted(keys.union(*concept_keys.values())):
         group = [d for d in dets if d.key == key]
-        _, group_best = best_counts([d for d in group if d.status == "matched"], backends)
+        _, group_best = best_counts([d for d in group if d.status == "matched"], boxed)
         group_fp = sum(1 for d in group if d.status == "false_positive")
         group_misses = sum(1 for m in misses if m.category == key) if class_aware else None
         for name, baseline in [*((b, False) for b in backends), (BASELINE, True)]:
             scores = (ap or {}).get(name)
             label_ap = scores.per_category.get(key) if (scores and class_aware) else None
+            if name in own:
+                if key in concept_keys[name]:
+                    found, lost = own[name]
+                    entry = _concept_row(name, [d for d in found if d.key == key],
+                                         [m for m in lost if m.category == key] if class_aware else None, ap=label_ap)
+                    per_label.append(_ordered({"label": key, **entry}, ("label",)))
+                continue
+            if key not in keys:
+                continue
             entry = row(name, group, baseline=baseline, ap=label_ap, false_positives=group_fp, misses=group_misses,
                         best=None if baseline else group_best[name])
             per_label.append(_ordered({"label": key, **entry}, ("label",)))
@@ -219,14 +256,44 @@ def build_document(images: Sequence[ImageEval], backends: Sequence[str], ap: Map
         "per_backend": per_backend,
         "per_label": per_label,
         "best": {"detections": considered, "counts": best},
-        "worst": {name: worst(dets, name, worst_limit) for name in backends},
+        "worst": {name: _instance_worst(own[name][0], name, worst_limit) if name in own else worst(dets, name, worst_limit)
+                  for name in backends},
         "unmatched_detections": [
             {"image": d.image, "detection": d.det_id, "label": d.label, "confidence": d.confidence,
              "best_box_iou": r(d.match.best_box_iou)} for d in false_positives
         ],
         "missed_ground_truth": [_miss(m) for m in misses],
-        "definitions": DEFINITIONS,
+        "concept_backends": list(own),
+        "concept_details": {name: {"unmatched_instances": [
+            {"image": d.image, "instance": d.det_id, "label": d.label, "score": r(d.confidence), "best_box_iou": r(d.match.best_box_iou)}
+            for d in found if d.status == "false_positive"], "missed_ground_truth": [_miss(m) for m in lost]}
+            for name, (found, lost) in own.items()},
+        "definitions": {**DEFINITIONS, **(CONCEPT_DEFINITIONS if own else {})},
     })
+
+
+def _concept_parts(scored: Sequence[ImageEval], name: str) -> tuple[list[DetectionEval], list[Miss]]:
+    """A concept backend's scored instances (unmapped ones left out) and misses, over the images it answered."""
+    found = [d for i in scored if name in i.concepts for d in i.concepts[name].instances if d.status != "unmapped"]
+    return found, [m for i in scored if name in i.concepts for m in i.concepts[name].misses]
+
+
+def _concept_row(name: str, found: Sequence[DetectionEval], lost: Sequence[Miss] | None, ap: ApScores | None) -> dict[str, Any]:
+    """A concept backend's row: its instances in place of the detections, its own false positives and misses."""
+    entry = row(name, found, baseline=False, ap=ap, false_positives=sum(1 for d in found if d.status == "false_positive"),
+                misses=None if lost is None else len(lost), best=None)
+    entry["worse_than_box"] = None
+    return entry
+
+
+def _instance_worst(found: Sequence[DetectionEval], name: str, limit: int) -> list[dict[str, Any]]:
+    """A concept backend's worst matched instances: as ``worst``, naming the instance."""
+    out = []
+    for entry in worst(found, name, limit):
+        entry = {"instance" if k == "detection" else k: v for k, v in entry.items()}
+        entry["baseline_iou"] = None
+        out.append(entry)
+    return out
 
 
 def _miss(miss: Miss) -> dict[str, Any]:

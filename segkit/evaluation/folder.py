@@ -183,7 +183,8 @@ def _evaluate(layout: OutputLayout, options: EvalOptions, gt: GroundTruth, label
         "iou_match": options.iou_match,
         "boundary_dilation_ratio": options.boundary_dilation_ratio,
     }
-    document = build_document(images, backends, scores, header, options.worst)
+    concept = [name for name in backends if any(name in rec.concepts for _, rec in records)]
+    document = build_document(images, backends, scores, header, options.worst, concept)
     updated = _update_records(layout, dict(records), images)
     files = save_document(layout, document)
     return EvalResult(document, images, files, updated, time.perf_counter() - started, gt)
@@ -196,7 +197,8 @@ def _instances(images: Sequence[ImageEval]) -> int:
 
 
 def _update_records(layout: OutputLayout, records: Mapping[str, ImageRecord], images: Sequence[ImageEval]) -> int:
-    """Put each detection's ``ground_truth`` entry in its image record (and drop stale ones); rewrite what changed."""
+    """Put each detection's (and each concept backend's instance's) ``ground_truth`` entry in its image record
+    (and drop stale ones); rewrite what changed."""
     updated = 0
     for image in images:
         record = records.get(image.stem)
@@ -209,6 +211,14 @@ def _update_records(layout: OutputLayout, records: Mapping[str, ImageRecord], im
             if det.ground_truth != entry:
                 det.ground_truth = entry
                 changed = True
+        for name, instances in record.instances.items():
+            scored = image.concepts.get(name) if image.scored else None
+            found = {d.det_id: detection_entry(d) for d in scored.instances} if scored is not None else {}
+            for inst in instances:
+                entry = found.get(inst.id)
+                if inst.ground_truth != entry:
+                    inst.ground_truth = entry
+                    changed = True
         if changed:
             write_json(layout.json_path(image.stem), record)
             updated += 1

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from segkit.evaluation.ground_truth.base import GtImage, GtInstance
-from segkit.inputs.box_spaces import xyxy_to_xywh
+from segkit.outputs.matching import box_ious  # noqa: F401  (re-exported: matching detections and instances share it)
 from segkit.plugins.mock import box_mask
 
 
@@ -49,16 +49,6 @@ class Match:
     @property
     def matched(self) -> bool:
         return self.mask is not None
-
-
-def box_ious(dets: Sequence[Sequence[float]], gts: Sequence[Sequence[float]]) -> np.ndarray:
-    """(D, G) IoU of pixel xyxy boxes, by pycocotools."""
-    from pycocotools import mask as mask_utils
-
-    if not len(dets) or not len(gts):
-        return np.zeros((len(dets), len(gts)))
-    a, b = xyxy_to_xywh(np.asarray(dets, float)).tolist(), xyxy_to_xywh(np.asarray(gts, float)).tolist()
-    return np.asarray(mask_utils.iou(a, b, [0] * len(b)), dtype=np.float64).reshape(len(a), len(b))
 
 
 def match_instances(candidates: Sequence[Candidate], instances: Sequence[GtInstance], threshold: float) -> tuple[list[Match], list[GtInstance]]:

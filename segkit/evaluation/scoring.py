@@ -4,6 +4,13 @@
 The image record (``json/<stem>.json``) gives the detections and the panel; each backend's masks and
 scores come from its backend record (``backends/<backend>/<stem>.json``), whatever the masks' storage
 (PNG files or RLE in the record), through ``artifacts.load_answer_mask``.
+
+A concept backend found its own instances, so it is matched on its own (``score_concepts``): its
+instances (their boxes, ranked by their scores) take the place of the detections in the same matching
+(one-to-one by box IoU, highest score first, class-aware with a label map), each matched instance's mask
+is measured against its ground truth, unmatched instances are its false positives, unmatched ground
+truth its misses, and every instance goes to COCOeval with its own score. So its row in eval.json sits
+beside the box backends' rows and reads the same way.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from segkit.outputs.reading import (
     OutputFileError,
     load_answer_mask,
     load_backend_record,
+    load_instance_mask,
 )
-from segkit.outputs.records import Answer, ImageRecord
+from segkit.outputs.records import Answer, BackendRecord, ImageRecord
 from segkit.plugins.mock import box_mask
 
 BASELINE = "box"  # the detection box filled, scored like a backend
@@ -60,6 +68,14 @@ class Miss:
 
 
 @dataclass
+class ConceptEval:
+    """One concept backend on one image: its instances scored (``det_id`` is the instance id), its misses."""
+
+    instances: list[DetectionEval] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+
+
+@dataclass
 class ImageEval:
     stem: str
     image: str
@@ -67,6 +83,7 @@ class ImageEval:
     misses: list[Miss] = field(default_factory=list)
     no_ground_truth: bool = False
     problem: str | None = None
+    concepts: dict[str, ConceptEval] = field(default_factory=dict)  # per concept backend: its own instances scored
 
     @property
     def scored(self) -> bool:
@@ -100,8 +117,10 @@ def score_image(stem: str, record: ImageRecord, ctx: ScoringContext) -> ImageEva
     return out
 
 
-def _answers(stem: str, record: ImageRecord, ctx: ScoringContext) -> dict[str, dict[int, Answer]]:
-    """Each scored backend's answers for the image, by detection id (none for a backend that failed on it)."""
+def _answers(stem: str, record: ImageRecord, ctx: ScoringContext,
+             concept: dict[str, BackendRecord] | None = None) -> dict[str, dict[int, Answer]]:
+    """Each scored backend's answers for the image, by detection id (none for a backend that failed on it);
+    a concept backend's record goes to ``concept`` instead."""
     out: dict[str, dict[int, Answer]] = {}
     for name in ctx.backends:
         if name not in record.backends:
@@ -110,13 +129,17 @@ def _answers(stem: str, record: ImageRecord, ctx: ScoringContext) -> dict[str, d
         if backend.size != (record.width, record.height):
             raise OutputFileError(f"{ctx.layout.backend_record_path(name, stem)} is of a {backend.width}x{backend.height} image,"
                                   f" {ctx.layout.json_path(stem)} of a {record.width}x{record.height} one")
+        if backend.kind == "concept" and concept is not None:
+            concept[name] = backend
+            continue
         out[name] = {a.id: a for a in backend.answers}
     return out
 
 
 def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tuple[int, int], ctx: ScoringContext) -> None:
     width, height = size
-    answers = _answers(stem, record, ctx)
+    concept: dict[str, BackendRecord] = {}
+    answers = _answers(stem, record, ctx, concept)
     candidates, evals = [], {}
     for det in record.detections:
         category = None
@@ -158,5 +181,45 @@ def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tu
             item.box = Measure(iou(box, match.mask), boundary_iou(box, match.mask, ctx.dilation_ratio))
         evals[cand.det_id] = item
     out.detections = [evals[d.id] for d in record.detections]
+    for name, backend in concept.items():
+        out.concepts[name], ap_dets[name] = score_concepts(name, backend, record, gt, size, ctx)
     if ctx.ap is not None:
         ctx.ap.add_image(size, [(g.mask, g.category, g.crowd) for g in gt.instances], ap_dets)
+
+
+def score_concepts(name: str, backend: BackendRecord, record: ImageRecord, gt: GtImage, size: tuple[int, int],
+                   ctx: ScoringContext) -> tuple[ConceptEval, list[tuple[np.ndarray, float, str | None]]]:
+    """A concept backend's instances on one image scored, and what they give COCOeval: (mask, score, category)."""
+    image = record.image
+    out = ConceptEval()
+    candidates, evals = [], {}
+    for inst in backend.instances:
+        category = None
+        if ctx.label_map.class_aware:
+            mapped = ctx.label_map.category(inst.label)
+            if mapped is UNMAPPED or mapped is None:
+                evals[inst.id] = DetectionEval(image, inst.id, inst.label, inst.label, inst.score, "unmapped", Match(inst.id))
+                continue
+            category = str(mapped)
+        candidates.append(Candidate(inst.id, tuple(inst.bbox_xyxy_px), inst.score, category))  # type: ignore[arg-type]
+    if gt.semantic:
+        matches, missed_classes = match_semantic(candidates, gt)
+        out.misses = [Miss(image, c, gt.class_names.get(c), None) for c in missed_classes]
+    else:
+        matches, missed = match_instances(candidates, gt.instances, ctx.iou_match)
+        out.misses = [Miss(image, g.gt_id, g.category, g.box) for g in missed]
+
+    by_id = {inst.id: inst for inst in backend.instances}
+    ap: list[tuple[np.ndarray, float, str | None]] = []
+    for cand, match in zip(candidates, matches):
+        inst = by_id[cand.det_id]
+        key = cand.category if cand.category is not None else inst.label
+        item = DetectionEval(image, inst.id, inst.label, key, inst.score, "matched" if match.matched else "false_positive",
+                             match, panel=record.panel, masks={name: inst.mask})
+        mask = load_instance_mask(ctx.layout, inst, size)
+        ap.append((mask, inst.score, cand.category))
+        if match.mask is not None:
+            item.backends[name] = Measure(iou(mask, match.mask), boundary_iou(mask, match.mask, ctx.dilation_ratio))
+        evals[inst.id] = item
+    out.instances = [evals[inst.id] for inst in backend.instances]
+    return out, ap

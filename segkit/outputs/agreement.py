@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+from segkit.outputs.concept_report import DEFINITIONS as CONCEPT_DEFINITIONS
+from segkit.outputs.concept_report import ConceptPairStats, ConceptStats, ConceptTally
 from segkit.outputs.files import write_csv, write_json
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_metrics import backend_pairs, pair_name
@@ -45,6 +47,8 @@ BACKEND_STATS = ("images", "detections", "empty_masks", "mean_score", "seconds_p
 FLAG_COLUMNS = tuple(f"flag_{name}" for name in FLAGS)
 CSV_HEADER = ("scope", "pair", "backend_a", "backend_b", "label", "backend", *PAIR_STATS, "iou_threshold",
               "images", "empty_masks", "mean_score", "seconds_per_image", "failures", "flagged", *FLAG_COLUMNS)
+# Only a report with concept backends has these columns (and its rows of scope concept, concept_pair).
+CONCEPT_COLUMNS = ("concepts", "matched", "missed", "instances", "extra", "mean_match_iou", "only_a", "only_b")
 
 
 class _Doc(BaseModel):
@@ -135,10 +139,26 @@ class AgreementReport(_Doc):
     labels: list[LabelEntry] = Field(default_factory=list)
     backend_stats: list[BackendEntry] = Field(default_factory=list)
     worst: list[WorstEntry] = Field(default_factory=list)
+    concepts: list[ConceptStats] = Field(default_factory=list)  # concept backends only (segkit.outputs.concept_report)
+    concept_pairs: list[ConceptPairStats] = Field(default_factory=list)
     definitions: dict[str, str] = Field(default_factory=lambda: dict(DEFINITIONS))
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_concepts(self, handler):  # a run without concept backends keeps the report it always had
+        data = handler(self)
+        for key in ("concepts", "concept_pairs"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
     def pair(self, name: str) -> PairEntry | None:
         return next((p for p in self.pairs if p.pair == name), None)
+
+    def concept(self, backend: str) -> ConceptStats | None:
+        return next((c for c in self.concepts if c.backend == backend), None)
+
+    def concept_pair(self, name: str) -> ConceptPairStats | None:
+        return next((p for p in self.concept_pairs if p.pair == name), None)
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -208,11 +228,13 @@ class AgreementTally:
         self.by_backend = {name: _BackendValues() for name in self.backends}
         self._worst: list[tuple[tuple[float, str, int], int, dict[str, Any]]] = []  # min-heap of negated keys
         self._order = 0  # ties (the same image and detection twice, a merged folder) never compare the dicts
+        self.concepts = ConceptTally(self.backends, self.pairs)
 
     def add(self, record: ImageRecord) -> None:
         names = self.backends
         if not any(b in record.backends or b in record.failed_backends for b in names):
             return
+        self.concepts.add(record)
         self.images += 1
         if any(b in record.backends for b in names):
             self.detections += len(record.detections)
@@ -236,7 +258,7 @@ class AgreementTally:
                 for flag in answer.flags:
                     if flag in values.flags:
                         values.flags[flag] += 1
-            if answered:
+            if answered or record.concepts.get(name):  # a concept backend was asked even without detections
                 values.seconds.append(record.backends[name].seconds)
         for det in record.detections:
             answers = det.backends
@@ -281,9 +303,12 @@ class AgreementTally:
                 stats = self.by_label[(a, b, label)].stats(self.iou_threshold)
                 labels.append(LabelEntry(label=label, pair=pair_name(a, b), a=a, b=b, **stats))
         worst = [WorstEntry(**entry) for _, _, entry in sorted(self._worst, key=lambda item: item[:2], reverse=True)]
+        concepts, concept_pairs = self.concepts.concept_stats(), self.concepts.pair_stats()
+        definitions = {**DEFINITIONS, **(CONCEPT_DEFINITIONS if concepts or concept_pairs else {})}
         return AgreementReport(
             backends=self.backends, iou_threshold=self.iou_threshold, images=self.images, detections=self.detections,
             pairs=pairs, labels=labels, backend_stats=[self._backend_entry(name) for name in self.backends], worst=worst,
+            concepts=concepts, concept_pairs=concept_pairs, definitions=definitions,
         )
 
     def _backend_entry(self, name: str) -> BackendEntry:
@@ -313,15 +338,25 @@ def build_report(records: Iterable[ImageRecord], backends: Sequence[str], iou_th
     return AgreementTally(backends, iou_threshold, worst).add_all(records).report()
 
 
-def report_csv_rows(report: AgreementReport | Mapping[str, Any]) -> list[list[Any]]:
-    """report.csv: one row per pair (scope 'pair'), per pair and label ('label'), per backend ('backend')."""
+def csv_header(report: AgreementReport | Mapping[str, Any]) -> tuple[str, ...]:
+    """report.csv's columns: CSV_HEADER, and CONCEPT_COLUMNS when the report has concept sections."""
     if isinstance(report, BaseModel):
         report = report.model_dump(mode="json")
-    columns = {name: i for i, name in enumerate(CSV_HEADER)}
+    return CSV_HEADER + (CONCEPT_COLUMNS if report.get("concepts") or report.get("concept_pairs") else ())
+
+
+def report_csv_rows(report: AgreementReport | Mapping[str, Any]) -> list[list[Any]]:
+    """report.csv: one row per pair (scope 'pair'), per pair and label ('label'), per backend ('backend'); with
+    concept backends also per concept backend ('concept', and with a label 'concept_label') and per pair with
+    one ('concept_pair', 'concept_pair_label')."""
+    if isinstance(report, BaseModel):
+        report = report.model_dump(mode="json")
+    header = csv_header(report)
+    columns = {name: i for i, name in enumerate(header)}
     rows = []
 
     def row(**values: Any) -> list[Any]:
-        out: list[Any] = [None] * len(CSV_HEADER)
+        out: list[Any] = [None] * len(header)
         for key, value in values.items():
             if key in columns:
                 out[columns[key]] = value
@@ -334,11 +369,20 @@ def report_csv_rows(report: AgreementReport | Mapping[str, Any]) -> list[list[An
     for entry in report["backend_stats"]:
         flags = {f"flag_{name}": count for name, count in entry.get("flags", {}).items()}
         rows.append(row(scope="backend", **{k: v for k, v in entry.items() if k != "flags"}, **flags))
+    for entry in report.get("concepts", []):
+        rows.append(row(scope="concept", **{k: v for k, v in entry.items() if k != "labels"}))
+        for label in entry["labels"]:
+            rows.append(row(scope="concept_label", backend=entry["backend"], **label))
+    for entry in report.get("concept_pairs", []):
+        pair = dict(pair=entry["pair"], backend_a=entry["a"], backend_b=entry["b"])
+        rows.append(row(scope="concept_pair", **pair, **{k: v for k, v in entry.items() if k not in ("labels", "pair", "a", "b")}))
+        for label in entry["labels"]:
+            rows.append(row(scope="concept_pair_label", **pair, **label))
     return rows
 
 
 def save_report(layout: OutputLayout, report: AgreementReport) -> list[Path]:
     """Write OUT/report.json and OUT/report.csv; return their paths."""
     write_json(layout.report_json_path, report)
-    write_csv(layout.report_csv_path, CSV_HEADER, report_csv_rows(report))
+    write_csv(layout.report_csv_path, csv_header(report), report_csv_rows(report))
     return [layout.report_json_path, layout.report_csv_path]

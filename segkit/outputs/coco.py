@@ -8,7 +8,10 @@ one backend's file can serve as ground truth and another's as results in ``COCOe
 Per annotation: ``segmentation`` is compressed RLE with ``counts`` as a str; ``bbox`` is [x, y, w, h]
 of the mask itself (pycocotools' ``toBbox``; [0, 0, 0, 0] for an empty mask); ``area`` is the mask's
 pixel count; ``score`` is the backend's score; ``iscrowd`` is 0. segkit adds ``detection_id``,
-``prompt_bbox`` (the detector box sent to the backend, [x, y, w, h]) and ``mask_file``.
+``prompt_bbox`` (the detector box sent to the backend, [x, y, w, h]) and ``mask_file``. A concept backend's
+annotations are its instances, every one, in the category of its concept's label; segkit adds
+``instance_id``, ``instance_bbox`` (the backend's box, [x, y, w, h]), ``detection_id`` (the detection it was
+paired with, or null) and ``mask_file``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,28 @@ class CocoExport:
                 "detection_id": det_id,
                 "prompt_bbox": [round(float(v), 3) for v in prompt],
                 "mask_file": answer.mask,
+            })
+        image = {"file_name": record.image, "width": record.width, "height": record.height}
+        with self._lock:
+            self._images[stem] = image
+            self._annotations.setdefault(backend, {})[stem] = annotations
+
+    def add_instances(self, stem: str, record: ImageRecord, backend: str, instances: Sequence[Any], masks: MaskSet) -> None:
+        """A concept backend's instances for one image (``InstanceRecord``s); ``masks[i]`` is ``instances[i]``'s mask."""
+        boxes = xyxy_to_xywh(np.asarray([inst.bbox_xyxy_px for inst in instances], dtype=np.float64).reshape(-1, 4))
+        annotations = []
+        for k, (inst, box) in enumerate(zip(instances, boxes)):
+            annotations.append({
+                "label": inst.label,
+                "segmentation": masks.json_rle(k),
+                "area": masks.areas[k],
+                "bbox": [float(v) for v in masks.bbox_xywh(k)],
+                "iscrowd": 0,
+                "score": inst.score,
+                "instance_id": inst.id,
+                "instance_bbox": [round(float(v), 3) for v in box],
+                "detection_id": inst.detection,
+                "mask_file": inst.mask,
             })
         image = {"file_name": record.image, "width": record.width, "height": record.height}
         with self._lock:

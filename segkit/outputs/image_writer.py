@@ -20,6 +20,7 @@ from segkit.inputs.detections import Detection
 from segkit.outputs.agreement import DEFAULT_IOU_THRESHOLD
 from segkit.outputs.coco import CocoExport
 from segkit.outputs.files import atomic_write_bytes, write_jpeg, write_json
+from segkit.outputs.instances import InstanceSink, concepts_disagree, instance_pairs
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_metrics import pairwise_ious_by_id
 from segkit.outputs.mask_png import encode_mask_png
@@ -100,6 +101,7 @@ class BackendOutput:
     record: BackendRecord
     record_file: str
     sink: MaskSink | None = None
+    instances: InstanceSink | None = None  # a concept backend's, unless it failed (instead of ``sink``)
 
 
 def write_backend_record(layout: OutputLayout, record: BackendRecord, stem: str) -> str:
@@ -124,9 +126,17 @@ def finish_image(
     False or no image) or "none".
     """
     records = [o.record for o in outputs]
-    sinks = {o.record.backend: o.sink for o in outputs if o.sink is not None}
+    concept = {o.record.backend: o.instances for o in outputs if o.instances is not None}
+    # What answers each detection: a box backend's masks, or a concept backend's instances paired with detections.
+    sinks = {o.record.backend: o.sink if o.sink is not None else o.instances.paired()  # type: ignore[union-attr]
+             for o in outputs if o.sink is not None or o.instances is not None}
     pair_ious = pairwise_ious_by_id({name: (sink.ids, sink.masks) for name, sink in sinks.items()})
-    image = combine_records(records, pair_ious, None, {o.record.backend: o.record_file for o in outputs})
+    pairs = {}
+    if concept:
+        det_labels = {p.id: p.label for rec in records for p in rec.detections}
+        boxed = {o.record.backend: (o.sink.ids, o.sink.masks) for o in outputs if o.sink is not None}
+        pairs = instance_pairs([o.record.backend for o in outputs], boxed, concept, det_labels)
+    image = combine_records(records, pair_ious, None, {o.record.backend: o.record_file for o in outputs}, pairs)
 
     panel_file, panel = None, "none"
     path = layout.panel_path(stem)
@@ -135,20 +145,26 @@ def finish_image(
             panel_file, panel = layout.relative(path), "kept"
         elif settings.panels == "none":
             panel = "skipped"
-    elif settings.panels == "disagree" and not _disagrees(pair_ious, settings.iou_threshold):
+    elif settings.panels == "disagree" and not (_disagrees(pair_ious, settings.iou_threshold)
+                                                or concepts_disagree(pairs, concept, len(image.detections), settings.iou_threshold)):
         panel = "skipped"
     else:
         detections = [Detection(d.id, d.label, tuple(d.bbox_xyxy_px), d.confidence, {}) for d in image.detections]  # type: ignore[arg-type]
         layers = {name: _aligned_layer(sink, detections) for name, sink in sinks.items()}
-        write_jpeg(path, render_panel(rgb, detections, layers, settings.viz, title=image.image), settings.viz.jpeg_quality)
+        found = {name: sink.instance_layer() for name, sink in concept.items()}
+        write_jpeg(path, render_panel(rgb, detections, layers, settings.viz, title=image.image, instances=found),
+                   settings.viz.jpeg_quality)
         panel_file, panel = layout.relative(path), "drawn"
     if panel_file:
         image.panel = panel_file
         image.files.append(panel_file)
     write_json(layout.json_path(stem), image)
     if coco is not None:
-        for name, sink in sinks.items():
-            coco.add(stem, image, name, sink.ids, sink.masks)
+        for o in outputs:
+            if o.sink is not None:
+                coco.add(stem, image, o.record.backend, o.sink.ids, o.sink.masks)
+            elif o.instances is not None:
+                coco.add_instances(stem, image, o.record.backend, o.instances.instances, o.instances.masks)
     return image, panel
 
 
@@ -156,8 +172,9 @@ def _disagrees(pair_ious: Mapping[tuple[str, str], Mapping[int, float]], thresho
     return any(value < threshold for per_det in pair_ious.values() for value in per_det.values())
 
 
-def _aligned_layer(sink: MaskSink, detections: Sequence[Detection]) -> PanelLayer:
-    """The sink's panel layer in the image record's detection order (a merged backend may lack some)."""
+def _aligned_layer(sink: Any, detections: Sequence[Detection]) -> PanelLayer:
+    """The panel layer of a MaskSink (or of a concept backend's ``PairedMasks``) in the image record's detection
+    order (a merged backend may lack some)."""
     at = {det_id: i for i, det_id in enumerate(sink.ids)}
     masks: list[Any] = []
     scores: list[float] = []

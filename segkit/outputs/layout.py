@@ -2,6 +2,7 @@
 
     OUT/backends/<backend>/<stem>.json                     backend record: one backend's answers for one image
     OUT/masks/<stem>/det<NN>_<label>_<backend>.png         binary mask (1-bit PNG), full resolution
+    OUT/masks/<stem>/inst<NN>_<label>_<backend>.png        a concept backend's instance NN (label: its concept's)
     OUT/json/<stem>.json                                   image record: the backend records combined, pair IoUs
     OUT/viz/<stem>_panel.jpg                               original | overlay per backend | diff
     OUT/report.json, OUT/report.csv                        the dataset report of the last run or compare
@@ -68,6 +69,9 @@ class OutputLayout:
 
     def mask_path(self, stem: str, det_id: int, label: str, backend: str) -> Path:
         return self.masks_dir / stem / f"det{det_id:02d}_{safe_label(label)}_{backend}.png"
+
+    def instance_mask_path(self, stem: str, instance_id: int, label: str, backend: str) -> Path:
+        return self.masks_dir / stem / f"inst{instance_id:02d}_{safe_label(label)}_{backend}.png"
 
     def panel_path(self, stem: str) -> Path:
         return self.viz_dir / f"{stem}_panel.jpg"

@@ -186,3 +186,21 @@ def xor_by_side(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def disagreement(stacks: Sequence[np.ndarray]) -> np.ndarray:
     """``disagreement_placed`` for dense (N, H, W) stacks, one per backend."""
     return disagreement_placed([[Placed.whole(m) for m in stack] for stack in stacks], stacks[0].shape[1:])
+
+
+def mask_iou_matrix(a: MaskSet, b: MaskSet) -> np.ndarray:
+    """(len(a), len(b)) mask IoU of every mask of ``a`` with every mask of ``b``, crop to crop; 0 where
+    either mask is empty or their extents do not overlap (what matching masks to masks needs)."""
+    out = np.zeros((len(a), len(b)), dtype=np.float64)
+    if not len(a) or not len(b):
+        return out
+    boxes_a = np.asarray([m.box for m in a.masks], dtype=np.int64).reshape(-1, 4)
+    boxes_b = np.asarray([m.box for m in b.masks], dtype=np.int64).reshape(-1, 4)
+    xa, ya, xa2, ya2 = boxes_a[:, 0:1], boxes_a[:, 1:2], boxes_a[:, 0:1] + boxes_a[:, 2:3], boxes_a[:, 1:2] + boxes_a[:, 3:4]
+    xb, yb, xb2, yb2 = boxes_b[:, 0], boxes_b[:, 1], boxes_b[:, 0] + boxes_b[:, 2], boxes_b[:, 1] + boxes_b[:, 3]
+    overlap = (xa < xb2) & (xb < xa2) & (ya < yb2) & (yb < ya2)  # only these pairs are decoded and compared
+    overlap &= (np.asarray(a.areas)[:, None] > 0) & (np.asarray(b.areas)[None, :] > 0)
+    pairs = list(zip(*(idx.tolist() for idx in np.nonzero(overlap))))
+    for (i, j), value in zip(pairs, mask_ious(a, b, pairs)):
+        out[i, j] = value
+    return out

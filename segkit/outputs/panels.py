@@ -60,6 +60,17 @@ class PanelLayer:
     scores: list[float]
 
 
+@dataclass
+class InstanceLayer:
+    """A concept backend's instances at panel scale, every one found (None: empty or not drawn), each with
+    its own box (pixel xyxy of the image) and label: its column draws these instead of the detections."""
+
+    masks: list[Placed | None]
+    scores: list[float]
+    boxes: list[Sequence[float]]
+    labels: list[str]
+
+
 def to_panel(mask: np.ndarray, bbox_xywh: tuple[int, int, int, int], geometry: PanelGeometry) -> Placed | None:
     """A full-resolution (H, W) mask as a crop of the panel column, from its extent (x, y, w, h)."""
     x, y, w, h = bbox_xywh
@@ -95,8 +106,13 @@ def render_panel(
     layers: Mapping[str, PanelLayer | Segmentation],
     viz: VizSettings,
     title: str = "",
+    instances: Mapping[str, InstanceLayer] | None = None,
 ) -> np.ndarray:
-    """The panel as (H', W', 3) uint8 RGB. ``layers`` maps backend to its masks (panel-scale or dense)."""
+    """The panel as (H', W', 3) uint8 RGB. ``layers`` maps backend to its masks (panel-scale or dense), in
+    detection order; a concept backend's column draws all of its ``instances`` instead (its layer, the
+    instances paired with detections, feeds the difference column). An image without detections compares
+    the union of each backend's masks."""
+    instances = instances or {}
     height, width = rgb.shape[:2]
     geometry = PanelGeometry.of(width, height, viz)
     size = geometry.size
@@ -111,18 +127,36 @@ def render_panel(
 
     columns = [(title or "original", base)]
     for name, layer in layers.items():
+        found = instances.get(name)
+        if found is not None:
+            drawn = min(len(found.masks), viz.max_detections)
+            column = _instance_overlay(base, found, drawn, geometry.scale, viz, font, text_size)
+            columns.append((f"{name}: {len(found.masks)} instances{_crowd_note(len(found.masks), viz)}", column))
+            continue
         column = _overlay(base, boxes, layer, detections[:shown], viz, font, text_size)
         columns.append((f"{name}{note}", column))
     names = list(layers)
     shape = (size[1], size[0])
-    if len(names) == 2 and detections:
+    per_item = {n: layers[n].masks for n in names}
+    if not detections and instances:  # nothing to pair by detection: compare what each backend covers
+        per_item = {n: [_union(instances[n].masks if n in instances else [], shape)] for n in names}
+    if len(names) == 2 and (detections or instances):
         a, b = names
-        only_a, only_b = xor_by_side_placed(layers[a].masks, layers[b].masks, shape)
+        only_a, only_b = xor_by_side_placed(per_item[a], per_item[b], shape)
         columns.append((f"only {a}: red / only {b}: blue", _xor_column(base, only_a, only_b)))
-    elif len(names) > 2 and detections:
-        level = disagreement_placed([layers[n].masks for n in names], shape)
+    elif len(names) > 2 and (detections or instances):
+        level = disagreement_placed([per_item[n] for n in names], shape)
         columns.append(("disagreement (dark: all agree, bright: split)", _disagreement_column(base, level)))
     return _assemble(columns, font, text_size)
+
+
+def _union(masks: Sequence[Placed | None], shape: tuple[int, int]) -> Placed:
+    """Every mask of a layer pasted into one column-sized mask."""
+    out = np.zeros(shape, dtype=bool)
+    for item in masks:
+        if item is not None:
+            out[item.y : item.y + item.crop.shape[0], item.x : item.x + item.crop.shape[1]] |= item.crop
+    return Placed(0, 0, out)
 
 
 def _crowd_note(count: int, viz: VizSettings) -> str:
@@ -140,25 +174,38 @@ def _palette():
 
 
 def _overlay(base, boxes, layer: PanelLayer, detections, viz: VizSettings, font, text_size) -> np.ndarray:
-    if not detections:
+    texts = [f"{det.id}:{det.label} {float(layer.scores[i] if i < len(layer.scores) else 0.0):.2f}"
+             for i, det in enumerate(detections[: viz.max_labels])]
+    return _paint(base, boxes, layer.masks[: len(detections)], texts, viz, font, text_size)
+
+
+def _instance_overlay(base, found: InstanceLayer, drawn: int, scale: float, viz: VizSettings, font, text_size) -> np.ndarray:
+    """A concept backend's column: its first ``drawn`` instances, each with its own box and label."""
+    boxes = np.asarray(found.boxes[:drawn], dtype=np.float32).reshape(-1, 4) * scale
+    texts = [f"{i}:{found.labels[i]} {float(found.scores[i]):.2f}" for i in range(min(drawn, viz.max_labels))]
+    return _paint(base, boxes, found.masks[:drawn], texts, viz, font, text_size)
+
+
+def _paint(base, boxes: np.ndarray, masks: Sequence[Placed | None], texts: Sequence[str], viz: VizSettings, font,
+           text_size) -> np.ndarray:
+    """Masks (item i in palette colour i), boxes and labels over the column's image."""
+    if not len(boxes):
         return base.copy()
     import supervision as sv
 
     palette = _palette()
     painted = base.copy()
     # Larger masks first so that small ones stay visible on top, as supervision's MaskAnnotator paints.
-    order = sorted((i for i, p in enumerate(layer.masks[: len(detections)]) if p is not None),
-                   key=lambda i: -layer.masks[i].crop.size)  # type: ignore[union-attr]
+    order = sorted((i for i, p in enumerate(masks) if p is not None), key=lambda i: -masks[i].crop.size)  # type: ignore[union-attr]
     for i in order:
-        x, y, crop = layer.masks[i]  # type: ignore[misc]
+        x, y, crop = masks[i]  # type: ignore[misc]
         painted[y : y + crop.shape[0], x : x + crop.shape[1]][crop] = palette.by_idx(i).as_rgb()
     scene = cv2.cvtColor(cv2.addWeighted(painted, viz.opacity, base, 1 - viz.opacity, 0), cv2.COLOR_RGB2BGR)
-    dets = sv.Detections(xyxy=boxes, class_id=np.arange(len(detections)))
+    dets = sv.Detections(xyxy=boxes, class_id=np.arange(len(boxes)))
     scene = sv.BoxAnnotator(thickness=max(1, text_size // 8), color_lookup=sv.ColorLookup.INDEX).annotate(scene, dets)
     scene = cv2.cvtColor(scene, cv2.COLOR_BGR2RGB)  # supervision draws on BGR arrays
-    for i, det in enumerate(detections[: viz.max_labels]):
-        score = layer.scores[i] if i < len(layer.scores) else 0.0
-        _draw_label(scene, f"{det.id}:{det.label} {float(score):.2f}", boxes[i], palette.by_idx(i).as_rgb(), font, text_size)
+    for i, text in enumerate(texts):
+        _draw_label(scene, text, boxes[i], palette.by_idx(i).as_rgb(), font, text_size)
     return scene
 
 

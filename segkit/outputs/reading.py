@@ -14,7 +14,7 @@ import json
 import os
 import struct
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -25,17 +25,19 @@ from segkit.config import LimitSettings
 from segkit.errors import InputError, one_line
 from segkit.input_files import FileKind, kind_of, too_big
 from segkit.input_files import read_limited as _read_limited
+from segkit.inputs.detections import Detection
 from segkit.outputs.files import is_temp_file
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_png import IEND_CHUNK, PNG_SIGNATURE, looks_whole
 from segkit.outputs.mask_png import decode_mask_png as fast_decode_mask_png
 from segkit.outputs.mask_set import MaskSet, decode_mask
-from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ImageRecord
+from segkit.outputs.records import RECORD_VERSION, Answer, BackendRecord, ConceptRecord, ImageRecord, InstanceRecord
 from segkit.storage import is_remote
 from segkit.text import preview
 
 MAX_RECORD_BYTES = 256 * 2**20  # a record of 10,000 detections is a few MB
 DEFAULT_MAX_PIXELS: int = LimitSettings.model_fields["max_image_pixels"].default
+AskedConcepts = Callable[[Sequence[Detection]], list[ConceptRecord]]  # an image's detections -> its concepts
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -197,6 +199,33 @@ def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list
     return ids, masks
 
 
+def load_instance_mask(layout: OutputLayout, instance: InstanceRecord, size: tuple[int, int],
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One instance's mask as (H, W) bool, from its PNG file (which must lie in ``OUT/masks/``) or its RLE."""
+    if size[0] * size[1] > max_pixels:
+        raise OutputFileError(f"its record says the image is {size[0]}x{size[1]}, above limits.max_image_pixels ({max_pixels});"
+                              " its masks are not read")
+    if instance.rle is not None:
+        if tuple(instance.rle.size) != (size[1], size[0]):
+            raise OutputFileError(f"the RLE mask of instance {instance.id} is {instance.rle.size[1]}x{instance.rle.size[0]},"
+                                  f" its record says the image is {size[0]}x{size[1]}")
+        try:
+            return decode_mask(instance.rle.model_dump())
+        except Exception as exc:  # pycocotools' own errors for garbled counts
+            raise OutputFileError(f"the RLE mask of instance {instance.id} cannot be decoded ({exc})") from exc
+    if not instance.mask:
+        raise OutputFileError(f"instance {instance.id} has neither a mask file nor an RLE mask")
+    return load_mask(output_file(layout, instance.mask, layout.masks_dir, f"the mask of instance {instance.id}"), size)
+
+
+def load_instance_masks(layout: OutputLayout, record: BackendRecord) -> MaskSet:
+    """Every instance mask of a concept backend's record, in instance order, whatever their storage."""
+    masks = MaskSet.empty(record.height, record.width)
+    for instance in record.instances:
+        masks.add(load_instance_mask(layout, instance, record.size))
+    return masks
+
+
 def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
     """Every backend record in the folder: backend -> stem -> path."""
     found: dict[str, dict[str, Path]] = {}
@@ -235,18 +264,26 @@ def _file_is_whole(layout: OutputLayout, rel: str) -> bool:
     return True
 
 
-def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float) -> ImageRecord | None:
+def complete_record(layout: OutputLayout, stem: str, backends: list[str], conf: float,
+                    concepts: AskedConcepts | None = None) -> ImageRecord | None:
     """The image record when an earlier run (or compare) already holds every output this run would write.
 
     Complete means: the image record is current, was made at the same --conf, has an answer from every
     backend of this run (other backends, merged in from elsewhere, may be there too), none of them
-    failed, and every file it lists exists and is whole (a truncated or garbled mask redoes the image).
+    failed, every concept backend was asked the concepts this run would ask (``concepts`` works them out
+    from the record's detections: other phrases redo the image), and every file it lists exists and is
+    whole (a truncated or garbled mask redoes the image).
     """
     record = load_image_record(layout.json_path(stem))
     if record is None or record.version != RECORD_VERSION or record.conf_threshold != conf:
         return None
     if any(name not in record.backends or name in record.failed_backends for name in backends):
         return None
+    if concepts is not None and record.concepts:
+        detections = [Detection(d.id, d.label, tuple(d.bbox_xyxy_px), d.confidence, {}) for d in record.detections]  # type: ignore[arg-type]
+        asked = concepts(detections)
+        if any(record.concepts.get(name, asked) != asked for name in backends):
+            return None
     if not all(_file_is_whole(layout, rel) for rel in record.files):
         return None
     return record

@@ -11,6 +11,14 @@ Two kinds, so that output folders written on different machines merge without lo
   with the IoU of every pair of backends per detection. Written by ``segkit run`` for the backends of
   that run and rebuilt by ``segkit compare`` from every backend record in the folder.
 
+A **concept backend** (phrases and exemplar boxes in, every instance out) writes the same two files: its
+backend record has ``kind: "concept"``, the ``concepts`` it was asked for and every ``instance`` it found
+(concept, label, score, box, mask or RLE, flags, and the detection it was paired with by box IoU, if
+any); the image record lists the instances per backend (without RLE), gives each paired detection the
+instance's mask as that backend's answer (``instance`` names it), and ``instance_pairs`` holds, for each
+pair of backends with a concept backend in it, both sides' masks paired by mask IoU. Records of runs
+without concept backends have none of these fields: their JSON is what it always was.
+
 Both are built here (``combine_records``), so a run and a compare of the same masks write the same
 image record. Reading a file that is not what segkit writes raises pydantic's ValidationError.
 """
@@ -25,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 from segkit.inputs.box_spaces import to_normalized_xyxy
 from segkit.inputs.detections import Detection, SkippedDetection
 from segkit.outputs.mask_metrics import pair_name
+from segkit.plugins.concept_segmenter import Concept
 
 RECORD_VERSION = 2
 
@@ -124,6 +133,21 @@ class BackendRecord(_Model):
     detections: list[Prompt] = Field(default_factory=list)
     answers: list[Answer] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
+    kind: Literal["box", "concept"] = "box"
+    concepts: list["ConceptRecord"] = Field(default_factory=list)  # a concept backend: what it was asked
+    instances: list["InstanceRecord"] = Field(default_factory=list)  # and every instance it found
+
+    @model_serializer(mode="wrap")
+    def _concepts_only_for_concept_backends(self, handler):  # a box backend's record keeps the JSON it always had
+        data = handler(self)
+        if self.kind == "box":
+            data.pop("kind", None)
+            for key in ("concepts", "instances"):
+                if not data.get(key):
+                    data.pop(key, None)
+            return data
+        lead = {k: data.pop(k) for k in ("version", "backend") if k in data}
+        return {**lead, "kind": data.pop("kind"), **data}
 
     @property
     def size(self) -> tuple[int, int]:
@@ -137,6 +161,14 @@ class BackendAnswer(_Model):
     score: float
     mask: str | None = None
     flags: list[str] = Field(default_factory=list)
+    instance: int | None = None  # a concept backend: the id of the instance paired with the detection
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_instance(self, handler):  # a box backend's answer keeps the JSON it always had
+        data = handler(self)
+        if data.get("instance") is None:
+            data.pop("instance", None)
+        return data
 
 
 class MaskScore(_Model):
@@ -155,6 +187,74 @@ class GroundTruthScores(_Model):
     match_iou: float | None = None  # box IoU with the matched instance (None for semantic ground truth)
     backends: dict[str, MaskScore] = Field(default_factory=dict)  # matched detections only
     box: MaskScore | None = None  # the detection box itself as the mask: the baseline
+
+
+class ConceptRecord(_Model):
+    """One concept a concept backend was asked for on an image: a phrase, exemplar boxes (pixel xyxy;
+    ``negative``: per box, an example of what to leave out), or both; ``label`` names its instances."""
+
+    text: str | None = None
+    label: str
+    boxes: list[list[float]] = Field(default_factory=list)
+    negative: list[bool] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, concept: Concept) -> "ConceptRecord":
+        return cls(text=concept.text, label=concept.name, boxes=[[_round(v, 3) for v in box] for box in concept.boxes],
+                   negative=[not p for p in concept.positive()] if any(concept.negative) else [])
+
+    def concept(self) -> Concept:
+        return Concept(self.text, tuple(tuple(b) for b in self.boxes), tuple(self.negative), self.label)  # type: ignore[arg-type]
+
+
+class InstanceEntry(_Model):
+    """One instance a concept backend found, as the image record lists it."""
+
+    id: int
+    concept: int = Field(ge=0)  # index into the backend's concepts for the image
+    label: str
+    score: float
+    bbox_xyxy_px: list[float] = Field(min_length=4, max_length=4)  # the backend's box, clipped to the image
+    area_px: int = Field(ge=0)
+    mask: str | None = None
+    flags: list[str] = Field(default_factory=list)  # against the instance's own box
+    detection: int | None = None  # the detection it was paired with by box IoU (None: an extra instance)
+    match_iou: float | None = None  # that box IoU
+    ground_truth: GroundTruthScores | None = None  # written by `segkit eval` into the image record
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler):
+        data = handler(self)
+        for key in ("ground_truth", "rle"):
+            if key in data and data[key] is None:
+                data.pop(key)
+        return data
+
+
+class InstanceRecord(InstanceEntry):
+    """One instance in a concept backend's record: a mask file, or the mask itself as RLE."""
+
+    rle: Rle | None = None
+
+    def entry(self) -> InstanceEntry:
+        return InstanceEntry.model_validate(self.model_dump(exclude={"rle"}))
+
+
+class MatchedPair(_Model):
+    a: int
+    b: int
+    iou: float
+
+
+class InstancePairs(_Model):
+    """Two backends' masks of one image paired by mask IoU. Items are detection ids on a box backend's
+    side, instance ids on a concept backend's side."""
+
+    a: str
+    b: str
+    matched: list[MatchedPair] = Field(default_factory=list)
+    only_a: list[int] = Field(default_factory=list)
+    only_b: list[int] = Field(default_factory=list)
 
 
 class DetectionRecord(_Model):
@@ -206,6 +306,20 @@ class ImageRecord(_Model):
     panel: str | None = None
     backend_records: dict[str, str | None] = Field(default_factory=dict)
     files: list[str] = Field(default_factory=list)
+    concepts: dict[str, list[ConceptRecord]] = Field(default_factory=dict)  # per concept backend
+    instances: dict[str, list[InstanceEntry]] = Field(default_factory=dict)  # per concept backend that answered
+    instance_pairs: dict[str, InstancePairs] = Field(default_factory=dict)  # "a vs b" -> masks paired by mask IoU
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_concepts(self, handler):  # images without concept backends keep the JSON they always had
+        data = handler(self)
+        for key in ("concepts", "instances", "instance_pairs"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
+
+    def instance_labels(self, backend: str) -> dict[int, str]:
+        return {inst.id: inst.label for inst in self.instances.get(backend, [])}
 
 
 def backend_record(
@@ -221,8 +335,11 @@ def backend_record(
     info: Mapping[str, Any],
     answers: Sequence[Answer] = (),
     failed: str | None = None,
+    concepts: Sequence[ConceptRecord] | None = None,
+    instances: Sequence[InstanceRecord] = (),
 ) -> BackendRecord:
-    """The record of one backend on one image; ``answers`` in detection order (none when it failed)."""
+    """The record of one backend on one image; ``answers`` in detection order (none when it failed). A concept
+    backend's record has ``concepts`` (what it was asked, possibly none) and ``instances`` instead."""
     width, height = size
     return BackendRecord(
         version=RECORD_VERSION,
@@ -241,6 +358,9 @@ def backend_record(
         detections=[Prompt.of(det, size) for det in detections],
         answers=list(answers),
         skipped=[Skipped.of(s) for s in skipped],
+        kind="box" if concepts is None else "concept",
+        concepts=list(concepts or ()),
+        instances=list(instances),
     )
 
 
@@ -249,6 +369,7 @@ def combine_records(
     pair_ious: PairIous,
     panel_file: str | None,
     record_files: Mapping[str, str],
+    instance_pairs: Mapping[str, InstancePairs] | None = None,
 ) -> ImageRecord:
     """The image record from the backend records of one image, in backend order.
 
@@ -280,13 +401,18 @@ def combine_records(
                 )
 
     ok = [rec for rec in records if not rec.failed]
-    answers = {rec.backend: {a.id: a for a in rec.answers} for rec in ok}
+    answers: dict[str, dict[int, Answer | InstanceRecord]] = {
+        rec.backend: {a.id: a for a in rec.answers} if rec.kind == "box" else
+        {inst.detection: inst for inst in rec.instances if inst.detection is not None}  # paired instances answer
+        for rec in ok
+    }
     detections = []
     for det_id in sorted(prompts):
         prompt = prompts[det_id]
         per_backend = {
             name: BackendAnswer(area_px=ans[det_id].area_px, score=ans[det_id].score, mask=ans[det_id].mask,
-                                flags=ans[det_id].flags)
+                                flags=ans[det_id].flags,
+                                instance=ans[det_id].id if isinstance(ans[det_id], InstanceRecord) else None)
             for name, ans in answers.items()
             if det_id in ans
         }
@@ -299,6 +425,7 @@ def combine_records(
 
     confs = {rec.conf_threshold for rec in records}
     mask_files = {a.mask for ans in answers.values() for a in ans.values() if a.mask}
+    mask_files |= {inst.mask for rec in ok for inst in rec.instances if inst.mask}
     files = sorted(mask_files) + sorted(record_files[rec.backend] for rec in records if rec.backend in record_files)
     return ImageRecord(
         version=RECORD_VERSION,
@@ -316,4 +443,7 @@ def combine_records(
         panel=panel_file,
         backend_records={rec.backend: record_files.get(rec.backend) for rec in records},
         files=files + ([panel_file] if panel_file else []),
+        concepts={rec.backend: list(rec.concepts) for rec in records if rec.kind == "concept"},
+        instances={rec.backend: [inst.entry() for inst in rec.instances] for rec in ok if rec.kind == "concept"},
+        instance_pairs=dict(instance_pairs or {}),
     )

@@ -4,6 +4,9 @@ concurrent requests, and a model is never called from two threads unless it says
 
 Every engine calls backends through this (the local engine in its process, a Ray actor in its own), so
 batching, the one-at-a-time fallback of a failing batch, the contract check and the counts are the same.
+A concept backend gets a ``ConceptWorker``: the same loop, its prompts being lists of concepts (at most
+``max_concepts`` of one image per request: the pipeline splits and renumbers) instead of boxes, every
+answer checked by ``check_concept_instances``.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from typing import Any, Callable
 import numpy as np
 
 from segkit.errors import BackendFatalError, one_line
-from segkit.pipeline.backends import ActiveBackend
-from segkit.plugins.segmenter import ContractError, Segmentation, check_segmentation
+from segkit.pipeline.backends import ActiveBackend, BackendStats
+from segkit.plugins.concept_segmenter import ConceptContractError, ConceptInstances, check_concept_instances
+from segkit.plugins.segmenter import ContractError, check_segmentation
 from segkit.redact import redact
+
+CONTRACT_ERRORS = (ContractError, ConceptContractError)  # a backend's answer that breaks its contract
 
 
 class RunStopped(Exception):
@@ -29,13 +35,13 @@ class RunStopped(Exception):
 
 def failure_message(exc: BaseException) -> str:
     """One line for a failure, secrets masked: it goes to the terminal, failures.json and the records."""
-    return redact(str(exc) if isinstance(exc, ContractError) else one_line(exc))
+    return redact(str(exc) if isinstance(exc, CONTRACT_ERRORS) else one_line(exc))
 
 
 @dataclass
 class _Request:
     rgb: np.ndarray
-    boxes: np.ndarray
+    prompt: Any  # (N, 4) boxes for a segmenter; a list of Concepts for a concept segmenter
     future: Future
 
 
@@ -52,10 +58,27 @@ class BackendWorker:
         for thread in self.threads:
             thread.start()
 
-    def submit(self, rgb: np.ndarray, boxes: np.ndarray) -> Future:
+    def submit(self, rgb: np.ndarray, prompt: Any) -> Future:
         future: Future = Future()
-        self.queue.put(_Request(rgb, boxes, future))
+        self.queue.put(_Request(rgb, prompt, future))
         return future
+
+    # -- what differs between kinds of backend (ConceptWorker overrides these) -----------------
+
+    def _segment_batch(self, images: list[np.ndarray], prompts: list[Any]) -> Any:
+        return self.backend.segmenter.segment_batch(images, prompts)  # type: ignore[attr-defined]
+
+    def _segment(self, rgb: np.ndarray, prompt: Any) -> Any:
+        return self.backend.segmenter.segment(rgb, prompt)  # type: ignore[attr-defined]
+
+    def _check(self, raw: Any, request: _Request) -> Any:
+        """The answer checked against the contract (a CONTRACT_ERRORS exception if it breaks it)."""
+        height, width = request.rgb.shape[:2]
+        return check_segmentation(raw, len(request.prompt), height, width, self.backend.name)
+
+    def _tally(self, stats: BackendStats, request: _Request, result: Any) -> None:
+        stats.boxes += len(request.prompt)
+        stats.masks += len(result.masks)
 
     def close(self) -> None:
         for _ in self.threads:
@@ -99,7 +122,7 @@ class BackendWorker:
             return
         started = time.perf_counter()
         try:
-            answers = self.backend.segmenter.segment_batch([r.rgb for r in live], [r.boxes for r in live])
+            answers = self._segment_batch([r.rgb for r in live], [r.prompt for r in live])
             if not isinstance(answers, (list, tuple)) or len(answers) != len(live):
                 raise ContractError(f"backend {self.backend.name!r} answered a batch of {len(live)} images with"
                                     f" {len(answers) if isinstance(answers, (list, tuple)) else type(answers).__name__}")
@@ -123,7 +146,7 @@ class BackendWorker:
             return
         started = time.perf_counter()
         try:
-            raw = self.backend.segmenter.segment(request.rgb, request.boxes)
+            raw = self._segment(request.rgb, request.prompt)
         except BackendFatalError as exc:
             self.halt(failure_message(exc))  # here, so the next queued image already sees the stop
             request.future.set_exception(exc)
@@ -136,18 +159,15 @@ class BackendWorker:
         self._settle(request, raw, time.perf_counter() - started)
 
     def _settle(self, request: _Request, raw: Any, seconds: float) -> None:
-        height, width = request.rgb.shape[:2]
         try:
-            result: Segmentation = check_segmentation(raw, len(request.boxes), height, width, self.backend.name)
-        except ContractError as exc:
+            result = self._check(raw, request)
+        except CONTRACT_ERRORS as exc:
             self._count(failures=1)
             request.future.set_exception(exc)
             return
         with self.backend.lock:
-            stats = self.backend.stats
-            stats.boxes += len(request.boxes)
-            stats.masks += len(result.masks)
-            stats.seconds += seconds
+            self._tally(self.backend.stats, request, result)
+            self.backend.stats.seconds += seconds
         request.future.set_result((result, seconds))
 
     def _count(self, failures: int = 0, calls: int = 0) -> None:
@@ -162,16 +182,39 @@ class BackendCalls:
     def __init__(self, backends: list[ActiveBackend], stop: threading.Event | None = None):
         self.stop = stop or threading.Event()
         self.fatal: str | None = None
-        self.workers = {b.name: BackendWorker(b, self.stop, self.halt) for b in backends}
+        self.workers = {b.name: _worker_class(b)(b, self.stop, self.halt) for b in backends}
 
     def halt(self, message: str) -> None:
         if self.fatal is None:
             self.fatal = message
         self.stop.set()
 
-    def submit(self, backend: str, rgb: np.ndarray, boxes: np.ndarray) -> Future:
-        return self.workers[backend].submit(rgb, boxes)
+    def submit(self, backend: str, rgb: np.ndarray, prompt: Any) -> Future:
+        """``prompt``: the boxes for a segmenter, the concepts for a concept segmenter."""
+        return self.workers[backend].submit(rgb, prompt)
 
     def close(self) -> None:
         for worker in self.workers.values():
             worker.close()
+
+
+class ConceptWorker(BackendWorker):
+    """Feeds one concept backend. ``submit(rgb, concepts)`` returns a Future of (ConceptInstances, seconds)."""
+
+    def _segment_batch(self, images: list[np.ndarray], prompts: list[Any]) -> Any:
+        return self.backend.segmenter.segment_concepts_batch(images, prompts)  # type: ignore[attr-defined]
+
+    def _segment(self, rgb: np.ndarray, prompt: Any) -> Any:
+        return self.backend.segmenter.segment_concepts(rgb, prompt)  # type: ignore[attr-defined]
+
+    def _check(self, raw: Any, request: _Request) -> ConceptInstances:
+        height, width = request.rgb.shape[:2]
+        return check_concept_instances(raw, len(request.prompt), height, width, self.backend.name)
+
+    def _tally(self, stats: BackendStats, request: _Request, result: Any) -> None:
+        stats.concepts += len(request.prompt)
+        stats.masks += len(result.masks)
+
+
+def _worker_class(backend: ActiveBackend) -> type[BackendWorker]:
+    return ConceptWorker if backend.segmenter.kind == "concept" else BackendWorker

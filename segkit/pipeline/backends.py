@@ -27,6 +27,7 @@ class BackendStats:
     masks: int = 0
     failures: int = 0
     calls: int = 0  # calls to segment / segment_batch
+    concepts: int = 0  # a concept backend: concepts asked (its masks are the instances found)
     seconds: float = 0.0  # time inside the backend, summed over images (a batch's time is shared out)
     load_seconds: float = 0.0
 

@@ -39,6 +39,7 @@ from segkit.outputs.image_writer import (
     finish_image,
     image_path_of,
 )
+from segkit.outputs.instances import InstanceSink
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
 from segkit.outputs.reading import (
@@ -47,6 +48,7 @@ from segkit.outputs.reading import (
     find_backend_records,
     load_answer_mask,
     load_backend_record,
+    load_instance_mask,
 )
 from segkit.outputs.records import (
     RECORD_VERSION,
@@ -241,6 +243,10 @@ class _ImageJob:
         outputs = []
         for record, record_file in records:
             sink = None
+            if record.kind == "concept":
+                outputs.append(BackendOutput(record, record_file, instances=None if record.failed else
+                                             self._instances(stem, record, settings if rgb is not None else replace(settings, panels="none"))))
+                continue
             if not record.failed:
                 sink = MaskSink(self.layout, stem, record.backend, record.size, settings if rgb is not None else replace(settings, panels="none"),
                                 write_files=False)
@@ -258,6 +264,19 @@ class _ImageJob:
         record, panel = finish_image(self.layout, stem, outputs, settings, rgb, self.coco, redraw=redraw)
         outcome.record = record
         outcome.panel = {"drawn": "redrawn"}.get(panel, panel)
+
+    def _instances(self, stem: str, record: BackendRecord, settings: OutputSettings) -> InstanceSink:
+        """A concept backend's instances read back, paired with the detections as its run recorded."""
+        sink = InstanceSink(self.layout, stem, record.backend, record.size, settings,
+                            [c.concept() for c in record.concepts], write_files=False)
+        known = {p.id for p in record.detections}
+        for instance in record.instances:
+            if instance.detection is not None and instance.detection not in known:
+                raise OutputFileError(f"{self.layout.relative(self.layout.backend_record_path(record.backend, stem))}"
+                                      f" pairs instance {instance.id} with detection {instance.detection}, which it does not list")
+            mask = load_instance_mask(self.layout, instance, record.size)
+            sink.add_one(mask, instance.score, instance.bbox_xyxy_px, instance.concept, instance)
+        return sink
 
     def _load_image(self, first: BackendRecord, outcome: ImageComparison):
         image = image_path_of(first, self.options.images)

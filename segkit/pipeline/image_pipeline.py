@@ -11,6 +11,10 @@ a task, ``segment`` in each backend's actor and ``finish`` in another task. The 
 written and the engines only decide where and when, so every engine writes the same files. The result
 is an ``ImageResult``: the image's status, its record (what the report, the page and COCO are built
 from), its COCO annotations, warnings, failures and segkit's own seconds.
+
+Concept backends (phrases and exemplar boxes in, every instance out) go through the same steps: decode
+works out the image's concepts (``segkit.pipeline.concept_sources``), segment sends them in calls of at most the
+backend's ``max_concepts`` into an ``InstanceSink``, and finish pairs the instances with the detections.
 """
 
 from __future__ import annotations
@@ -44,19 +48,24 @@ from segkit.outputs.image_writer import (
     finish_image,
     write_backend_record,
 )
+from segkit.outputs.instances import InstanceSink
 from segkit.outputs.layout import OutputLayout, unusable_stem
 from segkit.outputs.reading import (
     complete_record,
     load_answer_masks,
     load_backend_record,
     output_file,
+    load_instance_masks,
 )
-from segkit.outputs.records import ImageRecord, backend_record
+from segkit.outputs.records import ConceptRecord, ImageRecord, backend_record
 from segkit.pipeline.backend_calls import RunStopped, failure_message
+from segkit.pipeline.concept_sources import ConceptRequest, ImageConcepts, asked_concepts, concept_names, image_concepts
 from segkit.pipeline.image_result import ImageResult
 
-# (backend, rgb, boxes) -> Future of (Segmentation, seconds): how an engine hands boxes to a backend
-SubmitCall = Callable[[str, np.ndarray, np.ndarray], Future]
+# (backend, rgb, boxes or concepts) -> Future of (Segmentation or ConceptInstances, seconds): how an engine
+# hands an image's prompts to a backend
+SubmitCall = Callable[[str, np.ndarray, Any], Future]
+Sink = MaskSink | InstanceSink
 
 
 @dataclass
@@ -71,6 +80,8 @@ class RunPlan:
     limits: LimitSettings = field(default_factory=LimitSettings)
     coco: bool = False  # collect every mask as COCO RLE (--coco)
     cores: int = field(default_factory=machine_cores)  # CPU slots for segkit's own work
+    concepts: ConceptRequest = field(default_factory=ConceptRequest)  # what concept backends are asked
+    detections_given: bool = True  # False: a run of concept backends on --prompt phrases alone (no -d)
 
 
 @dataclass
@@ -94,6 +105,7 @@ class DecodedImage:
     detections: list[Detection]
     skipped: list[SkippedDetection]
     warnings: list[str] = field(default_factory=list)
+    concepts: ImageConcepts = field(default_factory=ImageConcepts)  # what concept backends are asked here
 
     @property
     def size(self) -> tuple[int, int]:
@@ -104,7 +116,7 @@ class DecodedImage:
 class SegmentedImage:
     """Every backend's masks of one image, or why a backend has none."""
 
-    sinks: dict[str, MaskSink] = field(default_factory=dict)
+    sinks: dict[str, Sink] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # inside each backend
     stopped: bool = False  # the run was stopped before some backend reached the image
@@ -127,19 +139,28 @@ def box_chunks(n_boxes: int, pixels: int, limits: LimitSettings) -> list[slice]:
     return [slice(i, min(i + per_call, n_boxes)) for i in range(0, n_boxes, per_call)]
 
 
-def discard(sinks: Mapping[str, MaskSink]) -> None:
+def discard(sinks: Mapping[str, Sink]) -> None:
     for sink in sinks.values():
-        for answer in sink.answers:
-            if answer.mask:
-                (sink.layout.root / answer.mask).unlink(missing_ok=True)
+        files = sink.mask_files() if isinstance(sink, InstanceSink) else [a.mask for a in sink.answers if a.mask]
+        for rel in files:
+            (sink.layout.root / rel).unlink(missing_ok=True)
+
+
+def concept_chunks(n_concepts: int, max_concepts: int) -> list[slice]:
+    """Slices of an image's concepts, each at most one call's worth for the backend."""
+    per_call = max(1, int(max_concepts))
+    return [slice(i, min(i + per_call, n_concepts)) for i in range(0, n_concepts, per_call)]
 
 
 class ImagePipeline:
-    """The steps of one image (see the module). Safe to use from many threads at once."""
+    """The steps of one image (see the module). Safe to use from many threads at once.
 
-    def __init__(self, plan: RunPlan, names: Sequence[str]):
+    ``concept``: the concept backends among ``names``, each with the most concepts one call may take."""
+
+    def __init__(self, plan: RunPlan, names: Sequence[str], concept: Mapping[str, int] | None = None):
         self.plan = plan
         self.names = list(names)
+        self.concept = dict(concept or {})
 
     # -- the local engine: every step in one thread ---------------------------------------------
 
@@ -177,6 +198,8 @@ class ImagePipeline:
         plan = self.plan
         if error:
             return ImageResult(image, "failed", errors=[(None, error)])
+        if entry is None and not plan.detections_given:
+            entry = (None, None, [])  # concept backends on --prompt phrases alone: no detection file to find
         if entry is None:
             return ImageResult(image, "no-detections", warnings=[
                 f"{image.name}: no detections found for it; add a detection file named {image.stem}.json or remove the image"])
@@ -184,7 +207,8 @@ class ImagePipeline:
         if problem:
             return ImageResult(image, "failed", errors=[(None, f"{image.name}: {problem}")])
         if not plan.force:
-            done = complete_record(plan.layout, image.stem, self.names, plan.conf)
+            asked = (lambda dets: asked_concepts(plan.concepts, dets)) if self.concept else None
+            done = complete_record(plan.layout, image.stem, self.names, plan.conf, concepts=asked)
             if done is not None:
                 result = ImageResult(image, "complete", record=done, detections=len(done.detections))
                 if plan.coco:
@@ -201,31 +225,30 @@ class ImagePipeline:
         detections, skipped = resolve_detections(task.raws, (width, height), plan.conf)
         warnings = [f"{task.image.name}: detection {s.id} ({s.label}) skipped: {s.reason}"
                     for s in skipped if not s.reason.startswith("confidence")]
-        mismatch = plan.detections.box_space_warning(task.detections_file, task.raws, (width, height))
-        return DecodedImage(task, rgb, detections, skipped, [mismatch, *warnings] if mismatch else warnings)
+        mismatch = plan.detections.box_space_warning(task.detections_file, task.raws, (width, height)) if task.detections_file else None
+        concepts = image_concepts(plan.concepts, detections, plan.limits.max_concepts_per_image) if self.concept else ImageConcepts()
+        return DecodedImage(task, rgb, detections, skipped, [mismatch, *warnings] if mismatch else warnings, concepts)
 
     def segment(self, decoded: DecodedImage, submit: SubmitCall, names: Sequence[str] | None = None,
                 cpu: Callable[[], ContextManager[Any]] = nullcontext) -> SegmentedImage:
-        """The masks of ``names`` (default: every backend) for the image, in chunks of boxes
-        (``limits``), all backends at once, into one compact MaskSink per backend as they arrive."""
-        plan = self.plan
+        """The masks of ``names`` (default: every backend) for the image, all backends at once, in calls of
+        a chunk of boxes (``limits``) or of concepts (the concept backend's ``max_concepts``), into one
+        compact sink per backend as they arrive."""
         out = SegmentedImage()
         names = list(self.names if names is None else names)
         out.sinks = {name: self._sink(decoded, name) for name in names}
         out.seconds = dict.fromkeys(names, 0.0)
-        if not decoded.detections:
-            return out
-        detections = decoded.detections
-        boxes = boxes_array(detections)
-        chunks = box_chunks(len(boxes), decoded.size[0] * decoded.size[1], plan.limits)
+        calls = {name: self._calls(decoded, name, out) for name in names}  # [(slice, prompt)] per backend
         position = dict.fromkeys(names, 0)
         running: dict[Future, str] = {}
         for name in names:
-            running[submit(name, decoded.rgb, boxes[chunks[0]])] = name
+            if calls[name]:
+                running[submit(name, decoded.rgb, calls[name][0][1])] = name
         while running:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)
+                part, prompt = calls[name][position[name]]
                 try:
                     result, took = future.result()
                 except RunStopped:
@@ -233,18 +256,38 @@ class ImagePipeline:
                     discard({name: out.sinks.pop(name)})
                     continue
                 except Exception as exc:  # BackendFatalError included: the worker already stopped the run
-                    out.failed[name] = failure_message(exc)
+                    message = failure_message(exc)
+                    if name in self.concept:  # name what it was asked, as the answer could not be used
+                        message += f" (asked for {concept_names(prompt)})"
+                    out.failed[name] = message
                     discard({name: out.sinks.pop(name)})
                     continue
                 out.seconds[name] += took
-                part = chunks[position[name]]
+                sink = out.sinks[name]
                 with cpu():
-                    out.sinks[name].add(detections[part], result.masks, result.scores)
+                    if isinstance(sink, InstanceSink):
+                        sink.add(result, offset=part.start)  # concept indices of the call -> of the image
+                    else:
+                        sink.add(decoded.detections[part], result.masks, result.scores)
                 del result  # the dense masks: only their compact form is kept
                 position[name] += 1
-                if position[name] < len(chunks):
-                    running[submit(name, decoded.rgb, boxes[chunks[position[name]]])] = name
+                if position[name] < len(calls[name]):
+                    running[submit(name, decoded.rgb, calls[name][position[name]][1])] = name
         return out
+
+    def _calls(self, decoded: DecodedImage, name: str, out: SegmentedImage) -> list[tuple[slice, Any]]:
+        """The calls one backend gets for the image: (which boxes or concepts, the prompt) each."""
+        if name in self.concept:
+            image = decoded.concepts
+            if image.problem:  # too many concepts: this backend fails on the image, the others go on
+                out.failed[name] = image.problem
+                out.sinks.pop(name)
+                return []
+            return [(part, image.concepts[part]) for part in concept_chunks(len(image.concepts), self.concept[name])]
+        if not decoded.detections:
+            return []
+        boxes = boxes_array(decoded.detections)
+        return [(part, boxes[part]) for part in box_chunks(len(boxes), decoded.size[0] * decoded.size[1], self.plan.limits)]
 
     def finish(self, decoded: DecodedImage, masks: SegmentedImage, infos: Mapping[str, Mapping[str, Any]]) -> ImageResult:
         """Backend records, pair IoUs, the panel and the image record (written last: it marks the image
@@ -264,11 +307,21 @@ class ImagePipeline:
             if name not in masks.sinks and name not in masks.failed:
                 continue
             sink = masks.sinks.get(name)
-            record = backend_record(backend=name, info={**infos.get(name, {}), "seconds": round(masks.seconds.get(name, 0.0), 4)},
-                                    answers=sink.answers if sink else (), failed=masks.failed.get(name), **common)
-            outputs.append(BackendOutput(record, write_backend_record(plan.layout, record, task.stem), sink))
+            info = {**infos.get(name, {}), "seconds": round(masks.seconds.get(name, 0.0), 4)}
+            if name in self.concept:
+                found = sink if isinstance(sink, InstanceSink) else None
+                if found is not None:
+                    found.match(decoded.detections)
+                record = backend_record(backend=name, info=info, failed=masks.failed.get(name), **common,
+                                        concepts=[ConceptRecord.of(c) for c in decoded.concepts.concepts],
+                                        instances=found.instances if found else ())
+                outputs.append(BackendOutput(record, write_backend_record(plan.layout, record, task.stem), instances=found))
+                result.masks += len(found.instances) if found else 0
+                continue
+            record = backend_record(backend=name, info=info, answers=sink.answers if sink else (), failed=masks.failed.get(name), **common)
+            outputs.append(BackendOutput(record, write_backend_record(plan.layout, record, task.stem), sink))  # type: ignore[arg-type]
             if sink is not None:
-                result.masks += len(sink.answers)
+                result.masks += len(sink.answers)  # type: ignore[union-attr]
         result.record, result.panel = finish_image(plan.layout, task.stem, outputs, plan.outputs, decoded.rgb, result.coco)
         if masks.failed:
             result.status = "failed"
@@ -291,8 +344,11 @@ class ImagePipeline:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _sink(self, decoded: DecodedImage, backend: str) -> MaskSink:
+    def _sink(self, decoded: DecodedImage, backend: str) -> Sink:
         """Where one backend's masks of the image go (mask files are written as they arrive)."""
+        if backend in self.concept:
+            return InstanceSink(self.plan.layout, decoded.task.stem, backend, decoded.size, self.plan.outputs,
+                                decoded.concepts.concepts, full_rle=self.plan.coco)
         return MaskSink(self.plan.layout, decoded.task.stem, backend, decoded.size, self.plan.outputs,
                         full_rle=self.plan.coco)
 
@@ -304,8 +360,11 @@ class ImagePipeline:
             rel = record.backend_records.get(name)
             if rel is None:
                 continue
-            path = output_file(layout, rel, layout.backends_dir, "backend record")  # records are not trusted
-            ids, masks = load_answer_masks(layout, load_backend_record(path))
+            written = load_backend_record(output_file(layout, rel, layout.backends_dir, "backend record"))  # records are not trusted
+            if written.kind == "concept":
+                coco.add_instances(stem, record, name, written.instances, load_instance_masks(layout, written))
+                continue
+            ids, masks = load_answer_masks(layout, written)
             coco.add(stem, record, name, ids, masks)
         return coco
 

@@ -33,7 +33,7 @@ from segkit.config import (
 from segkit.errors import ConfigError, OutputWriteError, SegkitError
 from segkit.evaluation.folder import EvalResult
 from segkit.inputs.box_spaces import parse_box_space
-from segkit.inputs.detection_files import load_detections
+from segkit.inputs.detection_files import DetectionIndex, load_detections
 from segkit.inputs.images import drop_duplicate_stems, list_images
 from segkit.inputs.readers.base import ReaderContext
 from segkit.outputs.agreement import (
@@ -50,6 +50,7 @@ from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
 from segkit.outputs.reading import find_backend_records
 from segkit.pipeline.backends import BackendStats, close_backends, prepare_backends
+from segkit.pipeline.concept_sources import concept_request
 from segkit.pipeline.engine import Engine, EngineRun
 from segkit.pipeline.evaluate import score_again
 from segkit.pipeline.events import RunEvents
@@ -75,7 +76,7 @@ class RunJob(BaseModel):
 
     backends: list[str] = Field(min_length=1)
     images: Location  # a folder or an object-store URL (s3://bucket/prefix), as detections and out
-    detections: Location
+    detections: Optional[Location] = None  # None: concept backends on --prompt phrases alone
     out: Location
     conf: float = Field(0.0, ge=0.0, le=1.0)
     reader: str = "auto"
@@ -99,6 +100,9 @@ class RunJob(BaseModel):
     cores: Optional[int] = Field(None, ge=1)  # CPU slots for segkit's own work (default: the machine's)
     engine: EngineName = "local"  # where the work runs: this process's threads, or a Ray cluster
     ray: RaySettings = Field(default_factory=RaySettings)
+    prompts: list[str] = Field(default_factory=list)  # --prompt: phrases every concept backend is asked on every image
+    prompts_from_labels: bool = False  # each image's distinct detection labels as concepts too
+    exemplars: bool = False  # each label's detection boxes as positive exemplars of it
 
 
 @dataclass
@@ -174,7 +178,8 @@ class _Collector:
             self.recorded.append(result.image.stem)
             if result.status == "done" or result.status == "failed":
                 for name in self.names:
-                    if name in record.backends and name not in record.failed_backends and record.detections:
+                    asked = record.concepts[name] if name in record.concepts else record.detections
+                    if name in record.backends and name not in record.failed_backends and asked:
                         self.images[name] += 1
         if result.coco is not None and self.coco is not None:
             self.coco.merge(result.coco)
@@ -207,21 +212,21 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         events.warning(message)
     backends = prepare_backends(host, job.backends, job.options, job.overrides)
     names = [b.name for b in backends]
-    concept = [b.name for b in backends if b.segmenter.kind == "concept"]
-    if concept:
-        close_backends(backends)
-        raise ConfigError(f"{', '.join(concept)}: concept backends (a phrase in, every instance out) do not run in"
-                          " `segkit run` yet; call them from Python (segkit.get_backend(NAME).segment_concepts)")
     try:
+        # Bad concept flags: one line, before anything is written.
+        concepts = concept_request(job.prompts, job.prompts_from_labels, job.exemplars, job.detections is not None, job.limits, backends)
         readers = {name: entry.cls() for name, entry in host.readers().items()}
         if job.reader != "auto" and job.reader not in readers:
             host.reader(job.reader)  # raises the error that lists the readers
         for location, flag in ((job.images, "--images"), (job.detections, "--detections"), (job.out, "--out")):
-            check_location(location, flag, output=flag == "--out")  # URLs: credentials, bucket
+            if location is not None:
+                check_location(location, flag, output=flag == "--out")  # URLs: credentials, bucket
         images = drop_duplicate_stems(list_images(job.images), events.warning)
         if job.limit:
             images = images[: job.limit]
-        index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space), job.limits)
+        index = DetectionIndex()
+        if job.detections is not None:
+            index = load_detections(job.detections, readers, job.reader, ReaderContext(input_space), job.limits)
         for message in index.warnings:
             events.warning(message)
         engine = connect_engine(job.engine, job.ray)  # before anything is written: Ray missing is one line
@@ -234,12 +239,14 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     with OutputLock(job.out):
         remove_stale_temp_files(layout)
         outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
-        plan = RunPlan(layout, index, job.conf, job.force, outputs, job.limits, job.coco)
+        plan = RunPlan(layout, index, job.conf, job.force, outputs, job.limits, job.coco, concepts=concepts,
+                       detections_given=job.detections is not None)
         if job.cores:
             plan.cores = job.cores
         collect = _Collector(names, AgreementTally(names, job.iou_threshold, job.worst), CocoExport() if job.coco else None, events)
+        concept_backends = {b.name: b.segmenter.max_concepts for b in backends if b.segmenter.kind == "concept"}  # type: ignore[attr-defined]
         try:
-            run = engine.run(ImagePipeline(plan, names), images, backends, events, collect)
+            run = engine.run(ImagePipeline(plan, names, concept_backends), images, backends, events, collect)
         finally:
             close_backends(backends)
             engine.close()

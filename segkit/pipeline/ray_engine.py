@@ -278,7 +278,7 @@ class RayEngine(Engine):
         # What every worker gets, once: the pipeline without the run's detection index (each image's
         # detections travel with it).
         shipped = ImagePipeline(replace(plan, detections=DetectionIndex(), cores=max(1, int(self.settings.cpus_per_actor or 1))),
-                                pipeline.names)
+                                pipeline.names, pipeline.concept)
         items = []
         for index, image in enumerate(images):
             _, entry, error = plan.detections.lookup(image)  # the driver's index knows which entries were used
