@@ -208,6 +208,9 @@ def _update_records(layout: OutputLayout, records: Mapping[str, ImageRecord], im
             if det.ground_truth != entry:
                 det.ground_truth = entry
                 changed = True
+        if record.preview is not None and record.preview.gt != image.gt_preview:
+            record.preview.gt = image.gt_preview  # the page's ground-truth layer, at the preview's scale
+            changed = True
         if changed:
             write_json(layout.json_path(image.stem), record)
             updated += 1

@@ -19,12 +19,13 @@ from segkit.evaluation.label_map import UNMAPPED, LabelMap
 from segkit.evaluation.matching import Candidate, Match, match_instances, match_semantic
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_metrics import boundary_iou, iou
+from segkit.outputs.previews import geometry_of, preview_mask
 from segkit.outputs.reading import (
     OutputFileError,
     load_answer_mask,
     load_backend_record,
 )
-from segkit.outputs.records import Answer, ImageRecord
+from segkit.outputs.records import Answer, ImageRecord, PreviewMask
 from segkit.plugins.mock import box_mask
 
 BASELINE = "box"  # the detection box filled, scored like a backend
@@ -67,6 +68,8 @@ class ImageEval:
     misses: list[Miss] = field(default_factory=list)
     no_ground_truth: bool = False
     problem: str | None = None
+    gt_preview: list[PreviewMask] | None = None  # the ground truth at the record's preview scale, for the page
+
 
     @property
     def scored(self) -> bool:
@@ -93,6 +96,7 @@ def score_image(stem: str, record: ImageRecord, ctx: ScoringContext) -> ImageEva
     try:
         gt = ctx.gt.load(record.image, size)
         _score(out, stem, record, gt, size, ctx)
+        out.gt_preview = _gt_preview(record, gt)
     except GroundTruthProblem as exc:
         out.problem = f"{record.image}: {exc}"
     except OutputFileError as exc:
@@ -160,3 +164,17 @@ def _score(out: ImageEval, stem: str, record: ImageRecord, gt: GtImage, size: tu
     out.detections = [evals[d.id] for d in record.detections]
     if ctx.ap is not None:
         ctx.ap.add_image(size, [(g.mask, g.category, g.crowd) for g in gt.instances], ap_dets)
+
+
+def _gt_preview(record: ImageRecord, gt: GtImage) -> list[PreviewMask] | None:
+    """Every ground-truth instance (semantic: every class present) at the scale of the record's preview,
+    while the masks are in memory: the page shows them from the record alone. None without a preview."""
+    if record.preview is None:
+        return None
+    geometry = geometry_of(record.preview, record.width, record.height)
+    if gt.semantic:
+        assert gt.classes is not None
+        masks = [gt.classes == c for c in gt.present_classes()]
+    else:
+        masks = [g.mask for g in gt.instances]
+    return [p for p in (preview_mask(m, None, geometry) for m in masks) if p is not None]

@@ -188,6 +188,30 @@ class BackendRun(_Model):
     seconds: float = 0.0
 
 
+# A mask at the page's preview scale: x, y, width, height of its crop in preview pixels, and the crop's
+# pixels as run lengths (segkit.outputs.previews.encode_runs; the page's script reads them).
+PreviewMask = tuple[int, int, int, int, str]
+
+
+class Preview(_Model):
+    """What the page shows of an image, made as the image finished (segkit.outputs.previews): its picture
+    (``file``, relative to OUT; None when the original was not at hand: the page draws the masks on grey),
+    its size in preview pixels, every mask at that size, and (after `segkit eval`) the ground truth."""
+
+    file: str | None = None
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    masks: dict[str, dict[int, PreviewMask]] = Field(default_factory=dict)  # backend -> detection id -> mask
+    gt: list[PreviewMask] | None = None  # every ground-truth instance (semantic: every class present)
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_gt(self, handler):
+        data = handler(self)
+        if data.get("gt") is None:
+            data.pop("gt", None)
+        return data
+
+
 class ImageRecord(_Model):
     """``json/<stem>.json``: every backend's answers for one image, with the pair IoUs."""
 
@@ -206,6 +230,14 @@ class ImageRecord(_Model):
     panel: str | None = None
     backend_records: dict[str, str | None] = Field(default_factory=dict)
     files: list[str] = Field(default_factory=list)
+    preview: Preview | None = None  # absent with --no-html, and in records of segkit before 0.2
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_preview(self, handler):  # records without one keep the JSON they always had
+        data = handler(self)
+        if data.get("preview") is None:
+            data.pop("preview", None)
+        return data
 
 
 def backend_record(

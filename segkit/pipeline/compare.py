@@ -57,6 +57,7 @@ class CompareOptions:
     quality: QualitySettings = field(default_factory=QualitySettings)
     panel_mode: str = "all"  # with panels: "all" or "disagree"
     limits: LimitSettings = field(default_factory=LimitSettings)
+    page: bool = True  # the page's preview of each image (its picture is kept when the original is not at hand)
 
 
 @dataclass
@@ -168,7 +169,8 @@ class _ImageJob:
         self.options = options
         self.coco = coco
         self.settings = OutputSettings(panels=options.panel_mode if options.panels else "none",
-                                       iou_threshold=options.iou_threshold, viz=options.viz, quality=options.quality)
+                                       iou_threshold=options.iou_threshold, viz=options.viz, quality=options.quality,
+                                       page=options.page)
 
     def run(self, stem: str) -> ImageComparison:
         outcome = ImageComparison(stem)
@@ -205,7 +207,7 @@ class _ImageJob:
         records = self._records(stem)
         first = records[0][0]
         rgb = None
-        if self.settings.panels != "none":
+        if self.settings.panels != "none" or (self.settings.page and not self.layout.preview_path(stem).is_file()):
             rgb = self._load_image(first, outcome)
         settings = self.settings
         outputs = []
@@ -238,7 +240,7 @@ class _ImageJob:
             except ImageFailed:
                 rgb = None
         if rgb is None or rgb.shape[:2] != (first.height, first.width):  # not found, unreadable, or another picture
-            outcome.image_missing = True
+            outcome.image_missing = self.settings.panels != "none"  # the page's preview goes on without it
             return None
         return rgb
 
