@@ -166,7 +166,7 @@ def run(
     try:
         job = _run_job(backend, images, detections, out, conf, reader, (box_space, input_size), mask_format, panels, no_panels,
                        force, limit, option, config, iou_threshold, worst, coco)
-        job = _with_engine(job, engine, ray_address, actors, gpus_per_actor)
+        job = _with_engine(job, engine, ray_address, actors, gpus_per_actor).model_copy(update={"page": html})
         truth = run_ground_truth(gt, config)
         events = _CliEvents()
         try:
@@ -317,7 +317,8 @@ def compare(
     try:
         settings = load_settings(find_config(config))
         options = CompareOptions(backend, images, panels, coco, iou_threshold, worst, settings.viz,
-                                 panel_mode="disagree" if disagree else "all", limits=settings.limits, quality=settings.quality)
+                                 panel_mode="disagree" if disagree else "all", limits=settings.limits, quality=settings.quality,
+                                 page=html)
         layout = OutputLayout(out_dir)
         check_folder(layout)
         with OutputLock(out_dir):
@@ -361,8 +362,8 @@ def _write_page(out_dir: Path, images: Path | None) -> None:
         return
     try:
         say(f"Report page: {write_html_report(out_dir, images)} (open it in a browser)")
-    except SegkitError as exc:
-        fail(str(exc), exc.exit_code)
+    except SegkitError as exc:  # the page is not worth the run's other outputs or its exit code
+        warn(f"report.html not written: {exc}")
 
 
 def _compare_with_progress(out_dir: Path, options: CompareOptions) -> CompareResult:

@@ -110,15 +110,19 @@ def write_preview(
     """The image's picture (``html/img/<key>.jpg``) and its masks at preview scale, as its record keeps them.
 
     Without ``rgb`` (a compare that did not read the originals) an existing picture of the same size is
-    kept; with none, the page draws the masks on grey."""
+    kept; with none, the page draws the masks on grey. A picture that cannot be written (html/ read-only)
+    is left out the same way: the page is not worth failing the image for."""
     width, height = size
     geometry = preview_geometry(width, height, side)
     path = layout.preview_path(stem)
     file = None
     if rgb is not None and rgb.shape[:2] == (height, width):
         small = rgb if geometry.size == size else cv2.resize(rgb, geometry.size, interpolation=cv2.INTER_AREA)
-        write_jpeg(path, small, JPEG_QUALITY)
-        file = layout.relative(path)
+        try:
+            write_jpeg(path, small, JPEG_QUALITY)
+            file = layout.relative(path)
+        except OSError:
+            file = None
     elif _picture_of_size(path, geometry.size):
         file = layout.relative(path)
     return Preview(file=file, width=geometry.size[0], height=geometry.size[1],

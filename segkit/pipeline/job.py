@@ -89,7 +89,8 @@ class RunJob(BaseModel):
     iou_threshold: float = Field(DEFAULT_IOU_THRESHOLD, ge=0.0, le=1.0)
     worst: int = Field(DEFAULT_WORST, ge=0)
     coco: bool = False
-    html: bool = True  # OUT/report.html and its pictures
+    html: bool = True  # OUT/report.html at the end
+    page: Optional[bool] = None  # each image's preview for the page (html/img/, the records' masks); None: as html
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
     overrides: dict[str, dict[str, str]] = Field(default_factory=dict)  # -O key.field=value
     viz: VizSettings = Field(default_factory=VizSettings)
@@ -212,7 +213,8 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
     with OutputLock(job.out):
         remove_stale_temp_files(layout)
         try:
-            outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
+            outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality,
+                                     page=job.html if job.page is None else job.page)
             plan = RunPlan(image_paths, index, layout, job.conf, job.force, outputs, job.limits,
                            CocoExport() if job.coco else None)
             if job.cores:
@@ -232,7 +234,10 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
         if job.html and is_remote(layout.root):
             events.warning(HTML_NOT_REMOTE)
         elif job.html:
-            files.append(write_html_report(layout.root, job.images))
+            try:
+                files.append(write_html_report(layout.root, job.images))
+            except SegkitError as exc:  # HtmlReportError: the page is not worth the run's other outputs
+                events.warning(f"report.html not written: {exc}")
     others = sorted(set(find_backend_records(layout)) - set(names))
     return RunResult(summary, report, files, layout, others)
 
