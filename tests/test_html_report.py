@@ -95,7 +95,7 @@ def all_chunks(out, kind) -> list[dict]:
 def image_masks(out) -> dict[str, dict]:
     """Image name -> its masks entry, over every mask chunk."""
     names = page_index(out)["images"]["name"]
-    return {names[m["index"]]: m for c in all_chunks(out, "masks") for m in c["images"]}
+    return {names[index]: {"masks": c["masks"][k], "gt": c["gt"][k]} for c in all_chunks(out, "masks") for k, index in enumerate(c["index"])}
 
 
 # ---------------------------------------------------------------- previews: made as each image finishes
@@ -346,7 +346,8 @@ def test_chunks_hold_a_bounded_number_of_images_and_detections_and_read_as_their
         rows = PageChunk.model_validate(chunk(tmp_path, "rows", n))
         masks = MaskChunk.model_validate(chunk(tmp_path, "masks", n))
         assert info.first_detection == first and info.detections == len(rows.detections.id) <= 20
-        assert len(rows.images) == len(masks.images) == info.images <= 4
+        assert len(rows.images.index) == len(masks.index) == info.images <= 4
+        assert rows.images.index == masks.index == list(range(info.first_image, info.first_image + info.images))
         first += info.detections
     assert first == 210 and set(index.images.chunk) == set(range(len(index.chunks)))
     assert [g.detection for g in index.gallery][:10] == [w["detection"] for w in index.report["worst"]]
@@ -553,8 +554,9 @@ def test_ground_truth_scores_and_masks_reach_the_page_through_the_records(evalua
     assert index["eval"] == document and index["plots"]["gt"] and index["has_gt"]
     names = index["images"]["name"]
     for rows in all_chunks(out, "rows"):
-        columns = rows["detections"]
-        for k, image in enumerate(columns["image"]):
+        columns, images = rows["detections"], rows["images"]
+        for k in range(len(columns["id"])):
+            image = next(i for j, i in enumerate(images["index"]) if images["first"][j] <= k < images["first"][j] + images["count"][j])
             stem = names[image].rsplit(".", 1)[0]
             det = next(d for d in load(out / "json" / f"{stem}.json")["detections"] if d["id"] == columns["id"][k])
             gt = columns["gt"][k]

@@ -111,21 +111,19 @@ class PageIndex(_Page):
     notes: list[str]
 
 
-class PreviewInfo(_Page):
-    file: str | None
-    width: int
-    height: int
+class ChunkImages(_Page):
+    """The chunk's images, one entry per image in each column (columns, not objects: a chunk holds a thousand)."""
 
-
-class ChunkImage(_Page):
-    index: int  # in the image list
-    width: int  # original pixels
-    height: int
-    panel: str | None = None
-    failed: dict[str, str] = Field(default_factory=dict)  # backend -> why
-    preview: PreviewInfo | None = None
-    first: int  # its first detection in the chunk's columns (they are the image's, in a row)
-    count: int
+    index: list[int] = Field(default_factory=list)  # in the image list
+    width: list[int] = Field(default_factory=list)  # original pixels
+    height: list[int] = Field(default_factory=list)
+    panel: list[str | None] = Field(default_factory=list)
+    failed: list[dict[str, str]] = Field(default_factory=list)  # backend -> why
+    preview_file: list[str | None] = Field(default_factory=list)  # html/img/<key>.jpg; None: no picture (grey)
+    preview_width: list[int | None] = Field(default_factory=list)  # None: the record has no preview
+    preview_height: list[int | None] = Field(default_factory=list)
+    first: list[int] = Field(default_factory=list)  # its first detection in the chunk's columns (its own are in a row)
+    count: list[int] = Field(default_factory=list)
 
 
 class GroundTruthCell(_Page):
@@ -140,7 +138,6 @@ class GroundTruthCell(_Page):
 
 
 class DetectionColumns(_Page):
-    image: list[int] = Field(default_factory=list)
     id: list[int] = Field(default_factory=list)
     label: list[int] = Field(default_factory=list)
     confidence: list[float | None] = Field(default_factory=list)
@@ -155,16 +152,14 @@ class PageChunk(_Page):
     number: int
     backends: list[str]
     pairs: list[str]
-    images: list[ChunkImage]
+    images: ChunkImages
     detections: DetectionColumns
 
 
-class ImageMasks(_Page):
-    index: int
-    masks: dict[str, dict[int, PreviewMask]] = Field(default_factory=dict)  # backend -> detection id -> mask
-    gt: list[PreviewMask] | None = None
-
-
 class MaskChunk(_Page):
+    """The same images' masks at preview scale, a column per field."""
+
     number: int
-    images: list[ImageMasks]
+    index: list[int] = Field(default_factory=list)
+    masks: list[dict[str, dict[int, PreviewMask]]] = Field(default_factory=list)  # backend -> detection id -> mask
+    gt: list[list[PreviewMask] | None] = Field(default_factory=list)

@@ -36,7 +36,8 @@ def escape_for_script(text: str) -> str:
     characters. (Inside JSON strings only: outside them JSON has none of these characters.)
     """
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(char, escape)
+        if char in text:  # a quick scan first: most chunks (masks, numbers) hold none of them
+            text = text.replace(char, escape)
     return text
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -30,18 +31,16 @@ from segkit.html_report.model import (
     MASKS_CALLBACK,
     ROWS_CALLBACK,
     BackendInfo,
-    ChunkImage,
+    ChunkImages,
     ChunkInfo,
     DetectionColumns,
     GalleryEntry,
     GroundTruthCell,
     ImageColumns,
-    ImageMasks,
     MaskChunk,
     PageChunk,
     PageIndex,
     Plots,
-    PreviewInfo,
 )
 from segkit.html_report.page import escape_for_script, render_page
 from segkit.html_report.palette import backend_color, page_colors
@@ -71,7 +70,8 @@ class PageSettings:
 
 
 class _Chunk:
-    """The chunk being filled: its images and their detections, a column per field."""
+    """The chunk being filled: its images and their detections, a plain list per column (``DetectionColumns``)
+    until it is written, and the values its plots need."""
 
     def __init__(self, number: int, first_image: int, first_detection: int):
         self.number = number
@@ -79,23 +79,35 @@ class _Chunk:
         self.first_detection = first_detection
         self.backends: dict[str, int] = {}
         self.pairs: dict[str, int] = {}
-        self.images: list[ChunkImage] = []
-        self.masks: list[ImageMasks] = []
-        self.columns = DetectionColumns()
+        self.images = ChunkImages()
+        self.masks = MaskChunk(number=number)
+        self.id: list[int] = []
+        self.label: list[int] = []
+        self.confidence: list[float | None] = []
+        self.box: list[list[float]] = []
+        self.areas: list[list[Any]] = []
+        self.scores: list[list[Any]] = []
+        self.ious: list[list[Any]] = []
+        self.gt: list[GroundTruthCell | None] = []
+        self.pair_values: dict[str, array] = {}  # pair -> its IoUs in this chunk (for the histograms)
+        self.gt_values: dict[str, array] = {}  # backend or "box" -> IoUs against ground truth
 
     def backend(self, name: str) -> int:
         return self.backends.setdefault(name, len(self.backends))
 
     def pair(self, name: str) -> int:
-        return self.pairs.setdefault(name, len(self.pairs))
+        if name not in self.pairs:
+            self.pairs[name] = len(self.pairs)
+            self.pair_values[name] = array("d")
+        return self.pairs[name]
 
     @property
     def detections(self) -> int:
-        return len(self.columns.id)
+        return len(self.id)
 
     def full(self, settings: PageSettings, adding: int) -> bool:
-        return bool(self.images) and (len(self.images) >= settings.chunk_images
-                                      or self.detections + adding > settings.chunk_detections)
+        images = len(self.images.index)
+        return images > 0 and (images >= settings.chunk_images or self.detections + adding > settings.chunk_detections)
 
 
 def _padded(rows: list[list[Any]], width: int) -> list[list[Any]]:
@@ -169,22 +181,70 @@ class PageWriter:
 
         first = chunk.detections
         lowest = None
-        columns = chunk.columns
+        labels = self.labels
+        backends, pairs, pair_values = chunk.backends, chunk.pairs, chunk.pair_values
+        worst_bound = self.worst.bound
+        # Per detection little more than appends (methods bound once): a run adds every image here.
+        add_id, add_label, add_confidence, add_box = chunk.id.append, chunk.label.append, chunk.confidence.append, chunk.box.append
+        add_areas, add_scores, add_ious, add_gt = chunk.areas.append, chunk.scores.append, chunk.ious.append, chunk.gt.append
         for det in detections:
-            det_lowest = self._add_detection(chunk, columns, index, det)
+            label = labels.get(det.label)
+            if label is None:
+                label = labels[det.label] = len(labels)
+            add_id(det.id)
+            add_label(label)
+            add_confidence(det.confidence)
+            add_box(det.bbox_xyxy_px)
+            areas: list[Any] = [None] * len(backends)
+            scores = areas.copy()
+            for name, answer in det.backends.items():
+                k = backends.get(name)
+                if k is None:  # an answer of a backend the image record does not list: not segkit's, kept anyway
+                    k = chunk.backend(name)
+                    areas += [None] * (k + 1 - len(areas))
+                    scores += [None] * (k + 1 - len(scores))
+                areas[k] = answer.area_px
+                scores[k] = answer.score
+            add_areas(areas)
+            add_scores(scores)
+            ious: list[Any] = [None] * len(pairs)
+            det_lowest = None
+            for pair, value in det.iou.items():
+                k = pairs.get(pair)
+                if k is None:
+                    k = chunk.pair(pair)
+                    ious += [None] * (k + 1 - len(ious))
+                ious[k] = value
+                pair_values[pair].append(value)
+                if det_lowest is None or value < det_lowest:
+                    det_lowest = value
+            add_ious(ious)
+            add_gt(None if det.ground_truth is None else self._ground_truth(chunk, det))
             if det_lowest is not None:
-                lowest = det_lowest if lowest is None else min(lowest, det_lowest)
-                key = (det_lowest, record.image, det.id)
-                if self.worst.admits(key):
-                    self.worst.add(key, self._gallery_entry(index, record, det))
+                if lowest is None or det_lowest < lowest:
+                    lowest = det_lowest
+                if det_lowest <= worst_bound:
+                    key = (det_lowest, record.image, det.id)
+                    if self.worst.admits(key):
+                        self.worst.add(key, self._gallery_entry(index, record, det))
+                        worst_bound = self.worst.bound
         if preview is not None and preview.gt is None and any(d.ground_truth is not None for d in detections):
             self.counts["no_gt_layer"] += 1
 
-        chunk.images.append(ChunkImage(
-            index=index, width=record.width, height=record.height, panel=record.panel, failed=dict(record.failed_backends),
-            preview=PreviewInfo(file=preview.file, width=preview.width, height=preview.height) if preview else None,
-            first=first, count=len(detections)))
-        chunk.masks.append(ImageMasks(index=index, masks=preview.masks if preview else {}, gt=preview.gt if preview else None))
+        images = chunk.images
+        images.index.append(index)
+        images.width.append(record.width)
+        images.height.append(record.height)
+        images.panel.append(record.panel)
+        images.failed.append(record.failed_backends)
+        images.preview_file.append(preview.file if preview else None)
+        images.preview_width.append(preview.width if preview else None)
+        images.preview_height.append(preview.height if preview else None)
+        images.first.append(first)
+        images.count.append(len(detections))
+        chunk.masks.index.append(index)
+        chunk.masks.masks.append(preview.masks if preview else {})
+        chunk.masks.gt.append(preview.gt if preview else None)
         self.images.name.append(record.image)
         self.images.chunk.append(chunk.number)
         self.images.detections.append(len(detections))
@@ -192,68 +252,25 @@ class PageWriter:
         self.images.failed.append(len(record.failed_backends))
         self._detections += len(detections)
 
-    def _add_detection(self, chunk: _Chunk, columns: DetectionColumns, index: int, det: DetectionRecord) -> float | None:
-        """The detection's columns; returns its lowest pair IoU (None: no pair)."""
-        label = det.label
-        if label not in self.labels:
-            self.labels[label] = len(self.labels)
-        columns.image.append(index)
-        columns.id.append(det.id)
-        columns.label.append(self.labels[label])
-        columns.confidence.append(det.confidence)
-        columns.box.append(list(det.bbox_xyxy_px))
-        areas: list[Any] = [None] * len(chunk.backends)
-        scores: list[Any] = [None] * len(chunk.backends)
-        for name, answer in det.backends.items():
-            k = chunk.backend(name)
-            if k >= len(areas):
-                areas.extend([None] * (k + 1 - len(areas)))
-                scores.extend([None] * (k + 1 - len(scores)))
-            areas[k], scores[k] = answer.area_px, answer.score
-        columns.areas.append(areas)
-        columns.scores.append(scores)
-        ious: list[Any] = [None] * len(chunk.pairs)
-        lowest = None
-        for pair, value in det.iou.items():
-            k = chunk.pair(pair)
-            if k >= len(ious):
-                ious.extend([None] * (k + 1 - len(ious)))
-            ious[k] = value
-            histogram = self.pair_values.get(pair)
-            if histogram is None:
-                histogram = self.pair_values[pair] = Histogram(PAIR_BINS)
-            histogram.add(value)
-            lowest = value if lowest is None else min(lowest, value)
-        columns.ious.append(ious)
-        columns.gt.append(self._ground_truth(chunk, det))
-        return lowest
-
-    def _ground_truth(self, chunk: _Chunk, det: DetectionRecord) -> GroundTruthCell | None:
+    def _ground_truth(self, chunk: _Chunk, det: DetectionRecord) -> GroundTruthCell:
         entry = det.ground_truth
-        if entry is None:
-            return None
+        assert entry is not None
         self.has_gt = True
         iou: list[Any] = [None] * len(chunk.backends)
         boundary: list[Any] = [None] * len(chunk.backends)
         for name, score in entry.backends.items():
             k = chunk.backend(name)
             if k >= len(iou):
-                iou.extend([None] * (k + 1 - len(iou)))
-                boundary.extend([None] * (k + 1 - len(boundary)))
+                iou += [None] * (k + 1 - len(iou))
+                boundary += [None] * (k + 1 - len(boundary))
             iou[k], boundary[k] = score.iou, score.boundary_iou
-            self._gt_value(name, score.iou)
+            chunk.gt_values.setdefault(name, array("d")).append(score.iou)
         if entry.box is not None:
-            self._gt_value(BOX, entry.box.iou)
+            chunk.gt_values.setdefault(BOX, array("d")).append(entry.box.iou)
         if entry.category:
             self._font(entry.category)
-        return GroundTruthCell(status=entry.status, gt_id=entry.gt_id, category=entry.category, iou=iou, boundary_iou=boundary,
-                               box_iou=entry.box.iou if entry.box is not None else None)
-
-    def _gt_value(self, name: str, value: float) -> None:
-        histogram = self.gt_values.get(name)
-        if histogram is None:
-            histogram = self.gt_values[name] = Histogram(FINE_BINS)
-        histogram.add(value)
+        return GroundTruthCell.model_construct(status=entry.status, gt_id=entry.gt_id, category=entry.category, iou=iou,
+                                               boundary_iou=boundary, box_iou=entry.box.iou if entry.box is not None else None)
 
     def _gallery_entry(self, index: int, record: ImageRecord, det: DetectionRecord) -> GalleryEntry:
         preview = record.preview
@@ -269,30 +286,38 @@ class PageWriter:
             self.font_text.update(text)
 
     def _flush(self) -> None:
-        """Write the chunk being filled (rows and masks) and start the next."""
+        """Write the chunk being filled (rows and masks), count its values, and start the next."""
         chunk = self._chunk
-        if not chunk.images:
+        images = len(chunk.images.index)
+        if not images:
             return
-        columns = chunk.columns
-        _padded(columns.areas, len(chunk.backends))
-        _padded(columns.scores, len(chunk.backends))
-        _padded(columns.ious, len(chunk.pairs))
-        for cell in columns.gt:
+        for name, values in chunk.pair_values.items():
+            self.pair_values.setdefault(name, Histogram(PAIR_BINS)).add(values)
+        for name, values in chunk.gt_values.items():
+            self.gt_values.setdefault(name, Histogram(FINE_BINS)).add(values)
+        width = len(chunk.backends)
+        _padded(chunk.areas, width)
+        _padded(chunk.scores, width)
+        _padded(chunk.ious, len(chunk.pairs))
+        for cell in chunk.gt:
             if cell is not None:
-                _padded([cell.iou, cell.boundary_iou], len(chunk.backends))
-        rows = PageChunk(number=chunk.number, backends=list(chunk.backends), pairs=list(chunk.pairs), images=chunk.images,
-                         detections=columns)
-        masks = MaskChunk(number=chunk.number, images=chunk.masks)
+                _padded([cell.iou, cell.boundary_iou], width)
+        # Built by this writer, of the types the models name: constructed, not validated again (a million
+        # detections); the tests read every chunk back through the models.
+        columns = DetectionColumns.model_construct(id=chunk.id, label=chunk.label, confidence=chunk.confidence, box=chunk.box,
+                                                   areas=chunk.areas, scores=chunk.scores, ious=chunk.ious, gt=chunk.gt)
+        rows = PageChunk.model_construct(number=chunk.number, backends=list(chunk.backends), pairs=list(chunk.pairs),
+                                         images=chunk.images, detections=columns)
         paths = {}
-        for kind, callback, document in (("rows", ROWS_CALLBACK, rows), ("masks", MASKS_CALLBACK, masks)):
+        for kind, callback, document in (("rows", ROWS_CALLBACK, rows), ("masks", MASKS_CALLBACK, chunk.masks)):
             path = self.layout.page_chunk_path(kind, chunk.number)
             text = escape_for_script(document.model_dump_json())
             atomic_write_bytes(path, f"{callback}({chunk.number},{text});\n".encode("utf-8"))
             paths[kind] = self.layout.relative(path)
             self.written.add(path.name)
         self.chunks.append(ChunkInfo(rows=paths["rows"], masks=paths["masks"], first_image=chunk.first_image,
-                                     images=len(chunk.images), first_detection=chunk.first_detection, detections=chunk.detections))
-        self._chunk = _Chunk(chunk.number + 1, chunk.first_image + len(chunk.images), chunk.first_detection + chunk.detections)
+                                     images=images, first_detection=chunk.first_detection, detections=chunk.detections))
+        self._chunk = _Chunk(chunk.number + 1, chunk.first_image + images, chunk.first_detection + chunk.detections)
 
     # ------------------------------------------------------------ the page
     def finish(self, report: Mapping[str, Any] | BaseModel, evaluation: Mapping[str, Any] | BaseModel | None = None,

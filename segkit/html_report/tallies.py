@@ -9,14 +9,12 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 PAIR_BINS = 20  # the IoU histograms' bins over 0..1
 FINE_BINS = 1000  # the box plots' quartiles are read from these (to 0.001)
-
-
-def _bin(value: float, bins: int) -> int:
-    return min(bins - 1, max(0, int(value * bins)))  # 1.0 goes in the last bin, as numpy.histogram puts it
 
 
 @dataclass
@@ -29,13 +27,16 @@ class Histogram:
     low: float = math.inf
     high: float = -math.inf
 
-    def add(self, value: float) -> None:
-        if not self.counts:
-            self.counts = [0] * self.bins
-        self.counts[_bin(value, self.bins)] += 1
-        self.count += 1
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+    def add(self, values: Sequence[float]) -> None:
+        """Count a batch of values (numpy's bins, as matplotlib's hist draws them: 1.0 in the last)."""
+        if not len(values):
+            return
+        array = np.asarray(values, dtype=np.float64)
+        counts = np.histogram(array, bins=self.bins, range=(0.0, 1.0))[0]
+        self.counts = (counts + self.counts).tolist() if self.counts else counts.tolist()
+        self.count += int(array.size)
+        self.low = min(self.low, float(array.min()))
+        self.high = max(self.high, float(array.max()))
 
     def quantile(self, q: float) -> float:
         """The value below which a share ``q`` of the values lie, to the width of one bin (its centre)."""
@@ -63,6 +64,11 @@ class Lowest:
     def __init__(self, size: int):
         self.size = size
         self._heap: list[tuple[float, str, int, Any]] = []  # keys negated: the root is the highest kept
+
+    @property
+    def bound(self) -> float:
+        """Entries whose first key is above this are not kept (a cheap test before ``add``)."""
+        return -self._heap[0][0] if len(self._heap) >= self.size else math.inf
 
     def admits(self, key: tuple[float, str, int]) -> bool:
         """Whether an entry of this key would be kept (so that it is made only then)."""

@@ -225,10 +225,17 @@
     const base = info.first_detection;
     const bmap = data.backends.map((name) => BACKENDS.indexOf(name));
     const pmap = data.pairs.map(pairOf);
-    const c = data.detections;
+    const c = data.detections, im = data.images;
+    for (let j = 0; j < im.index.length; j++) {
+      const first = base + im.first[j];
+      S.image.fill(im.index[j], first, first + im.count[j]);
+      IMG[im.index[j]] = {
+        width: im.width[j], height: im.height[j], panel: im.panel[j], failed: im.failed[j], first, count: im.count[j],
+        preview: isNum(im.preview_width[j]) ? { file: im.preview_file[j], width: im.preview_width[j], height: im.preview_height[j] } : null,
+      };
+    }
     for (let i = 0; i < c.id.length; i++) {
       const g = base + i;
-      S.image[g] = c.image[i];
       S.id[g] = c.id[i];
       S.label[g] = c.label[i];
       S.conf[g] = isNum(c.confidence[i]) ? c.confidence[i] : NaN;
@@ -246,14 +253,13 @@
         S.gt[g] = { status: gt.status, gt_id: gt.gt_id, category: gt.category, iou: order(gt.iou), boundary_iou: order(gt.boundary_iou), box_iou: gt.box_iou };
       }
     }
-    for (const img of data.images) IMG[img.index] = { ...img, first: base + img.first };
     chunks[n].loaded = true;
     loadedChunks++;
   };
   window.segkitMasks = (n, data) => {
     if (!D.chunks[n] || data.number !== n) return;
     maskCache.delete(n);
-    maskCache.set(n, new Map(data.images.map((m) => [m.index, m])));
+    maskCache.set(n, new Map(data.index.map((index, j) => [index, { masks: data.masks[j], gt: data.gt[j] }])));
     while (maskCache.size > MASK_CHUNKS_KEPT) maskCache.delete(maskCache.keys().next().value);
   };
 
