@@ -209,6 +209,26 @@ def test_resumed_images_appear_with_their_masks(site, tmp_path):
     assert all(set(m["masks"]) == set(BACKENDS) and m["masks"]["mock"] for m in masks.values())
 
 
+def test_object_storage_and_the_ray_engine_make_the_same_page_data(site, s3_server, ray_cluster, tmp_path):
+    """Previews are made where each image finishes: on S3 (the page itself is local-only) and in Ray's tasks."""
+    make_dataset(tmp_path)
+    s3_server.bucket("page-in")
+    s3_server.bucket("page-out")
+    images = s3_server.upload(tmp_path / "images", "page-in", "images")
+    dets = s3_server.upload(tmp_path / "dets", "page-in", "dets")
+    on_s3 = run_cli("run", "--images", images, "--detections", dets, "--out", "s3://page-out/a", "--conf", "0",
+                    "-b", "mock", "-b", "mock-ellipse", "--html")
+    assert "report.html is written in local folders only" in on_s3.output
+    (tmp_path / "ray.yaml").write_text("ray:\n  cpus_per_actor: 0.5\n", encoding="utf-8")
+    on_ray = tmp_path / "ray"
+    run_cli(*run_args(tmp_path, on_ray, "--html", "--engine", "ray", "--config", tmp_path / "ray.yaml"))
+    for out in (s3_server.download("page-out", "a", tmp_path / "from-s3"), on_ray):
+        write_html_report(out)
+        for kind in ("rows", "masks"):
+            assert (out / "html" / "data" / f"{kind}-0.js").read_bytes() == (site / "html" / "data" / f"{kind}-0.js").read_bytes()
+        assert sorted(p.name for p in (out / "html" / "img").iterdir()) == sorted(p.name for p in (site / "html" / "img").iterdir())
+
+
 def test_compare_without_the_originals_keeps_the_pictures_or_draws_on_grey(site, tmp_path, monkeypatch):
     monkeypatch.delenv("SEGKIT_HTML")  # the default, which the other test files turn off
     out = tmp_path / "out"

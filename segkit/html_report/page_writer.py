@@ -117,6 +117,14 @@ def _padded(rows: list[list[Any]], width: int) -> list[list[Any]]:
     return rows
 
 
+def _import_libraries() -> None:
+    try:
+        import fontTools.subset  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+    except Exception:  # noqa: BLE001 - finish() imports them again and reports what fails
+        pass
+
+
 def _as_dict(document: Any) -> dict[str, Any] | None:
     if document is None:
         return None
@@ -146,6 +154,8 @@ class PageWriter:
         self._chunk = _Chunk(0, 0, 0)
         self._lock = threading.Lock()
         self._detections = 0
+        # The plotting and font libraries take a second to import: meanwhile the images are added.
+        threading.Thread(target=_import_libraries, name="page-imports", daemon=True).start()
 
     # ------------------------------------------------------------ per image
     def add(self, record: ImageRecord) -> None:

@@ -117,7 +117,7 @@ def write_preview(
     path = layout.preview_path(stem)
     file = None
     if rgb is not None and rgb.shape[:2] == (height, width):
-        small = rgb if geometry.size == size else cv2.resize(rgb, geometry.size, interpolation=cv2.INTER_AREA)
+        small = rgb if geometry.size == size else shrink(rgb, geometry.size)
         try:
             write_jpeg(path, small, JPEG_QUALITY)
             file = layout.relative(path)
@@ -127,6 +127,20 @@ def write_preview(
         file = layout.relative(path)
     return Preview(file=file, width=geometry.size[0], height=geometry.size[1],
                    masks={name: dict(by_id) for name, by_id in masks.items()})
+
+
+def shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` scaled down to ``size`` (width, height), fast: OpenCV's area filter is ten times faster by a
+    whole factor (the image cropped by less than that factor to make it exact), then linear interpolation
+    does the rest, under 2x, where it loses nothing visible."""
+    height, width = rgb.shape[:2]
+    k = min(width // size[0], height // size[1])
+    if k >= 2:
+        w, h = width // k * k, height // k * k
+        rgb = cv2.resize(rgb[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
 
 
 def _picture_of_size(path: Path, size: tuple[int, int]) -> bool:

@@ -238,15 +238,17 @@
       const g = base + i;
       S.id[g] = c.id[i];
       S.label[g] = c.label[i];
-      S.conf[g] = isNum(c.confidence[i]) ? c.confidence[i] : NaN;
-      S.box.set(c.box[i], 4 * g);
+      S.conf[g] = c.confidence[i] === null ? NaN : c.confidence[i];
+      const box = c.box[i];
+      S.box[4 * g] = box[0]; S.box[4 * g + 1] = box[1]; S.box[4 * g + 2] = box[2]; S.box[4 * g + 3] = box[3];
       const areas = c.areas[i], scores = c.scores[i], ious = c.ious[i];
-      bmap.forEach((k, j) => {
-        if (k < 0) return;
-        if (isNum(areas[j])) S.area[g * NB + k] = areas[j];
-        if (isNum(scores[j])) S.score[g * NB + k] = scores[j];
-      });
-      pmap.forEach((k, j) => { if (k >= 0 && isNum(ious[j])) S.iou[g * NP + k] = ious[j]; });
+      for (let j = 0; j < bmap.length; j++) {
+        const k = bmap[j];
+        if (k < 0) continue;
+        if (areas[j] !== null) S.area[g * NB + k] = areas[j];
+        if (scores[j] !== null) S.score[g * NB + k] = scores[j];
+      }
+      for (let j = 0; j < pmap.length; j++) if (pmap[j] >= 0 && ious[j] !== null) S.iou[g * NP + pmap[j]] = ious[j];
       const gt = c.gt[i];
       if (gt && S.gt) {
         const order = (values) => BACKENDS.map((_, k) => { const j = bmap.indexOf(k); return j >= 0 && isNum(values[j]) ? values[j] : null; });
@@ -1191,5 +1193,5 @@
   applyFilters();
   if (location.hash.startsWith("#view=")) fromHash();
   document.documentElement.dataset.ready = "true";
-  loadEverything(refreshDetections);
+  setTimeout(() => loadEverything(refreshDetections), 0); // after the first paint
 })();
