@@ -24,7 +24,7 @@ from segkit.cli.commands import app
 from segkit.html_report import PageSettings, PageWriter, write_html_report
 from segkit.html_report import plots
 from segkit.html_report.model import MaskChunk, PageChunk, PageIndex
-from segkit.html_report.page import script_json
+from segkit.html_report.page import chunk_script, script_json
 from segkit.outputs.agreement import build_report
 from segkit.outputs.previews import decode_runs, encode_runs
 from segkit.outputs.reading import load_mask
@@ -81,11 +81,11 @@ def page_index(out) -> dict:
 
 
 def chunk(out, kind, n) -> dict:
-    """A data chunk: the JSON inside its `segkitChunk(n, {...});` call."""
+    """A data chunk: the JSON inside its `segkitChunk(n, JSON.parse('...'));` call."""
     text = (out / "html" / "data" / f"{kind}-{n}.js").read_text(encoding="utf-8")
-    match = re.fullmatch(r"segkit(?:Chunk|Masks)\((\d+),(.*)\);\n", text, re.S)
+    match = re.fullmatch(r"segkit(?:Chunk|Masks)\((\d+),JSON\.parse\('(.*)'\)\);\n", text, re.S)
     assert match and int(match.group(1)) == n
-    return json.loads(match.group(2))
+    return json.loads(re.sub(r"\\(.)", r"\1", match.group(2)))  # the string literal's escapes undone
 
 
 def all_chunks(out, kind) -> list[dict]:
@@ -161,6 +161,16 @@ def test_the_embedded_json_cannot_end_its_script_element():
     text = script_json({"label": BREAKOUT + "\u2028&" + XSS})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == {"label": BREAKOUT + "\u2028&" + XSS}
+
+
+def test_a_chunk_script_gives_back_the_data_it_was_made_from(chromium):
+    data = {"text": "it's \\ \"quoted\" </script><!-- \u2028 & 猫 \u202e", "n": [1, None, 0.5]}
+    script = chunk_script("segkitChunk", 4, json.dumps(data, ensure_ascii=False))
+    assert "<" not in script and "\u2028" not in script and script.count("\n") == 1
+    page = chromium.new_page()
+    got = page.evaluate("(script) => { let out; window.segkitChunk = (n, d) => { out = [n, d]; }; (0, eval)(script); return out; }", script)
+    assert got == [4, data]
+    page.close()
 
 
 def test_big_images_get_a_preview_of_preview_side(tmp_path):

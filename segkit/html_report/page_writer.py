@@ -42,13 +42,14 @@ from segkit.html_report.model import (
     PageIndex,
     Plots,
 )
-from segkit.html_report.page import escape_for_script, render_page
+from segkit.html_report.page import chunk_script, escape_for_script, render_page
 from segkit.html_report.palette import backend_color, page_colors
 from segkit.html_report.tallies import FINE_BINS, PAIR_BINS, Histogram, Lowest
 from segkit.outputs.files import atomic_write_bytes, finite
 from segkit.outputs.layout import PAGE_CHUNK_NAME, OutputLayout
 from segkit.outputs.mask_metrics import pair_name
 from segkit.outputs.records import DetectionRecord, ImageRecord
+from segkit.storage import is_remote
 
 MAX_FAILURES = 500
 BOX = "box"  # eval's baseline: the detection box as a mask
@@ -56,7 +57,7 @@ OLD_PICTURE = re.compile(r"^[0-9a-f]{16}-[0-9a-z-]+\.(jpg|png)$")  # segkit 0.1'
 
 
 class HtmlReportError(SegkitError):
-    """report.html or its data could not be written (disk full, folder made read-only, a plot failed)."""
+    """report.html or its data could not be written (disk full, folder made read-only, a bug in making it)."""
 
     exit_code = 1
 
@@ -321,8 +322,7 @@ class PageWriter:
         paths = {}
         for kind, callback, document in (("rows", ROWS_CALLBACK, rows), ("masks", MASKS_CALLBACK, chunk.masks)):
             path = self.layout.page_chunk_path(kind, chunk.number)
-            text = escape_for_script(document.model_dump_json())
-            atomic_write_bytes(path, f"{callback}({chunk.number},{text});\n".encode("utf-8"))
+            atomic_write_bytes(path, chunk_script(callback, chunk.number, document.model_dump_json()).encode("utf-8"))
             paths[kind] = self.layout.relative(path)
             self.written.add(path.name)
         self.chunks.append(ChunkInfo(rows=paths["rows"], masks=paths["masks"], first_image=chunk.first_image,
@@ -355,8 +355,10 @@ class PageWriter:
         backends = [str(b) for b in report.get("backends", [])]
         pairs = [str(p.get("pair", pair_name(p["a"], p["b"]))) for p in report.get("pairs", [])]
         page_notes = [*notes, *self._notes()]
+        drawn = self._plots(report, evaluation, backends, page_notes)  # a plot that fails adds a note
+        remote = is_remote(root)
         index = PageIndex(
-            title=self.settings.title or root.resolve().name or str(root),
+            title=self.settings.title or (root.name if remote else root.resolve().name) or str(root),
             generator=f"segkit {__version__}",
             report=finite(report),
             eval=finite(evaluation),
@@ -371,7 +373,7 @@ class PageWriter:
             has_gt=self.has_gt,
             gallery=self.worst.sorted(),
             colors=page_colors(),
-            plots=self._plots(report, evaluation, backends, page_notes),
+            plots=drawn,
             failures=finite(failures[:MAX_FAILURES]),
             failures_total=len(failures),
             notes=page_notes,
@@ -380,7 +382,8 @@ class PageWriter:
         # The page's own font: IPAexGothic cut down to the characters the page can show.
         font = subset_font(data + "".join(sorted(self.font_text)))
         page = render_page(f"segkit report: {index.title}", data, font)
-        self._remove_stale()
+        if not remote:  # an object store keeps what it has: nothing there is listed to be removed
+            self._remove_stale()
         atomic_write_bytes(self.layout.report_html_path, page.encode("utf-8"))
         return self.layout.report_html_path
 
