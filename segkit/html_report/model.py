@@ -11,9 +11,9 @@ Three documents:
 * ``MaskChunk``, ``html/data/masks-<n>.js``: the same images' masks at preview scale, loaded only for an
   image view.
 
-A chunk file is one call, ``segkitChunk(n, {...})`` or ``segkitMasks(n, {...})``, so that it loads with a
-script element from the file system, where a page can fetch nothing. Numbers are the records' own: the
-page computes none of them.
+A chunk file is one call, ``segkitChunk(n, JSON.parse('{...}'))`` or ``segkitMasks(...)`` (``page.chunk_script``),
+so that it loads with a script element from the file system, where a page can fetch nothing. Numbers are
+the records' own: the page computes none of them.
 """
 
 from __future__ import annotations
