@@ -64,6 +64,7 @@ class VizSettings(BaseModel):
     max_detections: int = Field(200, ge=1, description="a panel draws at most this many detections (the first ones)")
     max_labels: int = Field(40, ge=0, description="and labels at most this many of them")
     jpeg_quality: int = Field(90, ge=1, le=100)
+    preview_side: int = Field(480, ge=32, le=4096, description="the page's picture of each image (and its masks) has at most this longer side")
 
 
 class LimitSettings(BaseModel):

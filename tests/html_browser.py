@@ -57,7 +57,8 @@ class Visit:
         return Image.open(io.BytesIO(target.screenshot())).convert("RGB")
 
 
-def visit(browser, page_path: Path, hash_part: str = "") -> Visit:
+def visit(browser, page_path: Path, hash_part: str = "", wait_for_data: bool = True) -> Visit:
+    """Open a page; wait until it is drawn from its index and (``wait_for_data``) every data chunk is loaded."""
     page = browser.new_page()
     seen = Visit(page)
     page.on("console", lambda m: seen.console.append(f"{m.type}: {m.text}"))
@@ -71,5 +72,7 @@ def visit(browser, page_path: Path, hash_part: str = "") -> Visit:
     page.on("dialog", on_dialog)
     page.goto(page_path.resolve().as_uri() + hash_part)
     page.wait_for_selector("html[data-ready=true]", timeout=15000)
+    if wait_for_data:
+        page.wait_for_selector("html[data-loaded=true]", timeout=60000)
     page.evaluate("document.fonts.ready.then(() => true)")
     return seen

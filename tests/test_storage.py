@@ -47,7 +47,9 @@ def test_a_run_reads_and_writes_s3_and_writes_what_a_local_run_writes(s3_server,
 
     again = run(*common[:-1], "--html", "--out", "s3://masks-out/runs/a")  # resume reads the records back from S3
     assert again.exit_code == 0 and "5 already complete" in again.output
-    assert "warning: report.html is written in local folders only" in again.output
+    page = s3_server.client.get_object(Bucket="masks-out", Key="runs/a/report.html")["Body"].read().decode()
+    keys = {o["Key"] for o in s3_server.client.list_objects_v2(Bucket="masks-out", Prefix="runs/a/html/")["Contents"]}
+    assert "html/data/rows-0.js" in page and {"runs/a/html/data/rows-0.js", "runs/a/html/data/masks-0.js"} <= keys
 
 
 @pytest.mark.parametrize("flag", ["--images", "--out"])

@@ -75,6 +75,7 @@ class EvalResult:
     records_updated: int
     seconds: float
     ground_truth: GroundTruth | None = field(default=None, repr=False)
+    records: list[ImageRecord] = field(default_factory=list, repr=False)  # the records read, as rewritten (the page's)
 
     @property
     def problems(self) -> list[str]:
@@ -187,7 +188,7 @@ def _evaluate(layout: OutputLayout, options: EvalOptions, gt: GroundTruth, label
     document = build_document(images, backends, scores, header, options.worst, concept)
     updated = _update_records(layout, dict(records), images)
     files = save_document(layout, document)
-    return EvalResult(document, images, files, updated, time.perf_counter() - started, gt)
+    return EvalResult(document, images, files, updated, time.perf_counter() - started, gt, [record for _, record in records])
 
 
 def _instances(images: Sequence[ImageEval]) -> int:
@@ -219,6 +220,9 @@ def _update_records(layout: OutputLayout, records: Mapping[str, ImageRecord], im
                 if inst.ground_truth != entry:
                     inst.ground_truth = entry
                     changed = True
+        if record.preview is not None and record.preview.gt != image.gt_preview:
+            record.preview.gt = image.gt_preview  # the page's ground-truth layer, at the preview's scale
+            changed = True
         if changed:
             write_json(layout.json_path(image.stem), record)
             updated += 1

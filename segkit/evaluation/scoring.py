@@ -26,13 +26,14 @@ from segkit.evaluation.label_map import UNMAPPED, LabelMap
 from segkit.evaluation.matching import Candidate, Match, match_instances, match_semantic
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_metrics import boundary_iou, iou
+from segkit.outputs.previews import geometry_of, preview_mask
 from segkit.outputs.reading import (
     OutputFileError,
     load_answer_mask,
     load_backend_record,
     load_instance_mask,
 )
-from segkit.outputs.records import Answer, BackendRecord, ImageRecord
+from segkit.outputs.records import Answer, BackendRecord, ImageRecord, PreviewMask
 from segkit.plugins.mock import box_mask
 
 BASELINE = "box"  # the detection box filled, scored like a backend
@@ -84,6 +85,7 @@ class ImageEval:
     no_ground_truth: bool = False
     problem: str | None = None
     concepts: dict[str, ConceptEval] = field(default_factory=dict)  # per concept backend: its own instances scored
+    gt_preview: list[PreviewMask] | None = None  # the ground truth at the record's preview scale, for the page
 
     @property
     def scored(self) -> bool:
@@ -110,6 +112,7 @@ def score_image(stem: str, record: ImageRecord, ctx: ScoringContext) -> ImageEva
     try:
         gt = ctx.gt.load(record.image, size)
         _score(out, stem, record, gt, size, ctx)
+        out.gt_preview = _gt_preview(record, gt)
     except GroundTruthProblem as exc:
         out.problem = f"{record.image}: {exc}"
     except OutputFileError as exc:
@@ -223,3 +226,17 @@ def score_concepts(name: str, backend: BackendRecord, record: ImageRecord, gt: G
         evals[inst.id] = item
     out.instances = [evals[inst.id] for inst in backend.instances]
     return out, ap
+
+
+def _gt_preview(record: ImageRecord, gt: GtImage) -> list[PreviewMask] | None:
+    """Every ground-truth instance (semantic: every class present) at the scale of the record's preview,
+    while the masks are in memory: the page shows them from the record alone. None without a preview."""
+    if record.preview is None:
+        return None
+    geometry = geometry_of(record.preview, record.width, record.height)
+    if gt.semantic:
+        assert gt.classes is not None
+        masks = [gt.classes == c for c in gt.present_classes()]
+    else:
+        masks = [g.mask for g in gt.instances]
+    return [p for p in (preview_mask(m, None, geometry) for m in masks) if p is not None]

@@ -2,9 +2,10 @@
 
 ``MaskSink`` takes one backend's masks for one image as they arrive (dense, in chunks of boxes) and
 keeps only what later steps need: the masks as RLE (``MaskSet``), the mask PNGs written at once (or the
-RLE kept for the record with ``--mask-format rle``), and the panel-scale crops. ``finish_image`` then
-measures every pair of backends, draws the panel when asked, and writes the image record. A run feeds
-it masks from the backends; a compare feeds it masks read back from disk, so both write the same files.
+RLE kept for the record with ``--mask-format rle``), the panel-scale crops and the page's preview-scale
+masks. ``finish_image`` then measures every pair of backends, draws the panel when asked, writes the
+page's picture of the image, and writes the image record. A run feeds it masks from the backends; a
+compare feeds it masks read back from disk, so both write the same files.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from segkit.outputs.mask_metrics import pairwise_ious_by_id
 from segkit.outputs.mask_png import encode_mask_png
 from segkit.outputs.mask_set import MaskSet
 from segkit.outputs.panels import PanelGeometry, PanelLayer, render_panel, to_panel
+from segkit.outputs.previews import preview_geometry, preview_mask, write_preview
 from segkit.outputs.quality import mask_flags
 from segkit.outputs.records import (
     Answer,
@@ -45,6 +47,7 @@ class OutputSettings:
     iou_threshold: float = DEFAULT_IOU_THRESHOLD  # --panels disagree draws images with a pair below it
     viz: VizSettings = field(default_factory=VizSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    page: bool = True  # the page's picture and preview-scale masks of each image (off with --no-html)
 
 
 class MaskSink:
@@ -60,6 +63,8 @@ class MaskSink:
         self.write_files = write_files  # False when the masks were read back from disk (compare)
         self.full_rle = full_rle or settings.mask_format == "rle"  # keep full-image RLE (rle records, --coco)
         self.geometry = PanelGeometry.of(self.width, self.height, settings.viz) if settings.panels != "none" else None
+        self.preview = preview_geometry(self.width, self.height, settings.viz.preview_side) if settings.page else None
+        self.preview_masks: dict[int, Any] = {}  # detection id -> PreviewMask (empty masks left out)
         self.masks = MaskSet.empty(self.height, self.width)
         self.ids: list[int] = []
         self.answers: list[Answer] = []
@@ -83,6 +88,10 @@ class MaskSink:
             drawn = index < self.settings.viz.max_detections and self.masks.areas[index] > 0
             self.layer.masks.append(to_panel(mask, self.masks.bbox_xywh(index), self.geometry) if drawn else None)
             self.layer.scores.append(score)
+        if self.preview is not None:
+            placed = preview_mask(mask, self.masks.bbox_xywh(index), self.preview)
+            if placed is not None:
+                self.preview_masks[det.id] = placed
 
     def _answer(self, det: Detection, mask: np.ndarray, score: float, index: int) -> Answer:
         area = self.masks.areas[index]
@@ -119,11 +128,12 @@ def finish_image(
     coco: CocoExport | None = None,
     redraw: bool = True,
 ) -> tuple[ImageRecord, str]:
-    """Pair IoUs, the panel and the image record of one image (written last: it marks the image complete).
+    """Pair IoUs, the panel, the page's preview and the image record of one image (written last: it marks
+    the image complete).
 
-    ``rgb`` is the image for the panel (None: not available). Returns the record and what happened to
-    the panel: "drawn", "skipped" (by ``--panels``), "kept" (an existing panel, not redrawn: ``redraw``
-    False or no image) or "none".
+    ``rgb`` is the image for the panel and the preview (None: not available). Returns the record and what
+    happened to the panel: "drawn", "skipped" (by ``--panels``), "kept" (an existing panel, not redrawn:
+    ``redraw`` False or no image) or "none".
     """
     records = [o.record for o in outputs]
     concept = {o.record.backend: o.instances for o in outputs if o.instances is not None}
@@ -158,6 +168,11 @@ def finish_image(
     if panel_file:
         image.panel = panel_file
         image.files.append(panel_file)
+    if settings.page:
+        image.preview = write_preview(layout, stem, rgb, (image.width, image.height), settings.viz.preview_side,
+                                      {name: sink.preview_masks for name, sink in sinks.items()})
+        if image.preview.file:
+            image.files.append(image.preview.file)
     write_json(layout.json_path(stem), image)
     if coco is not None:
         for o in outputs:

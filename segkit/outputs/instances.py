@@ -14,7 +14,7 @@ unpaired detection is one the concept backend missed; an unpaired instance is an
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -26,8 +26,15 @@ from segkit.outputs.mask_png import encode_mask_png
 from segkit.outputs.mask_set import MaskSet
 from segkit.outputs.matching import DEFAULT_IOU_MATCH, match_boxes, match_masks
 from segkit.outputs.panels import InstanceLayer, PanelGeometry, PanelLayer, to_panel
+from segkit.outputs.previews import preview_geometry, preview_mask
 from segkit.outputs.quality import mask_flags
-from segkit.outputs.records import ConceptRecord, InstancePairs, InstanceRecord, MatchedPair, Rle
+from segkit.outputs.records import (
+    ConceptRecord,
+    InstancePairs,
+    InstanceRecord,
+    MatchedPair,
+    Rle,
+)
 from segkit.plugins.concept_segmenter import Concept, ConceptInstances
 
 
@@ -51,6 +58,9 @@ class PairedMasks(NamedTuple):
     ids: list[int]
     masks: MaskSet
     layer: PanelLayer
+    # the page's preview-scale masks: paired instances under their detection's id, the others (extra
+    # instances) under -(instance id + 1), so the page draws every instance but compares only the paired
+    preview_masks: dict[int, Any]
 
 
 class InstanceSink:
@@ -70,6 +80,8 @@ class InstanceSink:
         self.masks = MaskSet.empty(self.height, self.width)
         self.instances: list[InstanceRecord] = []
         self.panel_masks: list = []  # panel-scale crops (Placed or None), one per instance
+        self.preview = preview_geometry(self.width, self.height, settings.viz.preview_side) if settings.page else None
+        self.preview_crops: list = []  # the page's preview-scale crops (PreviewMask or None), one per instance
 
     @property
     def concept_records(self) -> list[ConceptRecord]:
@@ -94,6 +106,8 @@ class InstanceSink:
         if self.geometry is not None:
             drawn = index < self.settings.viz.max_detections and self.masks.areas[index] > 0
             self.panel_masks.append(to_panel(mask, extent, self.geometry) if drawn else None)
+        if self.preview is not None:
+            self.preview_crops.append(preview_mask(mask, extent, self.preview))
 
     def _entry(self, index: int, mask: np.ndarray, score: float, box: list[float], concept: int) -> InstanceRecord:
         label = self.concepts[concept].name if concept < len(self.concepts) else "instance"
@@ -123,7 +137,11 @@ class InstanceSink:
         chosen = [k for k, inst in enumerate(self.instances) if inst.detection is not None]
         layer = PanelLayer([self.panel_masks[k] for k in chosen] if self.geometry is not None else [],
                            [self.instances[k].score for k in chosen])
-        return PairedMasks([self.instances[k].detection for k in chosen], self.masks.select(chosen), layer)  # type: ignore[misc]
+        previews: dict[int, Any] = {}
+        for k, inst in enumerate(self.instances if self.preview is not None else ()):
+            if self.preview_crops[k] is not None:
+                previews[inst.detection if inst.detection is not None else -(inst.id + 1)] = self.preview_crops[k]
+        return PairedMasks([self.instances[k].detection for k in chosen], self.masks.select(chosen), layer, previews)  # type: ignore[misc]
 
     def instance_layer(self) -> InstanceLayer:
         """Every instance at panel scale, for its column."""

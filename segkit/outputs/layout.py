@@ -9,6 +9,9 @@
     OUT/eval.json, OUT/eval.csv                            every backend scored against ground truth (segkit eval, run --gt)
     OUT/coco/<backend>.json                                every mask of a backend as COCO RLE annotations (--coco)
     OUT/failures.json                                      what failed in the last run, and why
+    OUT/report.html                                        the page: report, scores and every image, offline
+    OUT/html/img/<key>.jpg                                 the page's picture of an image (key: a hash of its stem)
+    OUT/html/data/rows-<n>.js, OUT/html/data/masks-<n>.js  the page's data, a chunk of images at a time
 
 `segkit detect` writes a folder of its own, the detections that `segkit run --detections` reads:
 
@@ -25,6 +28,7 @@ OUT may also be an object-store URL (``s3://bucket/prefix``, see ``segkit.storag
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from pathlib import Path
@@ -39,6 +43,15 @@ def safe_label(label: str, limit: int = 40) -> str:
     text = "".join(c if c.isalnum() or c == "-" else "_" for c in text)
     text = re.sub(r"_+", "_", text).strip("_-")
     return text[:limit] or "item"
+
+
+def short_hash(text: str, length: int = 16) -> str:
+    """A file name for ``text`` (an image stem) that holds nothing of it: no input reaches a URL of the page."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:length]
+
+
+PAGE_CHUNK_KINDS = ("rows", "masks")
+PAGE_CHUNK_NAME = re.compile(r"^(rows|masks)-(0|[1-9][0-9]*)\.js$")
 
 
 class OutputLayout:
@@ -102,8 +115,22 @@ class OutputLayout:
 
     @property
     def html_dir(self) -> Path:
-        """The HTML report's pictures (segkit.html_report.assets names the files in it)."""
+        """The page's pictures and data (html/img/, html/data/)."""
         return self.root / "html"
+
+    def preview_path(self, stem: str) -> Path:
+        """The page's picture of an image: the original scaled down (segkit.outputs.previews)."""
+        return self.html_dir / "img" / f"{short_hash(stem)}.jpg"
+
+    @property
+    def page_data_dir(self) -> Path:
+        return self.html_dir / "data"
+
+    def page_chunk_path(self, kind: str, number: int) -> Path:
+        """A chunk of the page's data: ``rows`` (the detections' numbers) or ``masks`` (the previews' masks)."""
+        if kind not in PAGE_CHUNK_KINDS:
+            raise ValueError(f"page chunks are {PAGE_CHUNK_KINDS}, not {kind!r}")
+        return self.page_data_dir / f"{kind}-{int(number)}.js"
 
     def coco_path(self, backend: str) -> Path:
         return self.coco_dir / f"{backend}.json"

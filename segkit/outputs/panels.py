@@ -48,7 +48,12 @@ class PanelGeometry:
 
     @classmethod
     def of(cls, width: int, height: int, viz: VizSettings) -> "PanelGeometry":
-        scale = min(1.0, viz.max_column_width / width, viz.max_column_height / height)
+        return cls.fit(width, height, viz.max_column_width, viz.max_column_height)
+
+    @classmethod
+    def fit(cls, width: int, height: int, max_width: int, max_height: int) -> "PanelGeometry":
+        """The image scaled down (never up) to fit ``max_width`` x ``max_height``."""
+        scale = min(1.0, max_width / width, max_height / height)
         return cls(scale, (max(1, round(width * scale)), max(1, round(height * scale))))
 
 

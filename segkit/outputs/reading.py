@@ -240,9 +240,10 @@ def find_backend_records(layout: OutputLayout) -> dict[str, dict[str, Path]]:
 
 
 def _file_is_whole(layout: OutputLayout, rel: str) -> bool:
-    """Whether a file a record lists lies in the output folder's masks/, backends/ or viz/, is a regular
-    file, and is whole (a PNG: its signature and IEND trailer, read without the rest; a JSON file: parsed)."""
-    folders = {"masks": layout.masks_dir, "backends": layout.backends_dir, "viz": layout.viz_dir}
+    """Whether a file a record lists lies in the output folder's masks/, backends/, viz/ or html/ (the page's
+    preview), is a regular file, and is whole (a PNG: its signature and IEND trailer, read without the rest;
+    a JSON file: parsed)."""
+    folders = {"masks": layout.masks_dir, "backends": layout.backends_dir, "viz": layout.viz_dir, "html": layout.html_dir}
     try:
         folder = folders[PurePosixPath(rel).parts[0]]
         path = output_file(layout, rel, folder, "the file")

@@ -288,6 +288,30 @@ class BackendRun(_Model):
     seconds: float = 0.0
 
 
+# A mask at the page's preview scale: x, y, width, height of its crop in preview pixels, and the crop's
+# pixels as run lengths (segkit.outputs.previews.encode_runs; the page's script reads them).
+PreviewMask = tuple[int, int, int, int, str]
+
+
+class Preview(_Model):
+    """What the page shows of an image, made as the image finished (segkit.outputs.previews): its picture
+    (``file``, relative to OUT; None when the original was not at hand: the page draws the masks on grey),
+    its size in preview pixels, every mask at that size, and (after `segkit eval`) the ground truth."""
+
+    file: str | None = None
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    masks: dict[str, dict[int, PreviewMask]] = Field(default_factory=dict)  # backend -> detection id -> mask
+    gt: list[PreviewMask] | None = None  # every ground-truth instance (semantic: every class present)
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_gt(self, handler):
+        data = handler(self)
+        if data.get("gt") is None:
+            data.pop("gt", None)
+        return data
+
+
 class ImageRecord(_Model):
     """``json/<stem>.json``: every backend's answers for one image, with the pair IoUs."""
 
@@ -309,13 +333,16 @@ class ImageRecord(_Model):
     concepts: dict[str, list[ConceptRecord]] = Field(default_factory=dict)  # per concept backend
     instances: dict[str, list[InstanceEntry]] = Field(default_factory=dict)  # per concept backend that answered
     instance_pairs: dict[str, InstancePairs] = Field(default_factory=dict)  # "a vs b" -> masks paired by mask IoU
+    preview: Preview | None = None  # absent with --no-html, and in records of segkit before 0.2
 
     @model_serializer(mode="wrap")
-    def _drop_absent_concepts(self, handler):  # images without concept backends keep the JSON they always had
+    def _drop_absent_fields(self, handler):  # images without concept backends or a preview keep the JSON they always had
         data = handler(self)
         for key in ("concepts", "instances", "instance_pairs"):
             if not data.get(key):
                 data.pop(key, None)
+        if data.get("preview") is None:
+            data.pop("preview", None)
         return data
 
     def instance_labels(self, backend: str) -> dict[int, str]:

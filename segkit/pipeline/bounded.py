@@ -34,3 +34,16 @@ def bounded_map(pool: Executor, fn: Callable[[T], R], items: Iterable[T], window
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
             yield future.result()
+
+
+def bounded_map_ordered(pool: Executor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """``fn(item)`` for each item on ``pool``, at most ``window`` in flight, yielded in the items' order."""
+    from collections import deque
+
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= max(1, window):
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

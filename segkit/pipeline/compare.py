@@ -56,9 +56,10 @@ from segkit.outputs.records import (
     ImageRecord,
     RecordConflict,
 )
-from segkit.pipeline.bounded import bounded_map
+from segkit.pipeline.bounded import bounded_map_ordered
 from segkit.pipeline.evaluate import score_again
 from segkit.pipeline.events import RunEvents
+from segkit.html_report.page_writer import PageWriter
 from segkit.pipeline.page import publish_page
 
 
@@ -160,19 +161,21 @@ def compare_job(job: CompareJob, events: RunEvents | None = None,
     stems = sorted({stem for name in order for stem in found[name]})
     coco = CocoExport() if job.coco else None
     tally = AgreementTally(order, job.iou_threshold, job.worst)
+    page = PageWriter(layout.root) if job.html else None  # fed each rebuilt record as it comes
     results: list[ImageComparison] = []
     with OutputLock(layout.root):
         remove_stale_temp_files(layout)
         one = _ImageJob(layout, order, found, job, coco)
         with ThreadPoolExecutor(workers or machine_cores(), thread_name_prefix="compare") as pool:
-            for outcome in bounded_map(pool, one.run, stems, 4 * (workers or machine_cores())):
+            for outcome in bounded_map_ordered(pool, one.run, stems, 4 * (workers or machine_cores())):
                 if outcome.record is not None:
                     tally.add(outcome.record)
+                    if page is not None:
+                        page.add(outcome.record)
                     outcome.record, outcome.compared = None, True
                 results.append(outcome)
                 if on_image:
                     on_image(outcome)
-        results.sort(key=lambda r: r.stem)
         report = tally.report()
         try:
             files = save_report(layout, report) + (coco.write(layout, order) if coco is not None else [])
@@ -184,8 +187,12 @@ def compare_job(job: CompareJob, events: RunEvents | None = None,
         result.evaluation = score_again(layout.root, None, events, backends=order, limits=job.limits)  # keeps eval.json current
     except SegkitError as exc:
         result.evaluation_error = exc
-    if job.html:
-        result.page = publish_page(layout.root, job.images, events)
+    if page is not None:
+        if result.evaluation is not None:  # the scoring rewrote the records: the page takes them from it
+            page = PageWriter(layout.root)
+            for record in result.evaluation.records:
+                page.add(record)
+        result.page = publish_page(layout.root, events, page, report, result.evaluation)
     return result
 
 
@@ -200,7 +207,8 @@ class _ImageJob:
         self.options = options
         self.coco = coco
         self.settings = OutputSettings(panels=options.panel_mode if options.panels else "none",
-                                       iou_threshold=options.iou_threshold, viz=options.viz, quality=options.quality)
+                                       iou_threshold=options.iou_threshold, viz=options.viz, quality=options.quality,
+                                       page=options.html)
 
     def run(self, stem: str) -> ImageComparison:
         outcome = ImageComparison(stem)
@@ -237,7 +245,7 @@ class _ImageJob:
         records = self._records(stem)
         first = records[0][0]
         rgb = None
-        if self.settings.panels != "none":
+        if self.settings.panels != "none" or (self.settings.page and not self.layout.preview_path(stem).is_file()):
             rgb = self._load_image(first, outcome)
         settings = self.settings
         outputs = []
@@ -287,7 +295,7 @@ class _ImageJob:
             except ImageFailed:
                 rgb = None
         if rgb is None or rgb.shape[:2] != (first.height, first.width):  # not found, unreadable, or another picture
-            outcome.image_missing = True
+            outcome.image_missing = self.settings.panels != "none"  # the page's preview goes on without it
             return None
         return rgb
 

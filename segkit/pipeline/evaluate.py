@@ -24,6 +24,9 @@ from segkit.evaluation.folder import (
 from segkit.evaluation.ground_truth.base import GroundTruthCoversNothing
 from segkit.outputs.layout import OutputLayout
 from segkit.pipeline.events import RunEvents
+from segkit.html_report.page_writer import PageWriter
+from segkit.html_report.writer import read_failures
+from segkit.outputs.reading import read_record
 from segkit.pipeline.page import publish_page
 
 
@@ -70,7 +73,15 @@ def eval_job(job: EvalJob, events: RunEvents | None = None) -> EvalJobResult:
     nothing can be scored (eval.json is then left as it was)."""
     events = events or RunEvents()
     evaluation = evaluate(job.out, job.options(), events)
-    page = publish_page(job.out, None, events) if job.html else None
+    page = None
+    if job.html:  # the page from the records the scoring holds (rewritten), without reading them again
+        layout = OutputLayout(job.out)
+        writer = PageWriter(layout.root)
+        for record in evaluation.records:
+            writer.add(record)
+        report = read_record(layout.report_json_path)
+        page = (publish_page(job.out, events, writer, report, evaluation, read_failures(layout.root))
+                if report is not None else publish_page(job.out, events))
     return EvalJobResult(evaluation, page)
 
 

@@ -49,6 +49,7 @@ from segkit.outputs.image_writer import OutputSettings
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.lock import OutputLock
 from segkit.outputs.reading import find_backend_records
+from segkit.outputs.records import ImageRecord
 from segkit.pipeline.backends import BackendStats, close_backends, prepare_backends
 from segkit.pipeline.concept_sources import concept_request
 from segkit.pipeline.engine import Engine, EngineRun
@@ -56,6 +57,7 @@ from segkit.pipeline.evaluate import score_again
 from segkit.pipeline.events import RunEvents
 from segkit.pipeline.image_pipeline import ImagePipeline, RunPlan
 from segkit.pipeline.image_result import ImageResult
+from segkit.html_report.page_writer import PageWriter
 from segkit.pipeline.page import publish_page
 from segkit.plugins.host import PluginHost, get_host
 from segkit.plugins.options import check_families
@@ -89,7 +91,8 @@ class RunJob(BaseModel):
     iou_threshold: float = Field(DEFAULT_IOU_THRESHOLD, ge=0.0, le=1.0)
     worst: int = Field(DEFAULT_WORST, ge=0)
     coco: bool = False
-    html: bool = True  # OUT/report.html and its pictures
+    html: bool = True  # OUT/report.html at the end
+    page: Optional[bool] = None  # each image's preview for the page (html/img/, the records' masks); None: as html
     gt: Optional[Path] = None  # ground truth to score against at the end (segkit eval's --gt)
     gt_from_config: bool = False  # `gt:` of the config: covering none of the images is a warning, not an error
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # config `options:` sections
@@ -161,8 +164,15 @@ class _Collector:
     """Takes each image's result as the engine hands it over (in the driver's thread): tells the caller,
     adds the image to the report and the COCO export, and keeps the result without its record."""
 
-    def __init__(self, names: list[str], tally: AgreementTally, coco: CocoExport | None, events: RunEvents):
+    def __init__(self, names: list[str], tally: AgreementTally, coco: CocoExport | None, events: RunEvents,
+                 page: PageWriter | None = None, images: list[Path] | None = None):
         self.names = names
+        self.page = page
+        # The page takes the records in the images' order (as a rebuild from json/ would), whatever order
+        # they finish in: a record waits only for the images still in flight before it.
+        self.order = {path: i for i, path in enumerate(images or [])}
+        self.finished: dict[int, ImageRecord | None] = {}
+        self.next = 0
         self.tally = tally
         self.coco = coco
         self.events = events
@@ -173,6 +183,9 @@ class _Collector:
     def __call__(self, result: ImageResult) -> None:
         self.events.image_done(result)
         record = result.record
+        if self.page is not None:
+            self.finished[self.order.get(result.image, -1)] = record
+            self._feed_page()
         if record is not None:
             self.tally.add(record)
             self.recorded.append(result.image.stem)
@@ -185,7 +198,18 @@ class _Collector:
             self.coco.merge(result.coco)
         self.results[result.image] = replace(result, record=None, coco=None)
 
+    def _feed_page(self, everything: bool = False) -> None:
+        assert self.page is not None
+        self.finished.pop(-1, None)
+        while self.finished and (self.next in self.finished or everything):
+            record = self.finished.pop(self.next, None)
+            if record is not None:
+                self.page.add(record)
+            self.next += 1
+
     def summary(self, images: list[Path], run: EngineRun) -> RunSummary:
+        if self.page is not None:
+            self._feed_page(everything=True)  # images that never came back (a stopped run): the rest in order
         for name, stats in run.backends.items():
             stats.images = self.images.get(name, 0)
         ordered = [self.results.get(p) or ImageResult(p, "not-run") for p in images]
@@ -238,12 +262,15 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
 
     with OutputLock(job.out):
         remove_stale_temp_files(layout)
-        outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality)
+        outputs = OutputSettings(job.mask_format, job.panels, job.iou_threshold, job.viz, job.quality,
+                                 page=job.html if job.page is None else job.page)
         plan = RunPlan(layout, index, job.conf, job.force, outputs, job.limits, job.coco, concepts=concepts,
                        detections_given=job.detections is not None)
         if job.cores:
             plan.cores = job.cores
-        collect = _Collector(names, AgreementTally(names, job.iou_threshold, job.worst), CocoExport() if job.coco else None, events)
+        page = PageWriter(layout.root) if job.html else None  # built from each image's record as it finishes
+        collect = _Collector(names, AgreementTally(names, job.iou_threshold, job.worst), CocoExport() if job.coco else None,
+                             events, page, images)
         concept_backends = {b.name: b.segmenter.max_concepts for b in backends if b.segmenter.kind == "concept"}  # type: ignore[attr-defined]
         try:
             run = engine.run(ImagePipeline(plan, names, concept_backends), images, backends, events, collect)
@@ -264,8 +291,14 @@ def run_job(job: RunJob, events: RunEvents | None = None, host: PluginHost | Non
                                         stems=collect.recorded, backends=names, limits=job.limits)
     except SegkitError as exc:  # the scoring failed; everything the run wrote is kept, and the page too
         result.evaluation_error = exc
-    if job.html:
-        result.page = publish_page(layout.root, job.images, events)
+    if page is not None:
+        # Scoring rewrote the records it scored (ground truth, its layer on the page): the page takes them
+        # from the scoring, already in memory; otherwise it has had every record as the images finished.
+        if result.evaluation is not None:
+            page = PageWriter(layout.root)
+            for record in result.evaluation.records:
+                page.add(record)
+        result.page = publish_page(layout.root, events, page, report, result.evaluation, summary.failures)
     return result
 
 

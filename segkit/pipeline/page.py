@@ -4,25 +4,32 @@ a page that cannot be written is one warning, never a failure, and never touches
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from segkit.errors import SegkitError
+from segkit.evaluation.folder import EvalResult
 from segkit.html_report import write_html_report
+from segkit.html_report.page_writer import PageWriter
+from segkit.outputs.agreement import AgreementReport
 from segkit.pipeline.events import RunEvents
 from segkit.storage import is_remote
 
-NOT_REMOTE = ("report.html is written in local folders only: copy the output down (aws s3 sync URL DIR) and run"
+NOT_REMOTE = ("report.html is rebuilt from a local folder only: copy the output down (aws s3 sync URL DIR) and run"
               " `segkit compare DIR` for the page")
 
 
-def publish_page(out: Any, images: Any, events: RunEvents) -> Path | None:
-    """Write OUT/report.html from what is in the folder; its path, or None (and one warning) if it cannot be."""
-    if is_remote(out):
-        events.warning(NOT_REMOTE)
-        return None
+def publish_page(out: Any, events: RunEvents, writer: PageWriter | None = None, report: AgreementReport | None = None,
+                 evaluation: EvalResult | None = None, failures: Sequence[Any] = ()) -> Path | None:
+    """Finish ``writer`` (the records it was fed as they were made), or, without one, rebuild the page from
+    the folder's records; the page's path, or None (and one warning) if it cannot be written."""
     events.stage("page")
     try:
-        return write_html_report(Path(out), images if images is not None and not is_remote(images) else None)
+        if writer is not None:
+            return writer.finish(report, evaluation.document if evaluation is not None else None, list(failures))
+        if is_remote(out):
+            events.warning(NOT_REMOTE)
+            return None
+        return write_html_report(Path(out))
     except SegkitError as exc:
         events.warning(f"report.html not written: {exc}")
     except OSError as exc:
