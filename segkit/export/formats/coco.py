@@ -29,7 +29,8 @@ def coco_annotations(image: ExportImage, masks_as: str, tolerance: float, backen
     for obj in image.objects:
         if masks_as == "polygon":
             pieces = mask_polygons(image.masks.masks[obj.index], tolerance)
-            segmentation: Any = [[round(float(v), 2) for v in piece.reshape(-1)] for piece in pieces if len(piece) >= 3]
+            # The outline runs through pixel indices; in COCO's coordinates pixel i spans [i, i + 1], its centre at i + 0.5.
+            segmentation: Any = [[round(float(v) + 0.5, 2) for v in piece.reshape(-1)] for piece in pieces if len(piece) >= 3]
         else:
             segmentation = image.masks.json_rle(obj.index)  # pycocotools' compressed RLE, counts as str
         out.append({
