@@ -257,3 +257,14 @@ def test_a_concept_backends_instances_are_its_dataset(cli, tmp_path):
         assert sorted(a["segkit"]["detection_id"] for a in coco(agree)["annotations"]) == [0, 2]  # the extra cat has no detection
     finally:
         host.unregister("stencil-plugin")
+
+
+def test_an_output_folder_on_object_storage_exports_like_a_local_one(folder, s3_server, tmp_path):
+    s3_server.bucket("runs")
+    url = s3_server.upload(folder.out, "runs", "a")
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert export(folder, "-f", "coco", "-b", "mock", "--to", local).exit_code == 0
+    result = folder("export", url, "-f", "coco", "-b", "mock", "--to", remote)
+    assert result.exit_code == 0, result.output
+    assert tree(remote / "annotations") == tree(local / "annotations")
+    assert "pass --to a local folder" in one_error_line(folder("export", url, "-f", "coco", "-b", "mock"))
