@@ -9,6 +9,14 @@ export runs in a fresh process; its peak RSS (ru_maxrss) shows whether memory gr
 
     .venv/bin/python benchmarks/export_throughput.py [--sizes 1000,10000] [--formats yolo-seg,coco]
         [--boxes 5] [--workers 2] [--json results.json]
+
+Seen on 2 shared CPU cores, 320x240 images, 5 masks each, 2 workers:
+
+    images   format     images/s   peak RSS
+    1,000    yolo-seg     133       130 MB
+    1,000    coco         236        77 MB
+    10,000   yolo-seg     150       140 MB
+    10,000   coco         225        85 MB
 """
 
 from __future__ import annotations
