@@ -28,11 +28,12 @@ _LAZY = {**dict.fromkeys(("RunJob", "RunResult", "run_job"), "segkit.pipeline.jo
          "RunEvents": "segkit.pipeline.events",
          **dict.fromkeys(("CompareJob", "compare_job"), "segkit.pipeline.compare"),
          **dict.fromkeys(("EvalJob", "eval_job"), "segkit.pipeline.evaluate"),
-         **dict.fromkeys(("DetectJob", "detect_job"), "segkit.pipeline.detect")}
+         **dict.fromkeys(("DetectJob", "detect_job"), "segkit.pipeline.detect"),
+         **dict.fromkeys(("ExportJob", "ExportResult", "export_job"), "segkit.export.job")}
 
 
 def __getattr__(name: str):
-    """The jobs (run, compare, eval, detect), imported on first use (they pull in the whole output stage)."""
+    """The jobs (run, compare, eval, detect, export), imported on first use (they pull in the whole output stage)."""
     if name in _LAZY:
         import importlib
 

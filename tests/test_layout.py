@@ -18,7 +18,7 @@ FLOORS = [
     ("outputs",),
     ("evaluation",),
     ("html_report",),
-    ("pipeline",),
+    ("pipeline", "export"),
     ("cli", "__main__"),
     ("testing",),
 ]
