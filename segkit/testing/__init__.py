@@ -1,7 +1,11 @@
-"""Helpers for testing segmenter plugins offline: sample data, the contract check, a CLI runner.
+"""Helpers for testing segmenter plugins offline: sample data, the contract suite, a CLI runner.
 
-    from segkit.testing import check_segmenter_contract, sample_image, sample_masks, SAMPLE_BOXES
-    check_segmenter_contract(MySegmenter("my-backend"))
+    from segkit.testing import SegmenterContract, check_segmenter_contract, sample_image, SAMPLE_BOXES
+
+    class TestContract(SegmenterContract):   # every contract check for one backend (segkit.testing.contract)
+        backend = "my-backend"
+
+    check_segmenter_contract(MySegmenter("my-backend"))   # the segmenting checks on one instance
     masks = MySegmenter("my-backend").segment(sample_image(), SAMPLE_BOXES).masks  # vs sample_masks()
 
 With segkit installed, pytest also gets the ``segkit_cli`` fixture (see ``pytest_plugin``).
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from segkit.artifacts import read_mask  # noqa: F401  (a written mask file back as a bool array)
 from segkit.boxes import to_normalized_xyxy
 from segkit.masks import iou
 from segkit.segmenter import Segmenter, check_segmentation
@@ -133,6 +138,23 @@ def check_segmenter_contract(
             f"{name}: the mask for box {old_index} changed when the boxes were reordered (IoU {score:.3f});"
             " masks must come back in box order"
         )
+
+
+def backend_entry(name: str) -> "BackendEntry":
+    """The registered backend for a name or alias: ``.name``, ``.cls``, ``.plugin``, ``.params``, ``.aliases``,
+    ``.description`` (what `segkit backends` lists)."""
+    from segkit.plugins import get_host
+
+    return get_host().backend(name)
+
+
+def __getattr__(name: str) -> Any:
+    """``SegmenterContract`` on first use: it imports pytest, which segkit itself does not need."""
+    if name == "SegmenterContract":
+        from segkit.testing.contract import SegmenterContract
+
+        return SegmenterContract
+    raise AttributeError(f"module 'segkit.testing' has no attribute {name!r}")
 
 
 def read_json(path: Path) -> Any:
