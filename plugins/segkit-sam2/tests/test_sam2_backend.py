@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segkit.masks import iou
-from segkit.plugins import get_host
-from segkit.testing import SAMPLE_BOXES, sample_image
-from segkit_sam2.backend import best_per_box
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
 from segkit_sam2.models import MODELS
 from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_segmenter, random_checkpoint
+
+
+class TestContract(SegmenterContract):
+    backend = "sam2-tiny"
+
+    def make(self, workdir):
+        return offline_segmenter(self.backend, workdir, batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -22,31 +26,12 @@ def tiny(tmp_path_factory):
 
 
 def test_the_four_models_are_registered_with_the_b_plus_alias():
-    host = get_host()
-    backends = host.backends()
     for model in MODELS.values():
-        entry = backends[model.backend]
+        entry = backend_entry(model.backend)
         assert entry.plugin == "sam2" and entry.params == {"size": model.size}
-    assert host.backend("sam2-b+").name == "sam2-base-plus"
-    assert backends["sam2-large"].description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"
-
-
-def test_one_full_resolution_bool_mask_per_box_in_box_order(tiny):
-    image = sample_image(3, (200, 150))
-    boxes = SAMPLE_BOXES * np.float32(1.25)
-    many = tiny.segment(image, boxes)
-    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
-    assert many.scores.shape == (3,) and np.all((many.scores >= 0) & (many.scores <= 1))
-
-    reversed_ = tiny.segment(image, boxes[::-1].copy())
-    assert np.array_equal(reversed_.masks, many.masks[::-1])
-    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
-
-    for i in range(3):  # N=1: sam2 drops the box axis; the backend must not
-        one = tiny.segment(image, boxes[i : i + 1].copy())
-        assert one.masks.shape == (1, 150, 200)
-        assert iou(one.masks[0], many.masks[i]) > 0.99
-        assert one.scores[0] == pytest.approx(many.scores[i], rel=1e-4)
+    assert backend_entry("sam2-b+").name == "sam2-base-plus"
+    assert backend_entry("sam2-base-plus").aliases == ("sam2-b+",)
+    assert backend_entry("sam2-large").description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"
 
 
 def test_same_answer_twice(tiny):
@@ -98,18 +83,6 @@ def test_matches_sam2_image_predictor_at_the_official_size(tmp_path):
     best = scores.argmax(axis=1)
     np.testing.assert_array_equal(ours.masks, masks[np.arange(3), best] > 0)
     np.testing.assert_allclose(ours.scores, scores[np.arange(3), best], rtol=1e-6)
-
-
-def test_best_per_box_normalises_the_single_box_shape():
-    rng = np.random.default_rng(0)
-    masks = rng.random((3, 8, 10)) > 0.5  # N=1, C=3 as predict returns it
-    scores = np.array([0.2, 0.9, 0.4], np.float32)
-    result = best_per_box(masks.astype(np.float32), scores, 1)
-    assert result.masks.shape == (1, 8, 10) and np.array_equal(result.masks[0], masks[1])
-    assert result.scores.tolist() == [pytest.approx(0.9)]
-    many = best_per_box(np.stack([masks, ~masks]).astype(np.float32), np.array([[0.1, 0.2, 0.3], [0.9, 0.1, 0.1]]), 2)
-    assert many.masks.shape == (2, 8, 10)
-    assert np.array_equal(many.masks[0], masks[2]) and np.array_equal(many.masks[1], ~masks[0])
 
 
 def test_bfloat16_autocast_runs_when_asked(tmp_path):

@@ -28,17 +28,13 @@ def one_by_one(tiny):
     return [tiny.segment(image, boxes) for image, boxes in zip(IMAGES, IMAGE_BOXES)]
 
 
-def encoder_batches(predictor, monkeypatch) -> list[int]:
-    """The number of images of every ``set_image_batch`` call from now on (the real method still runs)."""
+@pytest.fixture
+def encoded(tiny):
+    """The number of images of every image-encoder pass (a forward pre-hook; nothing replaced); clear it first."""
     seen: list[int] = []
-    real = predictor.set_image_batch
-
-    def spy(images, *args, **kwargs):
-        seen.append(len(images))
-        return real(images, *args, **kwargs)
-
-    monkeypatch.setattr(predictor, "set_image_batch", spy)
-    return seen
+    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    yield seen
+    hook.remove()
 
 
 def assert_same(batched, expected) -> None:
@@ -49,30 +45,30 @@ def assert_same(batched, expected) -> None:
         np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5)
 
 
-def test_batched_masks_equal_one_by_one_masks(tiny, one_by_one, monkeypatch):
-    encoded = encoder_batches(tiny.predictor, monkeypatch)
+def test_batched_masks_equal_one_by_one_masks(tiny, one_by_one, encoded):
+    encoded.clear()
     batched = tiny.segment_batch(IMAGES, IMAGE_BOXES)
     assert encoded == [4]  # one encoder pass for the four images
     assert_same(batched, one_by_one)
     assert [r.masks.shape for r in batched] == [(3, 120, 160), (1, 150, 200), (2, 131, 97), (1, 64, 240)]
 
 
-def test_more_images_than_the_batch_size_go_in_several_passes_best_of_3_included(tiny, monkeypatch):
+def test_more_images_than_the_batch_size_go_in_several_passes_best_of_3_included(tiny, encoded, monkeypatch):
     monkeypatch.setattr(tiny, "batch_size", 3)
     monkeypatch.setattr(tiny, "options", tiny.options.model_copy(update={"multimask_output": True}))
     expected = [tiny.segment(image, boxes) for image, boxes in zip(IMAGES, IMAGE_BOXES)]
-    encoded = encoder_batches(tiny.predictor, monkeypatch)
+    encoded.clear()
     batched = tiny.segment_batch(IMAGES, IMAGE_BOXES)
     assert encoded == [3, 1]
     assert_same(batched, expected)  # the best of 3 per box, chosen the same way in both paths
 
 
-def test_a_short_batch_padded_for_a_compiled_encoder_gives_the_same_masks(tiny, one_by_one, monkeypatch):
+def test_a_short_batch_padded_for_a_compiled_encoder_gives_the_same_masks(tiny, one_by_one, encoded, monkeypatch):
     """With compile the encoder must see batch_size images every time: a short batch is padded with copies
     of its last image and the extra answers dropped (exercised here without torch.compile, on the CPU)."""
     monkeypatch.setattr(tiny, "batch_size", 3)
     monkeypatch.setattr(tiny, "options", tiny.options.model_copy(update={"compile": True}))
-    encoded = encoder_batches(tiny.predictor, monkeypatch)
+    encoded.clear()
     batched = tiny.segment_batch(IMAGES[:2], IMAGE_BOXES[:2])
     single = tiny.segment(IMAGES[3], IMAGE_BOXES[3])  # a lone image is a short batch too
     assert encoded == [3, 3]
