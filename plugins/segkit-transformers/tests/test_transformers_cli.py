@@ -56,6 +56,19 @@ def test_a_missing_folder_is_one_line_and_exit_2(segkit_cli, tmp_path):
     assert "hf download facebook/sam2.1-hiera-large" in lines[0]
 
 
+def test_a_corrupt_weight_file_is_one_line_and_exit_2(segkit_cli, tmp_path):
+    """Unusable before any image, like a missing folder: exit 2, one line."""
+    from segkit_transformers.testing import random_model_folder
+
+    folder = random_model_folder("hf-sam2.1-tiny", tmp_path / "hf")
+    (folder / "model.safetensors").unlink()  # a hard link into the shared cache: replace it, never write into it
+    (folder / "model.safetensors").write_bytes(b"\x00" * 100)
+    result = segkit_cli.run("hf-sam2.1-tiny", env=offline_env(tmp_path / "hf"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: backend 'hf-sam2.1-tiny': folder {folder} could not be loaded"), result.output
+
+
 def test_a_batch_size_below_1_is_one_line_and_exit_2(segkit_cli, tmp_path):
     result = segkit_cli.run("hf-sam3", extra=["-O", "transformers.batch_size=0"], env=offline_env(tmp_path))
     assert result.exit_code == 2 and "Traceback" not in result.output
