@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.masks import iou
-from segkit.plugins import get_host
-from segkit.testing import SAMPLE_BOXES, sample_image
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, by_prompt
 from segkit_ultralytics.models import MODELS
 from segkit_ultralytics.testing import OFFLINE_IMGSZ, offline_segmenter, random_weights
+
+
+class TestContract(SegmenterContract):
+    backend = "ultralytics-sam2.1-t"
 
 ULTRALYTICS_MEAN = np.array([123.675, 116.28, 103.53])[:, None, None]
 ULTRALYTICS_STD = np.array([58.395, 57.12, 57.375])[:, None, None]
@@ -36,27 +38,10 @@ def unsure_weights(folder):
 
 
 def test_the_four_models_are_registered():
-    backends = get_host().backends()
     for model in MODELS.values():
-        entry = backends[model.backend]
+        entry = backend_entry(model.backend)
         assert entry.plugin == "ultralytics" and entry.params == {"size": model.size}
-    assert backends["ultralytics-sam2.1-b"].description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
-
-
-def test_one_full_resolution_bool_mask_per_box_in_box_order(tiny):
-    image = sample_image(4, (200, 150))
-    boxes = SAMPLE_BOXES * np.float32(1.25)
-    many = tiny.segment(image, boxes)
-    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
-    assert many.scores.shape == (3,) and np.all((many.scores > 0) & (many.scores < 1))
-    reversed_ = tiny.segment(image, boxes[::-1].copy())
-    assert np.array_equal(reversed_.masks, many.masks[::-1])
-    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
-    for i in range(3):
-        one = tiny.segment(image, boxes[i : i + 1].copy())
-        assert one.masks.shape == (1, 150, 200)
-        assert iou(one.masks[0], many.masks[i]) > 0.99
-        assert one.scores[0] == pytest.approx(many.scores[i], rel=1e-4)
+    assert backend_entry("ultralytics-sam2.1-b").description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
 
 
 def test_the_model_receives_the_rgb_pixels_segkit_was_given(tiny):
