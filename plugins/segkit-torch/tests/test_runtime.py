@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segkit.errors import BackendNotReady
+from segkit import BackendNotReady
 from segkit_torch import check_device
 from segkit_torch import runtime
 from segkit_torch.checkpoints import identify_sam2, read_state_dict
@@ -117,3 +117,7 @@ def test_read_state_dict(tmp_path):
     (tmp_path / "page.pt").write_text("<html>404 Not Found</html>")
     found, problem = read_state_dict(tmp_path / "page.pt")
     assert found is None and one_line(problem).startswith("it is not a readable PyTorch checkpoint (")
+
+    torch.save(state, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)  # cannot be memory-mapped
+    found, problem = read_state_dict(tmp_path / "legacy.pt", key_required=False)
+    assert problem == "" and set(found) == set(state)
