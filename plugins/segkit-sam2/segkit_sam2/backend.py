@@ -20,21 +20,18 @@ from pydantic import Field, field_validator
 from segkit import BackendNotReady, Segmentation, exception_text, one_line
 from segkit_sam2.checkpoints import mismatch_message
 from segkit_sam2.models import MODELS, Sam2Model
-from segkit_torch import TorchOptions, TorchSegmenter, best_per_box, package_version
+from segkit_torch import SamOptions, TorchSegmenter, best_per_box, package_version
+from segkit_torch.options import model_file_options
 
 OFFICIAL_IMAGE_SIZE = 1024
 
 
-class Sam2Options(TorchOptions):
-    """Options of every sam2-* backend: config `options.sam2`, SEGKIT_SAM2_<FIELD>, -O sam2.<field>=VALUE."""
+@model_file_options(MODELS, "checkpoint_{key}", folder="checkpoint_dir", kind="checkpoint file")
+class Sam2Options(SamOptions):
+    """Options of every sam2-* backend: config `options.sam2`, SEGKIT_SAM2_<FIELD>, -O sam2.<field>=VALUE;
+    checkpoint_tiny, _small, _base_plus, _large name one model's own file."""
 
     checkpoint_dir: Path = Field(Path("checkpoints"), description="folder holding the official sam2.1_hiera_*.pt files")
-    checkpoint_tiny: Path | None = Field(None, description="sam2-tiny's checkpoint file (default: checkpoint_dir/sam2.1_hiera_tiny.pt)")
-    checkpoint_small: Path | None = Field(None, description="sam2-small's checkpoint file")
-    checkpoint_base_plus: Path | None = Field(None, description="sam2-base-plus's checkpoint file")
-    checkpoint_large: Path | None = Field(None, description="sam2-large's checkpoint file")
-    multimask_output: bool = Field(False, description="ask for 3 masks per box and keep the best-scoring one")
-    mask_threshold: float = Field(0.0, description="logit threshold of the masks (sam2's default 0.0)")
     image_size: int | None = Field(
         None, ge=64, description="model input size (default: the config's 1024, which the weights were trained at)"
     )
@@ -57,28 +54,13 @@ class Sam2Segmenter(TorchSegmenter):
     package = "sam2"
     held = ("predictor",)
 
+    folder_option, file_option = "checkpoint_dir", "checkpoint_{key}"
+
     def __init__(self, name: str, options: Sam2Options | None = None, *, size: str, config: str | None = None, **params: Any):
         super().__init__(name, options, size=size, config=config, **params)
         model = MODELS[size]
         self.model: Sam2Model = replace(model, config=config) if config else model
-
-    # -- where things are ------------------------------------------------------------------------
-
-    @property
-    def checkpoint(self) -> Path:
-        explicit = getattr(self.options, f"checkpoint_{self.model.size}")
-        return Path(explicit) if explicit is not None else Path(self.options.checkpoint_dir) / self.model.checkpoint
-
-    @property
-    def checkpoint_option(self) -> str:
-        return f"sam2.checkpoint_{self.model.size}"
-
-    @property
-    def checkpoint_file(self) -> str:
-        return self.model.checkpoint
-
-    def how_to_get(self) -> str:
-        return f"run `checkpoints/download.sh {self.model.backend}` (or download {self.model.url})"
+        self.key, self.checkpoint_file, self.checkpoint_url = size, model.file, model.url
 
     def readiness_problem(self) -> str | None:
         return config_problem(importlib.util.find_spec("sam2"), self.model.config) or super().readiness_problem()

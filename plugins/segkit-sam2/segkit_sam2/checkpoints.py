@@ -10,7 +10,7 @@ from segkit_torch.checkpoints import Sam2Weights, identify_sam2, load_error_text
 
 def mismatch_message(model: Sam2Model, backend: str, path: Path, error: BaseException) -> str:
     """Why ``path`` did not load into ``model``'s architecture, said in one line with the fix."""
-    fix = f"use the official {model.checkpoint} ({model.url})"
+    fix = f"use the official {model.file} ({model.url})"
     where = f"backend {backend!r}: checkpoint {path}"
     state_dict, problem = read_state_dict(path, key="model")
     if state_dict is None:
@@ -18,7 +18,7 @@ def mismatch_message(model: Sam2Model, backend: str, path: Path, error: BaseExce
     found = identify_sam2(state_dict)
     if found is None:
         return f"{where} holds no SAM 2 image encoder weights; {fix}"
-    expected = Sam2Weights(model.version, model.size)
+    expected = Sam2Weights(model.version, model.key)
     if found != expected:
         return f"{where} holds {found.describe()} weights but {backend} is {expected.describe()} ({model.config}); {fix}"
     if problem:

@@ -8,6 +8,7 @@ import pytest
 from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
 from segkit_sam2.models import MODELS
 from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_segmenter, random_checkpoint
+from segkit_torch.testing import RED, input_of, solid_image
 
 
 class TestContract(SegmenterContract):
@@ -28,7 +29,7 @@ def tiny(tmp_path_factory):
 def test_the_four_models_are_registered_with_the_b_plus_alias():
     for model in MODELS.values():
         entry = backend_entry(model.backend)
-        assert entry.plugin == "sam2" and entry.params == {"size": model.size}
+        assert entry.plugin == "sam2" and entry.params == {"size": model.key}
     assert backend_entry("sam2-b+").name == "sam2-base-plus"
     assert backend_entry("sam2-base-plus").aliases == ("sam2-b+",)
     assert backend_entry("sam2-large").description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"
@@ -42,20 +43,12 @@ def test_same_answer_twice(tiny):
 
 def test_the_model_receives_the_rgb_pixels_it_was_given(tiny):
     """sam2 takes RGB: a red image must reach the image encoder with its red channel highest."""
-    seen = []
-    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        tiny.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(tiny.predictor.model.image_encoder, lambda: tiny.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, OFFLINE_IMAGE_SIZE, OFFLINE_IMAGE_SIZE)  # stretched to a square, no padding
     mean = np.array([0.485, 0.456, 0.406])[:, None, None]
     std = np.array([0.229, 0.224, 0.225])[:, None, None]
     pixels = (tensor[0].numpy() * std + mean) * 255
-    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), RED, atol=1.0)
 
 
 def test_settings_say_what_ran(tiny):

@@ -10,16 +10,12 @@ import torch
 from segkit import BackendNotReady
 from segkit_sam2 import Sam2Options, Sam2Segmenter
 from segkit_torch import CheckpointError
+from segkit_torch.testing import one_line
 from segkit_sam2.testing import random_checkpoint
 
 
 def tiny(folder, **options) -> Sam2Segmenter:
     return Sam2Segmenter("sam2-tiny", Sam2Options(checkpoint_dir=folder, device="cpu", image_size=128, **options), size="tiny")
-
-
-def one_line(message: str) -> str:
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
 
 
 def test_missing_checkpoint_names_the_file_and_how_to_get_it(tmp_path):

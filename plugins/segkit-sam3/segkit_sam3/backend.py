@@ -20,18 +20,16 @@ from pydantic import Field
 
 from segkit import Segmentation
 from segkit_sam3 import checkpoints, vocabulary
-from segkit_torch import CheckpointError, TorchOptions, TorchSegmenter, best_per_box, package_version
+from segkit_torch import CheckpointError, SamOptions, TorchSegmenter, best_per_box, package_version
 
 UPSTREAM_MAX_HOLE_AREA = 256.0  # SAM3InteractiveImagePredictor's default
 
 
-class Sam3Options(TorchOptions):
+class Sam3Options(SamOptions):
     """Options of the sam3 backend: config `options.sam3`, SEGKIT_SAM3_<FIELD>, -O sam3.<field>=VALUE."""
 
     checkpoint: Path = Field(Path("checkpoints") / checkpoints.FILE, description="the official sam3.pt (facebook/sam3 on Hugging Face)")
     bpe_path: Path | None = Field(None, description="the tokenizer vocabulary bpe_simple_vocab_16e6.txt.gz (default: sam3's, else open_clip's copy)")
-    multimask_output: bool = Field(False, description="ask for 3 masks per box and keep the best-scoring one")
-    mask_threshold: float = Field(0.0, description="logit threshold of the masks (sam3's default 0.0)")
     max_hole_area: float = Field(
         UPSTREAM_MAX_HOLE_AREA, ge=0, description="fill holes up to this many pixels of the 288x288 low-resolution mask (sam3's default 256; 0: off)"
     )
@@ -47,13 +45,6 @@ class Sam3Segmenter(TorchSegmenter):
     package = "sam3"
     held = ("model", "processor")
 
-    # -- where things are ------------------------------------------------------------------------
-
-    @property
-    def checkpoint(self) -> Path:
-        return Path(self.options.checkpoint)
-
-    checkpoint_option = "sam3.checkpoint"
     checkpoint_file = checkpoints.FILE
 
     def how_to_get(self) -> str:

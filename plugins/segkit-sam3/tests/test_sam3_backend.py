@@ -10,6 +10,7 @@ from PIL import Image
 from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
 from segkit_sam3 import Sam3Options, Sam3Segmenter
 from segkit_sam3.testing import REDUCED_IMAGE_SIZE, offline_segmenter, random_checkpoint
+from segkit_torch.testing import RED, input_of, solid_image
 
 
 class TestContract(SegmenterContract):
@@ -60,19 +61,10 @@ def test_same_answer_as_predict_inst_called_directly(sam3, multimask_output):
 
 def test_the_model_receives_the_rgb_pixels_it_was_given(sam3):
     """sam3 takes RGB: a red image must reach the ViT red, stretched to a square, normalised to [-1, 1]."""
-    seen = []
-    trunk = sam3.model.backbone.vision_backbone.trunk
-    hook = trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        sam3.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(sam3.model.backbone.vision_backbone.trunk, lambda: sam3.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, REDUCED_IMAGE_SIZE, REDUCED_IMAGE_SIZE)
     pixels = (tensor[0].numpy() * 0.5 + 0.5) * 255
-    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), RED, atol=1.0)
 
 
 def test_settings_say_what_ran(sam3):

@@ -11,13 +11,7 @@ import pytest
 
 from segkit.testing import write_sample_dataset
 from segkit_sam3.testing import REDUCED_IMAGE_SIZE, offline_env, random_checkpoint, reduced
-
-
-def only_line(result) -> str:
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return lines[0]
+from segkit_torch.testing import only_line
 
 
 def test_a_run_writes_every_artifact_and_records_the_settings(segkit_cli, tmp_path):
@@ -36,7 +30,7 @@ def test_a_run_writes_every_artifact_and_records_the_settings(segkit_cli, tmp_pa
 def test_missing_checkpoint_is_one_line_and_exit_2(segkit_cli, tmp_path):
     result = segkit_cli.run("sam3", env={"SEGKIT_SAM3_CHECKPOINT": str(tmp_path / "sam3.pt")})
     assert result.exit_code == 2
-    line = only_line(result)
+    line = only_line(result.output)
     assert line.startswith(f"error: backend 'sam3' is not ready: checkpoint {tmp_path / 'sam3.pt'} not found;")
     assert "https://huggingface.co/facebook/sam3" in line
 
@@ -51,7 +45,7 @@ def test_a_garbage_sam3_pt_is_not_ready_in_the_listing_and_exit_2_in_a_run(segki
     assert row["reason"].startswith(f"checkpoint {path} is not a PyTorch checkpoint")
     result = segkit_cli.run("sam3", env=offline_env(path))
     assert result.exit_code == 2
-    assert only_line(result).startswith(f"error: backend 'sam3' is not ready: checkpoint {path} is not a PyTorch checkpoint")
+    assert only_line(result.output).startswith(f"error: backend 'sam3' is not ready: checkpoint {path} is not a PyTorch checkpoint")
 
 
 def test_a_sam2_checkpoint_under_the_sam3_name_is_one_line_and_exit_2(segkit_cli, tmp_path):
@@ -60,7 +54,7 @@ def test_a_sam2_checkpoint_under_the_sam3_name_is_one_line_and_exit_2(segkit_cli
     path = sam2_checkpoint("tiny", tmp_path, name="sam3.pt")
     result = segkit_cli.run("sam3", env=offline_env(path))
     assert result.exit_code == 2
-    assert "cannot be used: it holds SAM 2.1 tiny weights" in only_line(result)
+    assert "cannot be used: it holds SAM 2.1 tiny weights" in only_line(result.output)
 
 
 RUN = """

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -14,15 +11,11 @@ from segkit import BackendNotReady
 from segkit_sam3 import Sam3Options, Sam3Segmenter, checkpoints, vocabulary
 from segkit_sam3.testing import random_checkpoint, reduced
 from segkit_torch import CheckpointError
+from segkit_torch.testing import one_line, segment_without_network
 
 
 def segmenter(path, **options) -> Sam3Segmenter:
     return Sam3Segmenter("sam3", Sam3Options(checkpoint=path, device="cpu", **options))
-
-
-def one_line(message: str) -> str:
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
 
 
 def load_error(path) -> str:
@@ -151,31 +144,14 @@ def test_loading_and_segmenting_make_no_network_attempt(tmp_path):
     """In a fresh process with sockets refused and the hub download recorded: sam3 is imported, the model is
     built and loaded from the file, and an image is segmented, without one attempt to reach the network."""
     path = random_checkpoint(tmp_path)
-    code = textwrap.dedent(
+    report = segment_without_network(
         f"""
-        import json, socket, sys
-        attempts = []
-        def refuse(*args, **kwargs):
-            attempts.append(repr(args[:2]))
-            raise OSError("network disabled by the test")
-        socket.getaddrinfo = refuse
-        socket.create_connection = refuse
-        socket.socket.connect = lambda self, *a: refuse(*a)
         import huggingface_hub
         huggingface_hub.hf_hub_download = lambda *a, **k: attempts.append(("hf_hub_download", a, k))
-        from segkit.testing import SAMPLE_BOXES, sample_image
         from segkit_sam3 import Sam3Options, Sam3Segmenter
         from segkit_sam3.testing import reduced
-        with reduced():
-            segmenter = Sam3Segmenter("sam3", Sam3Options(checkpoint={str(path)!r}, device="cpu"))
-            segmenter.load()
-            result = segmenter.segment(sample_image(), SAMPLE_BOXES)
-        print(json.dumps({{"attempts": attempts, "masks": list(result.masks.shape), "imported": "sam3" in sys.modules}}))
+        stack.enter_context(reduced())
+        segmenter = Sam3Segmenter("sam3", Sam3Options(checkpoint={str(path)!r}, device="cpu"))
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["imported"] and report["masks"] == [3, 120, 160]
-    assert report["attempts"] == []
-
+    assert report == {"attempts": [], "masks": [3, 120, 160]}

@@ -17,13 +17,14 @@ A family subclasses it with ``Options`` derived from ``segkit_torch.options.Torc
     package = "sam2"                           # importable name; `install` if pip needs more
     held = ("predictor",)                      # what build() sets; close() drops it
 
-    checkpoint, checkpoint_option, checkpoint_file, how_to_get()    # where the weights are
+    key, checkpoint_file, checkpoint_url       # which model, its official file, its address
+    file_option, folder_option                 # the options naming its file, or the folder of files
     build()                                    # import the library, build on self.device
     forward(images, boxes) -> [Segmentation]   # one batch, already inside the inference context
     settings()                                 # {**super().settings(), ...its own}
 
-and may override ``readiness_problem`` (more checks), ``load_failure`` (say what a file holds) and
-``compile_target`` (the module ``compile=true`` compiles). Nothing here imports torch at import time.
+and may override ``how_to_get`` (the fix for a missing file), ``readiness_problem`` (more checks),
+``load_failure`` (say what a file holds) and ``compile_target`` (the module ``compile=true`` compiles). Nothing here imports torch at import time.
 """
 
 from __future__ import annotations
@@ -60,26 +61,35 @@ class TorchSegmenter(Segmenter):
         self.tf32 = False
         self._drop()
 
-    # -- what a family says -------------------------------------------------------------------
+    # -- where the weights are: one convention for every family --------------------------------
+    # ``file_option`` names one model's file (``{key}`` is ``self.key``: ``checkpoint_{key}`` ->
+    # ``checkpoint_tiny``); when it is unset, the file is ``checkpoint_file`` in ``folder_option``'s folder.
+
+    folder_option: ClassVar[str] = ""  # the option naming the folder of the official files, if the family has one
+    file_option: ClassVar[str] = "checkpoint"  # the option naming this model's own file
+    key = ""  # which model of the family ("tiny"), for ``file_option``
+    checkpoint_file = ""  # the official file name: "sam2.1_hiera_tiny.pt"
+    checkpoint_url = ""  # where it is published, for the fixes
 
     @property
     def checkpoint(self) -> Path:
         """The checkpoint file (or folder) this backend loads."""
-        raise NotImplementedError
+        own = getattr(self.options, self.file_option.format(key=self.key))
+        if own is not None or not self.folder_option:
+            return Path(own)
+        return Path(getattr(self.options, self.folder_option)) / self.checkpoint_file
 
     @property
     def checkpoint_option(self) -> str:
         """The option naming it, as `-O` takes it: ``sam2.checkpoint_tiny``."""
-        raise NotImplementedError
-
-    @property
-    def checkpoint_file(self) -> str:
-        """The official file name: ``sam2.1_hiera_tiny.pt``."""
-        raise NotImplementedError
+        return f"{self.options_key}.{self.file_option.format(key=self.key)}"
 
     def how_to_get(self) -> str:
-        """How a user gets the official file, e.g. "run `checkpoints/download.sh sam2-tiny` (or download URL)"."""
-        raise NotImplementedError
+        """How a user gets the official file: segkit's download script, and the address."""
+        address = f" (or download {self.checkpoint_url})" if self.checkpoint_url else ""
+        return f"run `checkpoints/download.sh {self.name}`{address}"
+
+    # -- what a family writes --------------------------------------------------------------------
 
     def build(self) -> None:
         """Import the library, build the model from ``self.checkpoint`` on ``self.device``, set ``held``."""

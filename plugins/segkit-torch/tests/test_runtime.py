@@ -10,11 +10,7 @@ from segkit_torch import check_device
 from segkit_torch import runtime
 from segkit_torch.checkpoints import identify_sam2, read_state_dict
 from segkit_torch.compile import compile_forward, fixed_batch
-
-
-def one_line(message: str) -> str:
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
+from segkit_torch.testing import one_line
 
 
 def test_device_option_values():

@@ -28,13 +28,8 @@ class BoxSegmenter(TorchSegmenter):
     Options = BoxOptions
     package = "torch"
     held = ("weight",)
-    checkpoint_option = "box.checkpoint"
     checkpoint_file = "box.pt"
     seen: list
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.options.checkpoint
 
     def how_to_get(self) -> str:
         return "run `make box.pt`"

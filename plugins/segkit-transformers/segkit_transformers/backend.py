@@ -17,26 +17,22 @@ import numpy as np
 from pydantic import Field
 
 from segkit import Segmentation
-from segkit_torch import CheckpointError, TorchOptions, TorchSegmenter, best_per_box, package_version
+from segkit_torch import CheckpointError, SamOptions, TorchSegmenter, best_per_box, package_version
 from segkit_torch.files import read_config
+from segkit_torch.options import model_file_options
 from segkit_transformers.folders import describe, download_command, folder_problem
 from segkit_transformers.models import MODELS, SAM3, HfModel
 
 MIN_TRANSFORMERS = 5  # Sam3TrackerModel came with transformers 5; Sam2Model with 4.56
 
 
-class TransformersOptions(TorchOptions):
-    """Options of every hf-* backend: config `options.transformers`, SEGKIT_TRANSFORMERS_<FIELD>, -O."""
+@model_file_options(MODELS, "folder_{key}", folder="model_dir", kind="folder")
+class TransformersOptions(SamOptions):
+    """Options of every hf-* backend: config `options.transformers`, SEGKIT_TRANSFORMERS_<FIELD>, -O;
+    folder_tiny, _small, _base_plus, _large, _sam3 name one model's own folder."""
 
     model_dir: Path = Field(Path("checkpoints/hf"), description="folder holding one from_pretrained folder per model, named as its Hub repository (sam2.1-hiera-large, sam3)")
-    folder_tiny: Path | None = Field(None, description="hf-sam2.1-tiny's folder (default: model_dir/sam2.1-hiera-tiny)")
-    folder_small: Path | None = Field(None, description="hf-sam2.1-small's folder")
-    folder_base_plus: Path | None = Field(None, description="hf-sam2.1-base-plus's folder")
-    folder_large: Path | None = Field(None, description="hf-sam2.1-large's folder")
-    folder_sam3: Path | None = Field(None, description="hf-sam3's folder (facebook/sam3)")
     allow_network: bool = Field(False, description="load a missing folder's model from the Hugging Face Hub by its id (downloads into transformers' cache)")
-    multimask_output: bool = Field(False, description="ask for 3 masks per box and keep the best-scoring one")
-    mask_threshold: float = Field(0.0, description="logit threshold of the masks (transformers' default 0.0)")
 
 
 class TransformersSegmenter(TorchSegmenter):
@@ -48,23 +44,17 @@ class TransformersSegmenter(TorchSegmenter):
     install = "'transformers>=5'"
     held = ("network", "processor")
 
+    folder_option, file_option = "model_dir", "folder_{key}"
+
     def __init__(self, name: str, options: TransformersOptions | None = None, *, key: str, **params: Any):
         super().__init__(name, options, key=key, **params)
         self.model: HfModel = MODELS[key]
+        self.key, self.checkpoint_file = key, self.model.file
         self.source = ""  # the folder or Hub id it was loaded from
 
-    # -- where things are ------------------------------------------------------------------------
-
     @property
-    def checkpoint(self) -> Path:
-        explicit = getattr(self.options, f"folder_{self.model.key}")
-        return Path(explicit) if explicit is not None else Path(self.options.model_dir) / self.model.folder
-
-    folder = checkpoint
-
-    @property
-    def checkpoint_option(self) -> str:
-        return f"transformers.folder_{self.model.key}"
+    def folder(self) -> Path:
+        return self.checkpoint
 
     def readiness_problem(self) -> str | None:
         problem = transformers_problem() or folder_problem(self.model, self.folder, self.checkpoint_option)

@@ -18,7 +18,7 @@ def download_command(model: HfModel, folder: Path, option: str, occupied: bool =
     """What a user with internet runs to get ``model`` (transformers' files only, not Meta's .pt): into
     ``folder``, or, when ``folder`` holds something else (``occupied``), into a fresh folder beside it that the
     option then names, so the command can never overwrite another model."""
-    target = free_folder(folder, model.folder) if occupied else folder
+    target = free_folder(folder, model.file) if occupied else folder
     command = f'hf download {model.hub_id} --exclude "*.pt" --local-dir {target}'
     if model.gated:
         command = f"accept the licence at {model.url}, run `hf auth login`, then `{command}`"

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from segkit import Segmentation
 from segkit_torch import CheckpointError, DeviceOptions, TorchSegmenter, package_version
+from segkit_torch.options import model_file_options
 from segkit_ultralytics.models import MODELS, UltralyticsModel
 from segkit_ultralytics.weights import mismatch_message
 
@@ -28,14 +29,12 @@ def keep_ultralytics_offline() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
+@model_file_options(MODELS, "weights_{key}", folder="weights_dir", kind="weight file (its name must end in the official one)")
 class UltralyticsOptions(DeviceOptions):
-    """Options of every ultralytics-sam2.1-* backend: `options.ultralytics`, SEGKIT_ULTRALYTICS_<FIELD>, -O."""
+    """Options of every ultralytics-sam2.1-* backend: `options.ultralytics`, SEGKIT_ULTRALYTICS_<FIELD>, -O;
+    weights_t, _s, _b, _l name one model's own file."""
 
     weights_dir: Path = Field(Path("checkpoints"), description="folder holding sam2.1_t.pt, sam2.1_s.pt, sam2.1_b.pt, sam2.1_l.pt")
-    weights_t: Path | None = Field(None, description="ultralytics-sam2.1-t's weight file (its name must end in sam2.1_t.pt)")
-    weights_s: Path | None = Field(None, description="ultralytics-sam2.1-s's weight file")
-    weights_b: Path | None = Field(None, description="ultralytics-sam2.1-b's weight file")
-    weights_l: Path | None = Field(None, description="ultralytics-sam2.1-l's weight file")
     imgsz: int = Field(1024, ge=64, description="letterbox size of the model input (Ultralytics' default 1024)")
     half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere (Ultralytics never uses it on CPU)")
 
@@ -135,35 +134,21 @@ class UltralyticsSam2Segmenter(UltralyticsSegmenter):
 
     options_key = "ultralytics"
     Options = UltralyticsOptions
+    folder_option, file_option = "weights_dir", "weights_{key}"
 
     def __init__(self, name: str, options: UltralyticsOptions | None = None, *, size: str, **params: Any):
         super().__init__(name, options, size=size, **params)
         self.model: UltralyticsModel = MODELS[size]
-
-    @property
-    def checkpoint(self) -> Path:
-        explicit = getattr(self.options, f"weights_{self.model.size}")
-        return Path(explicit) if explicit is not None else Path(self.options.weights_dir) / self.model.weights
-
-    @property
-    def checkpoint_option(self) -> str:
-        return f"ultralytics.weights_{self.model.size}"
-
-    @property
-    def checkpoint_file(self) -> str:
-        return self.model.weights
-
-    def how_to_get(self) -> str:
-        return f"run `checkpoints/download.sh {self.model.backend}` (or download {self.model.url})"
+        self.key, self.checkpoint_file, self.checkpoint_url = size, self.model.file, self.model.url
 
     def name_problem(self) -> str | None:
         """Ultralytics picks the architecture from the file name (SAM or SAM 2, 2.0 or 2.1, which size), so a
         renamed file would build another model; refuse any name that does not end in the official one."""
-        if self.weights.name.endswith(self.model.weights):
+        if self.weights.name.endswith(self.model.file):
             return None
         return (
             f"weights {self.weights}: Ultralytics builds the model a weight file's name says, and {self.weights.name!r}"
-            f" does not say SAM 2.1 {self.model.label}; name the file {self.model.weights} (or anything ending in it)"
+            f" does not say SAM 2.1 {self.model.label}; name the file {self.model.file} (or anything ending in it)"
         )
 
     def load_failure(self, exc: Exception) -> str:  # torch's strict load, a bad file: tell what the file really holds

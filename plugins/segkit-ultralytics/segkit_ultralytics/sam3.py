@@ -46,18 +46,11 @@ class UltralyticsSam3Segmenter(UltralyticsSegmenter):
     options_key = "ultralytics_sam3"
     Options = UltralyticsSam3Options
     family = "SAM 3"
-    checkpoint_option = "ultralytics_sam3.weights"
+    file_option = "weights"
     checkpoint_file = FILE
 
-    @property
-    def checkpoint(self) -> Path:
-        return Path(self.options.weights)
-
     def how_to_get(self) -> str:
-        return (
-            f"request access to {REPO} and download {FILE} into checkpoints/"
-            " (`checkpoints/download.sh ultralytics-sam3` with HF_TOKEN set)"
-        )
+        return f"request access to {REPO} and download {FILE} into checkpoints/ (`checkpoints/download.sh {self.name}` with HF_TOKEN set)"
 
     def name_problem(self) -> str | None:
         """Ultralytics builds SAM 3 when the file's stem contains 'sam3', but picks SAM 2's predictor first when it

@@ -10,7 +10,7 @@ from segkit_ultralytics.models import UltralyticsModel
 
 def mismatch_message(model: UltralyticsModel, backend: str, path: Path, error: BaseException) -> str:
     """Why ``path`` did not load as ``model``, said in one line with the fix."""
-    fix = f"use the official {model.weights} ({model.url})"
+    fix = f"use the official {model.file} ({model.url})"
     where = f"backend {backend!r}: weights {path}"
     state_dict, problem = read_state_dict(path, key="model", key_required=False)  # Ultralytics also reads a bare state dict
     if state_dict is None:

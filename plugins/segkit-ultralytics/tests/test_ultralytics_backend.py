@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
+from segkit_torch.testing import RED, input_of, solid_image
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, by_prompt
 from segkit_ultralytics.models import MODELS
 from segkit_ultralytics.testing import OFFLINE_IMGSZ, offline_segmenter, random_weights
@@ -40,26 +41,18 @@ def unsure_weights(folder):
 def test_the_four_models_are_registered():
     for model in MODELS.values():
         entry = backend_entry(model.backend)
-        assert entry.plugin == "ultralytics" and entry.params == {"size": model.size}
+        assert entry.plugin == "ultralytics" and entry.params == {"size": model.key}
     assert backend_entry("ultralytics-sam2.1-b").description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
 
 
 def test_the_model_receives_the_rgb_pixels_segkit_was_given(tiny):
     """Ultralytics reads numpy as BGR: the backend must flip segkit's RGB so that a red image reaches the
     image encoder red. The input is letterboxed: the image keeps its aspect ratio, grey (114) below it."""
-    seen = []
-    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        tiny.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(tiny.predictor.model.image_encoder, lambda: tiny.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, OFFLINE_IMGSZ, OFFLINE_IMGSZ)
     pixels = tensor[0].float().numpy() * ULTRALYTICS_STD + ULTRALYTICS_MEAN
     rows = round(90 * OFFLINE_IMGSZ / 120)  # 96 of 128 rows hold the image
-    np.testing.assert_allclose(pixels[:, :rows].mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels[:, :rows].mean(axis=(1, 2)), RED, atol=1.0)
     np.testing.assert_allclose(pixels[:, rows:].mean(axis=(1, 2)), [114, 114, 114], atol=1.0)
 
 

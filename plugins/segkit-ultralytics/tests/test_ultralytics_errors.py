@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from segkit import BackendNotReady
 from segkit_torch import CheckpointError
+from segkit_torch.testing import one_line, segment_without_network
 from segkit_ultralytics import UltralyticsOptions, UltralyticsSam2Segmenter
 from segkit_ultralytics.testing import random_weights
 
@@ -19,11 +16,6 @@ from segkit_ultralytics.testing import random_weights
 def segmenter(size: str, folder, **options) -> UltralyticsSam2Segmenter:
     settings = UltralyticsOptions(**{"weights_dir": folder, "device": "cpu", "imgsz": 128, **options})
     return UltralyticsSam2Segmenter(f"ultralytics-sam2.1-{size}", settings, size=size)
-
-
-def one_line(message: str) -> str:
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
 
 
 def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path):
@@ -98,31 +90,14 @@ def test_bad_option_values_are_refused():
 
 def test_loading_and_segmenting_make_no_network_attempt(tmp_path):
     """In a fresh process with every socket lookup and connection refused and recorded: Ultralytics is
-    imported, builds, loads and segments without trying the network (no DNS probe, telemetry, download)."""
-    code = textwrap.dedent(
+    imported, builds, loads and segments without trying the network (no DNS probe, telemetry, download),
+    with YOLO_OFFLINE unset (the backend's own default must do it)."""
+    report = segment_without_network(
         f"""
-        import json, socket, sys
-        attempts = []
-        def refuse(*args, **kwargs):
-            attempts.append(repr(args[:2]))
-            raise OSError("network disabled by the test")
-        socket.getaddrinfo = refuse
-        socket.create_connection = refuse
-        socket.socket.connect = lambda self, *a: refuse(*a)
         from pathlib import Path
-        import numpy as np
-        from segkit.testing import SAMPLE_BOXES, sample_image
         from segkit_ultralytics.testing import offline_segmenter
-        with offline_segmenter("ultralytics-sam2.1-t", Path({str(tmp_path)!r})) as segmenter:
-            segmenter.load()
-            result = segmenter.segment(sample_image(), SAMPLE_BOXES)
-        print(json.dumps({{"attempts": attempts, "masks": list(result.masks.shape), "imported": "ultralytics" in sys.modules}}))
-        """
+        segmenter = stack.enter_context(offline_segmenter("ultralytics-sam2.1-t", Path({str(tmp_path)!r})))
+        """,
+        unset=["YOLO_OFFLINE"],
     )
-    env = {k: v for k, v in os.environ.items() if k != "YOLO_OFFLINE"}  # the backend's own default must do it
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["imported"] and report["masks"] == [3, 120, 160]
-    assert report["attempts"] == []
-
+    assert report == {"attempts": [], "masks": [3, 120, 160]}

@@ -9,6 +9,7 @@ import torch
 
 from segkit import BackendNotReady
 from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, iou, sample_image
+from segkit_torch.testing import RED, input_of, one_line, segment_without_network, solid_image
 from segkit_torch import CheckpointError
 from segkit_ultralytics.sam3 import UltralyticsSam3Options, UltralyticsSam3Segmenter
 from segkit_ultralytics.sam3_testing import OFFLINE_IMGSZ, offline_env, offline_segmenter, random_weights, reduced
@@ -29,11 +30,6 @@ def sam3(tmp_path_factory):
 
 def segmenter(path, **options) -> UltralyticsSam3Segmenter:
     return UltralyticsSam3Segmenter("ultralytics-sam3", UltralyticsSam3Options(weights=path, device="cpu", imgsz=OFFLINE_IMGSZ, **options))
-
-
-def one_line(message: str) -> str:
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
 
 
 def test_registered_beside_the_sam2_1_backends():
@@ -72,20 +68,11 @@ def test_same_answer_as_ultralytics_own_call(sam3):
 
 def test_the_model_receives_the_rgb_pixels_segkit_was_given(sam3):
     """Ultralytics reads numpy as BGR: a red image must reach the ViT red, letterboxed with grey 114 below."""
-    seen = []
-    trunk = sam3.predictor.model.image_encoder.vision_backbone.trunk
-    hook = trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        sam3.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(sam3.predictor.model.image_encoder.vision_backbone.trunk, lambda: sam3.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, OFFLINE_IMGSZ, OFFLINE_IMGSZ)
     pixels = tensor[0].float().numpy() * SAM3_MEAN_STD + SAM3_MEAN_STD
     rows = round(90 * OFFLINE_IMGSZ / 120)  # 252 of 336 rows hold the image
-    np.testing.assert_allclose(pixels[:, :rows].mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels[:, :rows].mean(axis=(1, 2)), RED, atol=1.0)
     np.testing.assert_allclose(pixels[:, rows:].mean(axis=(1, 2)), [114, 114, 114], atol=1.0)
 
 
@@ -182,39 +169,20 @@ def test_every_box_keeps_its_mask_when_ultralytics_is_unsure(tmp_path):
 
 
 def test_loading_and_segmenting_make_no_network_attempt(tmp_path):
-    """A fresh process with every socket lookup and connection refused and recorded, YOLO_OFFLINE unset."""
-    import json
-    import os
-    import subprocess
-    import sys
-    import textwrap
-
+    """A fresh process with every socket lookup and connection refused and recorded, YOLO_OFFLINE unset (the
+    backend's own default must keep Ultralytics offline)."""
     path = random_weights(tmp_path)
-    code = textwrap.dedent(
+    report = segment_without_network(
         f"""
-        import json, socket, sys
-        attempts = []
-        def refuse(*args, **kwargs):
-            attempts.append(repr(args[:2]))
-            raise OSError("network disabled by the test")
-        socket.getaddrinfo = refuse
-        socket.create_connection = refuse
-        socket.socket.connect = lambda self, *a: refuse(*a)
-        from segkit.testing import SAMPLE_BOXES, sample_image
         from segkit_ultralytics.sam3 import UltralyticsSam3Options, UltralyticsSam3Segmenter
         from segkit_ultralytics.sam3_testing import OFFLINE_IMGSZ, reduced
-        with reduced():
-            segmenter = UltralyticsSam3Segmenter("ultralytics-sam3", UltralyticsSam3Options(weights={str(path)!r}, device="cpu", imgsz=OFFLINE_IMGSZ))
-            segmenter.load()
-            result = segmenter.segment(sample_image(), SAMPLE_BOXES)
-        print(json.dumps({{"attempts": attempts, "masks": list(result.masks.shape)}}))
-        """
+        stack.enter_context(reduced())
+        segmenter = UltralyticsSam3Segmenter("ultralytics-sam3", UltralyticsSam3Options(weights={str(path)!r}, device="cpu", imgsz=OFFLINE_IMGSZ))
+        """,
+        unset=["YOLO_OFFLINE"],
     )
-    env = {k: v for k, v in os.environ.items() if k != "YOLO_OFFLINE"}  # the backend's own default must do it
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"attempts": [], "masks": [3, 120, 160]}
+
 
 
 def test_the_same_sam3_file_through_meta_and_ultralytics(segkit_cli, tmp_path):
