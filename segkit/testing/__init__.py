@@ -148,6 +148,13 @@ def backend_entry(name: str) -> "BackendEntry":
     return get_host().backend(name)
 
 
+def registered_backends(plugin: str) -> dict[str, "BackendEntry"]:
+    """Every backend the installed plugin ``plugin`` (its entry-point name) registers, by name."""
+    from segkit.plugins import get_host
+
+    return {name: entry for name, entry in get_host().backends().items() if entry.plugin == plugin}
+
+
 def __getattr__(name: str) -> Any:
     """``SegmenterContract`` on first use: it imports pytest, which segkit itself does not need."""
     if name == "SegmenterContract":
@@ -162,13 +169,13 @@ def read_json(path: Path) -> Any:
 
 
 @contextmanager
-def offline_segmenter(entry: "BackendEntry", workdir: Path) -> Iterator[Segmenter]:
+def offline_segmenter(entry: "BackendEntry", workdir: Path, **options: Any) -> Iterator[Segmenter]:
     """A segmenter for ``entry`` made ready to run offline, not yet loaded.
 
     A plugin whose backends need weights or a server to run provides the module ``<package>.testing``
-    with a context manager ``offline_segmenter(name, workdir)`` that yields a ready segmenter (random
-    weights saved under ``workdir``, a loopback server, ...). Other backends are created with their
-    default options and must already be ready.
+    with a context manager ``offline_segmenter(name, workdir, **options)`` that yields a ready segmenter
+    (random weights saved under ``workdir``, a loopback server, ...). Other backends are created with
+    ``options`` (their defaults otherwise) and must already be ready.
     """
     package = entry.cls.__module__.split(".")[0]
     helpers = None
@@ -179,10 +186,10 @@ def offline_segmenter(entry: "BackendEntry", workdir: Path) -> Iterator[Segmente
             if exc.name != f"{package}.testing":
                 raise
     if helpers is not None and hasattr(helpers, "offline_segmenter"):
-        with helpers.offline_segmenter(entry.name, workdir) as segmenter:
+        with helpers.offline_segmenter(entry.name, workdir, **options) as segmenter:
             yield segmenter
         return
-    segmenter = entry.create()
+    segmenter = entry.create(entry.cls.Options(**options) if options else None)
     readiness = segmenter.check_ready()
     assert readiness.ready, f"{entry.name} is not ready offline ({readiness.reason}) and {package}.testing has no offline_segmenter"
     yield segmenter

@@ -7,18 +7,16 @@ In a plugin's tests::
     class TestContract(SegmenterContract):
         backend = "sam2-tiny"
 
-That is the whole test: by default the backend is made the way ``segkit.testing.offline_segmenter``
-makes it (``<package>.testing.offline_segmenter(name, workdir)`` when the plugin has one, else the
-registered class with its default options). Override ``make`` to choose options, e.g. a batch size
-that really batches::
+That is the whole test: the backend is made the way ``segkit.testing.offline_segmenter`` makes it
+(``<package>.testing.offline_segmenter(name, workdir, **options)`` when the plugin has one, else the
+registered class), with ``options``, e.g. a batch size that really batches::
 
     class TestContract(SegmenterContract):
         backend = "sam2-tiny"
+        options = {"batch_size": 4}
 
-        def make(self, workdir):
-            return offline_segmenter(self.backend, workdir, batch_size=4)
-
-``make`` returns a segmenter, not yet loaded, or a context manager yielding one. The checks:
+Override ``make(workdir)`` to make it another way: it returns a segmenter, not yet loaded, or a context
+manager yielding one. The checks:
 
 - the name is registered by the installed plugin, as the class ``make`` returns;
 - ``__init__`` and ``check_ready`` stay cheap: in a fresh process, creating the backend, checking it
@@ -53,6 +51,7 @@ class SegmenterContract:
     """Subclass it as ``Test...`` and set ``backend`` (see the module docstring)."""
 
     backend: ClassVar[str] = ""
+    options: ClassVar[dict[str, Any]] = {}  # for the backend's Options (through its offline_segmenter)
     heavy_modules: ClassVar[tuple[str, ...]] = HEAVY_MODULES  # what listing and checking must not import
     order_iou: ClassVar[float] = 0.98  # a mask must stay this close to itself when the boxes are reordered
     batch_iou: ClassVar[float] = 0.98  # a batched mask against the same image alone
@@ -61,7 +60,7 @@ class SegmenterContract:
         """The backend, ready to load offline, not yet loaded (or a context manager yielding it)."""
         from segkit.testing import backend_entry, offline_segmenter
 
-        return offline_segmenter(backend_entry(self.backend), workdir)
+        return offline_segmenter(backend_entry(self.backend), workdir, **self.options)
 
     # -- fixtures ---------------------------------------------------------------------------------
 

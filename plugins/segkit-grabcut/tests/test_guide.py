@@ -108,7 +108,7 @@ def as_argv(line: str) -> tuple[list[str], dict[str, str]]:
         env[key] = value
     program, args = words[0], words[1:]
     if program == "segkit":
-        return [sys.executable, "-m", "segkit.cli", *args], env
+        return [sys.executable, "-m", "segkit", *args], env
     if program == "pytest":
         return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], env
     raise AssertionError(f"the guide runs {program!r}; teach this test how to run it")
@@ -151,14 +151,14 @@ def test_the_guides_commands_run_as_written(workspace):
 
 def test_segkit_lists_the_guides_plugins_and_says_what_is_missing(workspace):
     root, env = workspace
-    done = run([sys.executable, "-m", "segkit.cli", "backends", "--json"], root, env)
+    done = run([sys.executable, "-m", "segkit", "backends", "--json"], root, env)
     backends = {b["name"]: b for b in json.loads(done.stdout)["backends"]}
     assert backends["mygrabcut"]["plugin"] == "mygrabcut" and backends["mygrabcut"]["ready"]
     assert backends["mygrabcut"]["reason"].startswith("OpenCV ")
     assert backends["mygrabcut"]["description"] == "GrabCut from each box (no weights needed)."
     assert not backends["myremote"]["ready"]
     assert backends["myremote"]["reason"] == "no service URL: set SEGKIT_MYREMOTE_URL or -O myremote.url=..."
-    done = run([sys.executable, "-m", "segkit.cli", "plugins", "--json"], root, env)
+    done = run([sys.executable, "-m", "segkit", "plugins", "--json"], root, env)
     shown = json.loads(done.stdout)
     plugins = {p["name"]: p for p in shown["plugins"]}
     assert plugins["mycsv"] == {"name": "mycsv", "hooks": ["register_detection_readers"], "distribution": "segkit-mycsv 0.1.0"}
@@ -170,7 +170,7 @@ def test_segkit_lists_the_guides_plugins_and_says_what_is_missing(workspace):
 def test_the_error_the_guide_shows_is_the_error_segkit_prints(workspace):
     root, env = workspace
     shown = cli_output("error: option mygrabcut.iterations").strip()
-    done = run([sys.executable, "-m", "segkit.cli", "run", "-b", "mygrabcut", "-O", "mygrabcut.iterations=0",
+    done = run([sys.executable, "-m", "segkit", "run", "-b", "mygrabcut", "-O", "mygrabcut.iterations=0",
                 "--images", "images", "--detections", "detections", "--out", "runs/bad"], root, env)
     assert done.returncode == 2 and done.stderr.strip() == shown, done.stderr
 

@@ -5,31 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, registered_backends, sample_image
 from segkit_sam2.models import MODELS
 from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_segmenter, random_checkpoint
-from segkit_torch.testing import RED, input_of, solid_image
+from segkit_torch.testing import RED, input_of, loaded, solid_image
 
 
 class TestContract(SegmenterContract):
     backend = "sam2-tiny"
-
-    def make(self, workdir):
-        return offline_segmenter(self.backend, workdir, batch_size=4)
+    options = {"batch_size": 4}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """sam2-tiny, loaded once for the tests that only segment."""
-    with offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny")) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny")))
 
 
 def test_the_four_models_are_registered_with_the_b_plus_alias():
-    for model in MODELS.values():
-        entry = backend_entry(model.backend)
-        assert entry.plugin == "sam2" and entry.params == {"size": model.key}
+    registered = registered_backends("sam2")
+    assert {name: entry.params for name, entry in registered.items()} == {m.backend: {"size": m.key} for m in MODELS.values()}
     assert backend_entry("sam2-b+").name == "sam2-base-plus"
     assert backend_entry("sam2-base-plus").aliases == ("sam2-b+",)
     assert backend_entry("sam2-large").description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"

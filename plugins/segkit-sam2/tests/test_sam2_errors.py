@@ -20,15 +20,11 @@ def tiny(folder, **options) -> Sam2Segmenter:
 
 def test_missing_checkpoint_names_the_file_and_how_to_get_it(tmp_path):
     segmenter = Sam2Segmenter("sam2-large", Sam2Options(checkpoint_dir=tmp_path), size="large")
-    readiness = segmenter.check_ready()
-    assert not readiness.ready
-    reason = one_line(readiness.reason)
-    assert str(tmp_path / "sam2.1_hiera_large.pt") in reason
-    assert "checkpoints/download.sh sam2-large" in reason
-    assert "https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt" in reason
-    assert "sam2.checkpoint_large" in reason
-    with pytest.raises(BackendNotReady, match="not found"):
-        segmenter.load()
+    assert one_line(segmenter.check_ready().reason) == (
+        f"checkpoint {tmp_path / 'sam2.1_hiera_large.pt'} not found; run `checkpoints/download.sh sam2-large` (or download"
+        " https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt), or set -O sam2.checkpoint_large=PATH"
+        " (SEGKIT_SAM2_CHECKPOINT_LARGE) to your copy"
+    )
 
 
 def test_a_folder_given_as_checkpoint_is_refused(tmp_path):
@@ -147,15 +143,9 @@ def test_a_device_that_is_not_here(tmp_path):
         segmenter.load()
 
 
-def test_bad_option_values_are_refused():
+def test_an_image_size_off_the_backbone_stride_is_refused():
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="auto, cpu, cuda"):
-        Sam2Options(device="gpu0")
     with pytest.raises(ValidationError, match="multiple of 32"):
         Sam2Options(image_size=100)
-    with pytest.raises(ValidationError):
-        Sam2Options(dtype="float8")
-    with pytest.raises(ValidationError, match="greater than or equal to 1"):
-        Sam2Options(batch_size=0)
 

@@ -10,22 +10,18 @@ from PIL import Image
 from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
 from segkit_sam3 import Sam3Options, Sam3Segmenter
 from segkit_sam3.testing import REDUCED_IMAGE_SIZE, offline_segmenter, random_checkpoint
-from segkit_torch.testing import RED, input_of, solid_image
+from segkit_torch.testing import RED, input_of, loaded, solid_image
 
 
 class TestContract(SegmenterContract):
     backend = "sam3"
-
-    def make(self, workdir):
-        return offline_segmenter(self.backend, workdir, batch_size=2)
+    options = {"batch_size": 2}
 
 
 @pytest.fixture(scope="module")
 def sam3(tmp_path_factory):
     """The reduced SAM 3, loaded once for the tests that only segment."""
-    with offline_segmenter("sam3", tmp_path_factory.mktemp("sam3")) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("sam3", tmp_path_factory.mktemp("sam3")))
 
 
 def direct(model, image, boxes, multimask_output):

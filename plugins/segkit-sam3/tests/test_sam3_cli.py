@@ -58,16 +58,16 @@ def test_a_sam2_checkpoint_under_the_sam3_name_is_one_line_and_exit_2(segkit_cli
 
 
 RUN = """
-import contextlib, sys, warnings
-from segkit.cli import main
+import contextlib, runpy, sys, warnings
 from segkit_sam3.testing import reduced
 with contextlib.ExitStack() as stack:
     if {reduce}:  # the test's own patching imports sam3 first: its import-time warnings are the test's, not segkit's
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stack.enter_context(reduced())
-    sys.exit(main(["run", "--images", {images!r}, "--detections", {detections!r}, "--out", "out", "-b", "sam3",
-                   "-O", "sam3.checkpoint=" + {checkpoint!r}, "-O", "sam3.device=cpu"]))
+    sys.argv = ["segkit", "run", "--images", {images!r}, "--detections", {detections!r}, "--out", "out", "-b", "sam3",
+                "-O", "sam3.checkpoint=" + {checkpoint!r}, "-O", "sam3.device=cpu"]
+    runpy.run_module("segkit", run_name="__main__")  # `python -m segkit run ...`
 """
 
 

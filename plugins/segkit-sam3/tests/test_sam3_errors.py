@@ -133,9 +133,7 @@ def test_a_device_that_is_not_here(tmp_path):
 def test_bad_option_values_are_refused():
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="auto, cpu, cuda"):
-        Sam3Options(device="gpu0")
-    for bad in ({"dtype": "float8"}, {"batch_size": 0}, {"max_hole_area": -1}, {"weights": "x"}):
+    for bad in ({"batch_size": 65}, {"max_hole_area": -1}, {"weights": "x"}):
         with pytest.raises(ValidationError):
             Sam3Options(**bad)
 

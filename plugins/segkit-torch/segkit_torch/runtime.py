@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from segkit.errors import BackendNotReady
+from segkit import BackendNotReady
 
 
 def resolve_device(requested: str) -> torch.device:

@@ -28,7 +28,7 @@ import tempfile
 import textwrap
 import threading
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any, Callable, ContextManager, Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -82,6 +82,14 @@ def _link_file(source: str | Path, target: str | Path) -> None:
         shutil.copyfile(source, target)
 
 
+def loaded(made: ContextManager[Any]) -> Iterator[Any]:
+    """For a module-scoped fixture: ``yield from loaded(offline_segmenter(name, folder))`` gives the segmenter
+    loaded, and closes it after the module's tests."""
+    with made as segmenter:
+        segmenter.load()
+        yield segmenter
+
+
 def solid_image(colour: Sequence[int] = RED, size: tuple[int, int] = (120, 90)) -> np.ndarray:
     """An RGB image of one colour, (H, W, 3) uint8, ``size`` = (width, height)."""
     image = np.zeros((size[1], size[0], 3), np.uint8)
@@ -131,6 +139,15 @@ def segment_without_network(setup: str, unset: Sequence[str] = (), timeout: int 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def assert_same_answers(got: Sequence[Any], expected: Sequence[Any], rtol: float = 1e-5) -> None:
+    """Segmentations equal one by one: the same bool masks exactly, scores within ``rtol``."""
+    assert len(got) == len(expected)
+    for one, want in zip(got, expected):
+        assert one.masks.shape == want.masks.shape and one.masks.dtype == np.bool_
+        np.testing.assert_array_equal(one.masks, want.masks)
+        np.testing.assert_allclose(one.scores, want.scores, rtol=rtol)
 
 
 def one_line(message: str) -> str:

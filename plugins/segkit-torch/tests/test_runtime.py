@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from segkit import BackendNotReady
-from segkit_torch import check_device
+from segkit_torch import TorchOptions, check_device
 from segkit_torch import runtime
 from segkit_torch.checkpoints import identify_sam2, read_state_dict
 from segkit_torch.compile import compile_forward, fixed_batch
@@ -19,6 +19,29 @@ def test_device_option_values():
     for bad in ("gpu", "0", "cuda:x", "cuda:"):
         with pytest.raises(ValueError, match="use auto, cpu, cuda, cuda:N or mps"):
             check_device(bad)
+
+
+def test_every_torch_backends_options():
+    from pydantic import ValidationError
+
+    from segkit_torch.models import ModelFile, by_key
+    from segkit_torch.options import model_file_options
+
+    assert TorchOptions(device=" CUDA:1 ").device == "cuda:1"
+    for bad, match in (({"device": "gpu0"}, "auto, cpu, cuda"), ({"dtype": "float8"}, "float32"),
+                       ({"batch_size": 0}, "greater than or equal to 1"), ({"weights": "x"}, "Extra inputs")):
+        with pytest.raises(ValidationError, match=match):
+            TorchOptions(**bad)
+
+    models = by_key(ModelFile("tiny", "mine-tiny", "mine_t.pt", "https://example.org/"), ModelFile("large", "mine-large", "mine_l.pt", ""))
+
+    @model_file_options(models, "checkpoint_{key}", folder="checkpoint_dir")
+    class MineOptions(TorchOptions):
+        """Mine."""
+
+    assert MineOptions.__doc__ == "Mine." and MineOptions(checkpoint_tiny="a.pt").checkpoint_tiny.name == "a.pt"
+    assert MineOptions.model_fields["checkpoint_large"].description == "mine-large's file (default: checkpoint_dir/mine_l.pt)"
+    assert models["tiny"].url == "https://example.org/mine_t.pt"
 
 
 def test_auto_device_prefers_cuda_then_mps_then_cpu():

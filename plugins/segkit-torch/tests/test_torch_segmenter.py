@@ -64,6 +64,8 @@ def test_readiness_says_what_the_file_is(tmp_path):
     assert segmenter(tmp_path / "box.pt").check_ready().reason == (
         f"checkpoint {tmp_path / 'box.pt'} not found; run `make box.pt`, or set -O box.checkpoint=PATH (SEGKIT_BOX_CHECKPOINT) to your copy"
     )
+    with pytest.raises(BackendNotReady, match="not found"):
+        segmenter(tmp_path / "box.pt").load()
     assert "is a folder; point box.checkpoint at the file box.pt" in segmenter(tmp_path).check_ready().reason
     (tmp_path / "box.pt").write_text("not weights")
     reason = segmenter(tmp_path / "box.pt").check_ready().reason

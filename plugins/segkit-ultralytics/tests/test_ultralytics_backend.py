@@ -6,25 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
-from segkit_torch.testing import RED, input_of, solid_image
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, registered_backends, sample_image
+from segkit_torch.testing import RED, input_of, loaded, solid_image
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, by_prompt
 from segkit_ultralytics.models import MODELS
 from segkit_ultralytics.testing import OFFLINE_IMGSZ, offline_segmenter, random_weights
 
 
-class TestContract(SegmenterContract):
-    backend = "ultralytics-sam2.1-t"
-
 ULTRALYTICS_MEAN = np.array([123.675, 116.28, 103.53])[:, None, None]
 ULTRALYTICS_STD = np.array([58.395, 57.12, 57.375])[:, None, None]
 
 
+class TestContract(SegmenterContract):
+    backend = "ultralytics-sam2.1-t"
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with offline_segmenter("ultralytics-sam2.1-t", tmp_path_factory.mktemp("t")) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("ultralytics-sam2.1-t", tmp_path_factory.mktemp("t")))
 
 
 def unsure_weights(folder):
@@ -38,10 +37,9 @@ def unsure_weights(folder):
     return path
 
 
-def test_the_four_models_are_registered():
-    for model in MODELS.values():
-        entry = backend_entry(model.backend)
-        assert entry.plugin == "ultralytics" and entry.params == {"size": model.key}
+def test_the_five_models_are_registered():
+    registered = {name: entry.params for name, entry in registered_backends("ultralytics").items()}
+    assert registered == {**{m.backend: {"size": m.key} for m in MODELS.values()}, "ultralytics-sam3": {}}
     assert backend_entry("ultralytics-sam2.1-b").description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
 
 
