@@ -18,7 +18,6 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from segkit import BackendNotReady, Segmentation, exception_text, one_line
-from segkit_sam2.checkpoints import mismatch_message
 from segkit_sam2.models import MODELS, Sam2Model
 from segkit_torch import SamOptions, TorchSegmenter, best_per_box, package_version
 from segkit_torch.options import model_file_options
@@ -89,8 +88,11 @@ class Sam2Segmenter(TorchSegmenter):
             predictor._bb_feat_sizes = feature_sizes(model.image_size)
         self.predictor = predictor
 
-    def load_failure(self, exc: Exception) -> str:
-        return mismatch_message(self.model, self.name, self.checkpoint, exc)
+    def load_failure(self, exc: Exception) -> str:  # what the file holds, told from its weights
+        from segkit_torch.checkpoints import Sam2Weights, sam2_mismatch
+
+        what = sam2_mismatch(self.checkpoint, self.name, Sam2Weights(self.model.version, self.model.key), exc)
+        return f"backend {self.name!r}: checkpoint {self.checkpoint} {what}; use the official {self.model.file} ({self.model.url})"
 
     def compile_target(self) -> Any:
         return self.predictor.model.image_encoder

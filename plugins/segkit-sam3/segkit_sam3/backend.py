@@ -66,14 +66,14 @@ class Sam3Segmenter(TorchSegmenter):
         state_dict, problem = read_state_dict(self.checkpoint, key="model", key_required=False)
         problem = problem or checkpoints.problem(state_dict)
         if problem:
-            raise CheckpointError(checkpoints.wrong_file_message(self.name, self.checkpoint, problem))
+            raise CheckpointError(checkpoints.unusable(self.name, self.checkpoint, f"cannot be used: {problem}"))
         keys = list(state_dict)
         del state_dict
 
         model = building.build(self.checkpoint, vocabulary.find(self.options.bpe_path), self.device)
         missing = checkpoints.missing_for_boxes(model, keys)
         if missing:
-            raise CheckpointError(checkpoints.incomplete_message(self.name, self.checkpoint, missing))
+            raise CheckpointError(checkpoints.unusable(self.name, self.checkpoint, checkpoints.missing_message(missing)))
         tracker = model.inst_interactive_predictor.model
         # sam3's own predictor class around the loaded tracker, with this run's threshold and hole filling.
         predictor = SAM3InteractiveImagePredictor(tracker, mask_threshold=self.options.mask_threshold, max_hole_area=self.options.max_hole_area)
@@ -84,7 +84,9 @@ class Sam3Segmenter(TorchSegmenter):
         self.processor = Sam3Processor(model, resolution=tracker.image_size, device=self.device)
 
     def load_failure(self, exc: Exception) -> str:  # a shape mismatch in the state dict, a corrupt tensor
-        return checkpoints.load_failed_message(self.name, self.checkpoint, exc)
+        from segkit_torch.checkpoints import load_error_text
+
+        return checkpoints.unusable(self.name, self.checkpoint, f"holds SAM 3 weights but does not load: {load_error_text(exc)}")
 
     def forward(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
         from PIL import Image

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from segkit_torch.checkpoints import describe_weights, identify_sam3, load_error_text
+from segkit_torch.checkpoints import describe_weights, identify_sam3
 
 FILE = "sam3.pt"
 REPO = "https://huggingface.co/facebook/sam3"
@@ -62,17 +62,11 @@ def missing_for_boxes(model: Any, keys: Iterable[str]) -> list[str]:
     return [name for name, _ in model.named_parameters() if name.startswith(BOX_PATH) and name not in loaded]
 
 
-def wrong_file_message(backend: str, path: Path, problem: str) -> str:
-    return f"backend {backend!r}: checkpoint {path} cannot be used: {problem}; use the official {FILE} ({REPO})"
+def unusable(backend: str, path: Path, what: str) -> str:
+    """The one line for a checkpoint that cannot be used: ``what`` follows "checkpoint PATH"."""
+    return f"backend {backend!r}: checkpoint {path} {what}; use the official {FILE} ({REPO})"
 
 
-def incomplete_message(backend: str, path: Path, missing: list[str]) -> str:
+def missing_message(missing: list[str]) -> str:
     shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-    return (
-        f"backend {backend!r}: checkpoint {path} lacks {len(missing)} of the weights box prompts use ({shown});"
-        f" sam3 would run them on random values; use the official {FILE} ({REPO})"
-    )
-
-
-def load_failed_message(backend: str, path: Path, error: BaseException) -> str:
-    return f"backend {backend!r}: checkpoint {path} holds SAM 3 weights but does not load: {load_error_text(error)}; use the official {FILE} ({REPO})"
+    return f"lacks {len(missing)} of the weights box prompts use ({shown}); sam3 would run them on random values"

@@ -11,7 +11,7 @@ from segkit import BackendNotReady
 from segkit_sam3 import Sam3Options, Sam3Segmenter, checkpoints, vocabulary
 from segkit_sam3.testing import random_checkpoint, reduced
 from segkit_torch import CheckpointError
-from segkit_torch.testing import one_line, segment_without_network
+from segkit_torch.testing import only_line, segment_without_network
 
 
 def segmenter(path, **options) -> Sam3Segmenter:
@@ -21,7 +21,7 @@ def segmenter(path, **options) -> Sam3Segmenter:
 def load_error(path) -> str:
     with reduced(), pytest.raises(CheckpointError) as caught:
         segmenter(path).load()
-    return one_line(str(caught.value))
+    return only_line(str(caught.value))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_missing_checkpoint_names_the_file_and_how_to_get_it(tmp_path):
     backend = Sam3Segmenter("sam3", Sam3Options(checkpoint=tmp_path / "sam3.pt"))
     readiness = backend.check_ready()
     assert not readiness.ready
-    reason = one_line(readiness.reason)
+    reason = only_line(readiness.reason)
     assert f"checkpoint {tmp_path / 'sam3.pt'} not found" in reason
     assert "https://huggingface.co/facebook/sam3" in reason and "checkpoints/download.sh sam3" in reason
     assert "sam3.checkpoint=PATH" in reason and "SEGKIT_SAM3_CHECKPOINT" in reason
@@ -63,7 +63,7 @@ def test_a_file_that_is_no_checkpoint_is_not_ready(tmp_path):
     (tmp_path / "sam3.pt").write_text("<html>403 Forbidden: this repository is gated</html>")
     readiness = segmenter(tmp_path / "sam3.pt").check_ready()
     assert not readiness.ready
-    reason = one_line(readiness.reason)
+    reason = only_line(readiness.reason)
     assert reason.startswith(f"checkpoint {tmp_path / 'sam3.pt'} is not a PyTorch checkpoint (it holds HTML")
     assert f"replace it with the official sam3.pt: request access to https://huggingface.co/facebook/sam3" in reason
     with pytest.raises(BackendNotReady, match="is not a PyTorch checkpoint"):
@@ -111,7 +111,7 @@ def test_the_tokenizer_vocabulary_missing(tmp_path, monkeypatch):
     if any(p.is_file() for p in vocabulary.candidates() if "open_clip" not in str(p)):
         pytest.skip("this sam3 ships its own vocabulary")
     monkeypatch.setitem(sys.modules, "open_clip", None)  # open_clip_torch not installed
-    reason = one_line(segmenter(path).check_ready().reason)
+    reason = only_line(segmenter(path).check_ready().reason)
     assert "bpe_simple_vocab_16e6.txt.gz is missing (the sam3 wheels on PyPI do not ship it): pip install open_clip_torch" in reason
 
 

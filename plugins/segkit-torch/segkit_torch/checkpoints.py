@@ -127,3 +127,19 @@ def read_state_dict(path: Path, key: str | None = "model", key_required: bool = 
     if identify_sam2(data) is not None:
         return data, f"its weights are not under the key {key!r}"
     return None, f"it holds no weights under the key {key!r} (found: {', '.join(map(str, list(data)[:5]))})"
+
+
+def sam2_mismatch(path: Path, backend: str, expected: Sam2Weights, error: BaseException, key_required: bool = True) -> str:
+    """What a file that did not load as ``expected`` holds, as the words after "checkpoint PATH": not a
+    checkpoint, no SAM 2, another size or version, weights off their key, or the loader's own error."""
+    state_dict, problem = read_state_dict(path, key="model", key_required=key_required)
+    found = identify_sam2(state_dict) if state_dict is not None else None
+    if state_dict is None:
+        return f"cannot be used: {problem}"
+    if found is None:
+        return "holds no SAM 2 image encoder weights"
+    if found != expected:
+        return f"holds {found.describe()} weights but {backend} is {expected.describe()}"
+    if problem:
+        return f"holds {found.describe()} weights but {problem}"
+    return f"looks like {found.describe()} but does not load: {load_error_text(error)}"

@@ -46,11 +46,6 @@ def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     return getattr(torch, requested)
 
 
-def dtype_name(dtype: torch.dtype) -> str:
-    """``torch.bfloat16`` -> ``'bfloat16'``, for recorded settings."""
-    return str(dtype).removeprefix("torch.")
-
-
 def enable_tf32(device: torch.device) -> bool:
     """TF32 matmuls and convolutions on Ampere and newer GPUs; returns whether it is on (False off CUDA)."""
     if device.type != "cuda" or torch.cuda.get_device_properties(device).major < 8:

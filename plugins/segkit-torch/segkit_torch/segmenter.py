@@ -1,30 +1,22 @@
 """``TorchSegmenter``: the engine every torch backend runs on; a family keeps only what is its own.
 
-The base owns what is the same for sam2, sam3, transformers and Ultralytics: readiness (the library is
-importable, the checkpoint is there and its header says PyTorch checkpoint), device and dtype from the
-options (auto: CUDA if available, bfloat16 autocast there, float32 elsewhere), TF32, the batch loop with
-``torch.inference_mode`` and autocast around each batch, optional ``torch.compile`` (CUDA only, never a
-default), close that frees the model and CUDA's cache, upstream warnings logged instead of printed, and
-one exit code per kind of problem:
-
-- a missing or unusable file, or a bad option, before any image: one line, exit 2 (``BackendNotReady``
-  from readiness, ``CheckpointError`` from ``load``);
-- out of memory while loading: ``BackendFatalError``, exit 1;
-- a failure while segmenting: the exception goes to segkit's runner, which fails that image alone.
-
-A family subclasses it with ``Options`` derived from ``segkit_torch.options.TorchOptions`` and writes::
+The base owns readiness (the library importable, the checkpoint there and a PyTorch checkpoint by its
+header), device and dtype, TF32, the batch loop in ``torch.inference_mode`` and autocast, optional
+``torch.compile`` (CUDA only), close, upstream warnings logged instead of printed, and one exit code per
+kind of problem: an unusable file or option before any image is one line and exit 2 (``BackendNotReady``,
+``CheckpointError``), out of memory while loading exit 1, a failure while segmenting fails that image.
+A family writes::
 
     package = "sam2"                           # importable name; `install` if pip needs more
     held = ("predictor",)                      # what build() sets; close() drops it
-
     key, checkpoint_file, checkpoint_url       # which model, its official file, its address
     file_option, folder_option                 # the options naming its file, or the folder of files
     build()                                    # import the library, build on self.device
     forward(images, boxes) -> [Segmentation]   # one batch, already inside the inference context
     settings()                                 # {**super().settings(), ...its own}
 
-and may override ``how_to_get`` (the fix for a missing file), ``readiness_problem`` (more checks),
-``load_failure`` (say what a file holds) and ``compile_target`` (the module ``compile=true`` compiles). Nothing here imports torch at import time.
+and may override ``how_to_get``, ``readiness_problem``, ``load_failure`` and ``compile_target``. Nothing
+here imports torch at import time; README.md has the details.
 """
 
 from __future__ import annotations
@@ -120,16 +112,12 @@ class TorchSegmenter(Segmenter):
         if path.is_dir():
             return f"{label} {path} is a folder; point {self.checkpoint_option} at the file {self.checkpoint_file}"
         if not path.is_file():
-            return f"{label} {path} not found; {self.how_to_get()}, or {self.option_hint()}"
+            env = f"SEGKIT_{self.checkpoint_option.replace('.', '_').upper()}"
+            return f"{label} {path} not found; {self.how_to_get()}, or set -O {self.checkpoint_option}=PATH ({env}) to your copy"
         problem = checkpoint_file_problem(path)
         if problem:
             return f"{label} {path} {problem}; replace it with the official {self.checkpoint_file}: {self.how_to_get()}"
         return None
-
-    def option_hint(self) -> str:
-        """"set -O sam2.checkpoint_tiny=PATH (SEGKIT_SAM2_CHECKPOINT_TINY) to your copy"."""
-        option = self.checkpoint_option
-        return f"set -O {option}=PATH (SEGKIT_{option.replace('.', '_').upper()}) to your copy"
 
     def ready_detail(self) -> str:
         return f"{self.checkpoint} ({self.checkpoint.stat().st_size / 1e6:.0f} MB), {self.package} {package_version(self.package)}"
@@ -161,22 +149,17 @@ class TorchSegmenter(Segmenter):
             self.tf32 = runtime.enable_tf32(self.device)
             try:
                 self.build()
-            except SegkitError:
+            except Exception as exc:
                 self._drop()
-                raise
-            except ImportError as exc:
-                self._drop()
-                raise BackendNotReady(
-                    f"backend {self.name!r}: cannot import {self.package} ({one_line(exc)}); reinstall it with pip install -U {self.install or self.package}"
-                ) from exc
-            except torch.OutOfMemoryError as exc:
-                self._drop()
-                raise BackendFatalError(
-                    f"backend {self.name!r}: out of memory on {self.device} while loading {self.checkpoint}; try a smaller model or device=cpu"
-                ) from exc
-            except Exception as exc:  # the file did not load into the architecture: say what it holds
-                self._drop()
-                raise CheckpointError(self.load_failure(exc)) from exc
+                if isinstance(exc, SegkitError):
+                    raise
+                if isinstance(exc, ImportError):
+                    raise BackendNotReady(f"backend {self.name!r}: cannot import {self.package} ({one_line(exc)});"
+                                          f" reinstall it with pip install -U {self.install or self.package}") from exc
+                if isinstance(exc, torch.OutOfMemoryError):
+                    raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.checkpoint};"
+                                            " try a smaller model or device=cpu") from exc
+                raise CheckpointError(self.load_failure(exc)) from exc  # the file does not fit: say what it holds
         if self.compiling:
             compile_forward(self.compile_target(), self.device, f"{self.options_key}.compile")
             # One batch now, so that compiling is part of loading and no image pays for it.

@@ -1,9 +1,6 @@
 """Test helpers for torch backends: random-weight checkpoints built once per process and hard-linked into
-each test's folder; a run with the network refused; what a module received; one-line messages.
-
-Building a real architecture and saving it takes seconds (SAM 2.1 large: ~900 MB on disk), so a plugin's
-test helpers keep one ``BuildOnce`` and ask it for a checkpoint by key; the first request builds it into a
-temporary folder (removed when the process exits), later ones only link it::
+each test's folder (a real architecture takes seconds to build), a run with the network refused, what a
+module received, one-line messages::
 
     _checkpoints = BuildOnce("segkit-sam2-random-")
 
@@ -150,14 +147,8 @@ def assert_same_answers(got: Sequence[Any], expected: Sequence[Any], rtol: float
         np.testing.assert_allclose(one.scores, want.scores, rtol=rtol)
 
 
-def one_line(message: str) -> str:
-    """``message``, asserted to be one line without a traceback."""
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
-
-
 def only_line(output: str) -> str:
-    """The one non-empty line of a command's output (asserted: one line, no traceback)."""
+    """The one non-empty line of a message or a command's output (asserted: one line, no traceback)."""
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in output, output
     return lines[0]

@@ -52,9 +52,7 @@ class TransformersSegmenter(TorchSegmenter):
         self.key, self.checkpoint_file = key, self.model.file
         self.source = ""  # the folder or Hub id it was loaded from
 
-    @property
-    def folder(self) -> Path:
-        return self.checkpoint
+    folder = TorchSegmenter.checkpoint  # a from_pretrained folder
 
     def readiness_problem(self) -> str | None:
         problem = transformers_problem() or folder_problem(self.model, self.folder, self.checkpoint_option)

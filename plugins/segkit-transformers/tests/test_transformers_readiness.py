@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from segkit import BackendNotReady
 from segkit_torch import CheckpointError
-from segkit_torch.testing import one_line, segment_without_network
+from segkit_torch.testing import only_line, segment_without_network
 from segkit_transformers import TransformersOptions, TransformersSegmenter, backend
 from segkit_transformers.testing import random_model_folder
 
@@ -24,7 +24,7 @@ def segmenter(name: str, model_dir, **options) -> TransformersSegmenter:
 def reason(name: str, model_dir, **options) -> str:
     readiness = segmenter(name, model_dir, **options).check_ready()
     assert not readiness.ready
-    return one_line(readiness.reason)
+    return only_line(readiness.reason)
 
 
 def test_transformers_not_installed(tmp_path, monkeypatch):

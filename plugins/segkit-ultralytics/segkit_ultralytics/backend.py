@@ -20,7 +20,6 @@ from segkit import Segmentation
 from segkit_torch import CheckpointError, DeviceOptions, TorchSegmenter, package_version
 from segkit_torch.options import model_file_options
 from segkit_ultralytics.models import MODELS, UltralyticsModel
-from segkit_ultralytics.weights import mismatch_message
 
 
 def keep_ultralytics_offline() -> None:
@@ -64,9 +63,7 @@ class UltralyticsSegmenter(TorchSegmenter):
     def check_contents(self) -> None:
         """Raise CheckpointError when the file holds other weights that Ultralytics would load anyway."""
 
-    @property
-    def weights(self) -> Path:
-        return self.checkpoint
+    weights = TorchSegmenter.checkpoint  # Ultralytics' word for it
 
     def readiness_problem(self) -> str | None:
         return (self.checkpoint.is_file() and self.name_problem()) or super().readiness_problem()
@@ -152,7 +149,10 @@ class UltralyticsSam2Segmenter(UltralyticsSegmenter):
         )
 
     def load_failure(self, exc: Exception) -> str:  # torch's strict load, a bad file: tell what the file really holds
-        return mismatch_message(self.model, self.name, self.weights, exc)
+        from segkit_torch.checkpoints import Sam2Weights, sam2_mismatch
+
+        what = sam2_mismatch(self.weights, self.name, Sam2Weights("2.1", self.model.hiera), exc, key_required=False)
+        return f"backend {self.name!r}: weights {self.weights} {what}; use the official {self.model.file} ({self.model.url})"
 
     def settings(self) -> dict[str, Any]:
         return {

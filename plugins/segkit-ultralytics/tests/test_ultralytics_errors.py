@@ -8,7 +8,7 @@ import pytest
 
 from segkit import BackendNotReady
 from segkit_torch import CheckpointError
-from segkit_torch.testing import one_line, segment_without_network
+from segkit_torch.testing import only_line, segment_without_network
 from segkit_ultralytics import UltralyticsOptions, UltralyticsSam2Segmenter
 from segkit_ultralytics.testing import random_weights
 
@@ -20,7 +20,7 @@ def segmenter(size: str, folder, **options) -> UltralyticsSam2Segmenter:
 
 def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path):
     backend = segmenter("b", tmp_path)
-    assert one_line(backend.check_ready().reason) == (
+    assert only_line(backend.check_ready().reason) == (
         f"weights {tmp_path / 'sam2.1_b.pt'} not found; run `checkpoints/download.sh ultralytics-sam2.1-b` (or download"
         " https://github.com/ultralytics/assets/releases/download/v8.3.0/sam2.1_b.pt), or set -O ultralytics.weights_b=PATH"
         " (SEGKIT_ULTRALYTICS_WEIGHTS_B) to your copy"
@@ -33,7 +33,7 @@ def test_a_renamed_file_is_refused_before_ultralytics_builds_anything(tmp_path):
         path = random_weights("t", tmp_path, name=name)
         readiness = segmenter("b", tmp_path, weights_b=path).check_ready()
         assert not readiness.ready
-        assert f"{name!r} does not say SAM 2.1 b+; name the file sam2.1_b.pt" in one_line(readiness.reason)
+        assert f"{name!r} does not say SAM 2.1 b+; name the file sam2.1_b.pt" in only_line(readiness.reason)
     assert segmenter("b", tmp_path, weights_b=random_weights("b", tmp_path, name="2025-sam2.1_b.pt")).check_ready().ready
 
 
@@ -41,21 +41,21 @@ def test_sam2_0_weights_under_the_2_1_name(tmp_path):
     random_weights("t", tmp_path, version="2.0", name="sam2.1_t.pt")
     with pytest.raises(CheckpointError) as caught:
         segmenter("t", tmp_path).load()
-    assert "holds SAM 2.0 tiny weights but ultralytics-sam2.1-t is SAM 2.1 tiny" in one_line(str(caught.value))
+    assert "holds SAM 2.0 tiny weights but ultralytics-sam2.1-t is SAM 2.1 tiny" in only_line(str(caught.value))
 
 
 def test_weights_of_another_size(tmp_path):
     random_weights("t", tmp_path, name="sam2.1_s.pt")
     with pytest.raises(CheckpointError) as caught:
         segmenter("s", tmp_path).load()
-    message = one_line(str(caught.value))
+    message = only_line(str(caught.value))
     assert "holds SAM 2.1 tiny weights but ultralytics-sam2.1-s is SAM 2.1 small" in message
     assert "use the official sam2.1_s.pt (https://github.com/ultralytics/assets" in message
 
 
 def test_a_file_that_is_no_checkpoint_is_not_ready(tmp_path):
     (tmp_path / "sam2.1_t.pt").write_bytes(b"\x00" * 1000)
-    reason = one_line(segmenter("t", tmp_path).check_ready().reason)
+    reason = only_line(segmenter("t", tmp_path).check_ready().reason)
     assert reason.startswith(f"weights {tmp_path / 'sam2.1_t.pt'} is not a PyTorch checkpoint")
     assert "replace it with the official sam2.1_t.pt: run `checkpoints/download.sh ultralytics-sam2.1-t`" in reason
 

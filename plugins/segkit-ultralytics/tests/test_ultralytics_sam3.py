@@ -9,7 +9,7 @@ import torch
 
 from segkit import BackendNotReady
 from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, iou, sample_image
-from segkit_torch.testing import RED, input_of, loaded, one_line, segment_without_network, solid_image
+from segkit_torch.testing import RED, input_of, loaded, only_line, segment_without_network, solid_image
 from segkit_torch import CheckpointError
 from segkit_ultralytics.sam3 import UltralyticsSam3Options, UltralyticsSam3Segmenter
 from segkit_ultralytics.sam3_testing import OFFLINE_IMGSZ, offline_env, offline_segmenter, random_weights, reduced
@@ -83,7 +83,7 @@ def test_settings_say_what_ran(sam3):
 
 def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path):
     readiness = segmenter(tmp_path / "sam3.pt").check_ready()
-    reason = one_line(readiness.reason)
+    reason = only_line(readiness.reason)
     assert not readiness.ready and f"weights {tmp_path / 'sam3.pt'} not found" in reason
     assert "https://huggingface.co/facebook/sam3" in reason and "ultralytics_sam3.weights=PATH" in reason
     with pytest.raises(BackendNotReady, match="not found"):
@@ -94,7 +94,7 @@ def test_a_name_that_would_build_another_model_is_refused(tmp_path):
     for name in ("sam3_weights.pt", "sam2-to-sam3.pt", "sam.pt"):
         (tmp_path / name).write_bytes(b"x")
         reason = segmenter(tmp_path / name).check_ready().reason
-        assert f"{name!r} does not say SAM 3 alone; name the file sam3.pt" in one_line(reason)
+        assert f"{name!r} does not say SAM 3 alone; name the file sam3.pt" in only_line(reason)
     assert segmenter(random_weights(tmp_path, name="2025-sam3.pt")).check_ready().ready
 
 
@@ -102,7 +102,7 @@ def test_sam2_weights_named_sam3_pt(tmp_path):
     path = random_weights_sam2(tmp_path)
     with pytest.raises(CheckpointError) as caught:
         segmenter(path).load()
-    assert "holds SAM 2.1 tiny weights, not SAM 3; use Meta's sam3.pt" in one_line(str(caught.value))
+    assert "holds SAM 2.1 tiny weights, not SAM 3; use Meta's sam3.pt" in only_line(str(caught.value))
 
 
 def random_weights_sam2(folder):
@@ -113,7 +113,7 @@ def random_weights_sam2(folder):
 
 def test_a_file_that_is_no_checkpoint_is_not_ready(tmp_path):
     (tmp_path / "sam3.pt").write_text("<html>gated</html>")
-    reason = one_line(segmenter(tmp_path / "sam3.pt").check_ready().reason)
+    reason = only_line(segmenter(tmp_path / "sam3.pt").check_ready().reason)
     assert reason.startswith(f"weights {tmp_path / 'sam3.pt'} is not a PyTorch checkpoint")
 
 
@@ -122,7 +122,7 @@ def test_sam3_weights_without_the_tracker(tmp_path):
     torch.save({k: v for k, v in state.items() if k.startswith("detector.")}, tmp_path / "sam3.pt")
     with pytest.raises(CheckpointError) as caught:
         segmenter(tmp_path / "sam3.pt").load()
-    assert "holds SAM 3 detector weights without the tracker" in one_line(str(caught.value))
+    assert "holds SAM 3 detector weights without the tracker" in only_line(str(caught.value))
 
 
 def test_bad_option_values_are_refused():
