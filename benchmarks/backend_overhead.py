@@ -174,7 +174,7 @@ def main() -> None:
         started = time.perf_counter()
         ckpt = random_checkpoint(args.model, folder)  # random weights of the real architecture, Meta's format
         ultra = ULTRALYTICS_SIZE[args.model]
-        weights = folder / ULTRALYTICS_MODELS[ultra].weights
+        weights = folder / ULTRALYTICS_MODELS[ultra].file
         link(ckpt, weights)  # the same file under Ultralytics' name
         print(f"random checkpoint {ckpt.name} ({ckpt.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
         if "sam2" in cases:

@@ -2,7 +2,8 @@
 
 Backends whose plugin is installed are checked for real: plugins that need weights or a server make
 them offline through ``<package>.testing.offline_segmenter`` (random-weight checkpoints, a loopback
-server). This is the same check segkit ships to plugin authors as ``segkit.testing``.
+server). This is the same check segkit ships to plugin authors as ``segkit.testing``; each plugin also runs
+the whole ``SegmenterContract`` suite on its backends, as the core's mock does here.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import pytest
 
 from segkit.plugins.host import get_host
-from segkit.testing import check_segmenter_contract, offline_segmenter
+from segkit.testing import SegmenterContract, check_segmenter_contract, offline_segmenter
 
 BACKENDS = sorted(name for name, entry in get_host().backends().items() if entry.kind == "box")
 
 
-def test_core_backends_are_registered():
-    assert {"mock", "mock-ellipse"} <= set(BACKENDS)
+class TestMockContract(SegmenterContract):
+    """The core's own backends run the suite every plugin runs (segkit.testing.contract)."""
+
+    backend = "mock"
+
+
+class TestMockEllipseContract(SegmenterContract):
+    backend = "mock-ellipse"
 
 
 @pytest.mark.parametrize("name", BACKENDS)

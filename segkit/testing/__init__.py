@@ -1,7 +1,11 @@
-"""Helpers for testing segmenter plugins offline: sample data, the contract check, a CLI runner.
+"""Helpers for testing segmenter plugins offline: sample data, the contract suite, a CLI runner.
 
-    from segkit.testing import check_segmenter_contract, sample_image, sample_masks, SAMPLE_BOXES
-    check_segmenter_contract(MySegmenter("my-backend"))
+    from segkit.testing import SegmenterContract, check_segmenter_contract, sample_image, SAMPLE_BOXES
+
+    class TestContract(SegmenterContract):   # every contract check for one backend (segkit.testing.contract)
+        backend = "my-backend"
+
+    check_segmenter_contract(MySegmenter("my-backend"))   # the segmenting checks on one instance
     masks = MySegmenter("my-backend").segment(sample_image(), SAMPLE_BOXES).masks  # vs sample_masks()
 
 With segkit installed, pytest also gets the ``segkit_cli`` fixture (see ``pytest_plugin``).
@@ -23,6 +27,7 @@ from PIL import Image
 
 from segkit.inputs.box_spaces import to_normalized_xyxy
 from segkit.outputs.mask_metrics import iou
+from segkit.outputs.reading import read_mask  # noqa: F401  (a written mask file back as a bool array)
 from segkit.plugins.segmenter import Segmenter, check_segmentation
 
 if TYPE_CHECKING:
@@ -135,18 +140,42 @@ def check_segmenter_contract(
         )
 
 
+def backend_entry(name: str) -> "BackendEntry":
+    """The registered backend for a name or alias: ``.name``, ``.cls``, ``.plugin``, ``.params``, ``.aliases``,
+    ``.description`` (what `segkit backends` lists)."""
+    from segkit.plugins.host import get_host
+
+    return get_host().backend(name)
+
+
+def registered_backends(plugin: str) -> dict[str, "BackendEntry"]:
+    """Every backend the installed plugin ``plugin`` (its entry-point name) registers, by name."""
+    from segkit.plugins.host import get_host
+
+    return {name: entry for name, entry in get_host().backends().items() if entry.plugin == plugin}
+
+
+def __getattr__(name: str) -> Any:
+    """``SegmenterContract`` on first use: it imports pytest, which segkit itself does not need."""
+    if name == "SegmenterContract":
+        from segkit.testing.contract import SegmenterContract
+
+        return SegmenterContract
+    raise AttributeError(f"module 'segkit.testing' has no attribute {name!r}")
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 @contextmanager
-def offline_segmenter(entry: "BackendEntry", workdir: Path) -> Iterator[Segmenter]:
+def offline_segmenter(entry: "BackendEntry", workdir: Path, **options: Any) -> Iterator[Segmenter]:
     """A segmenter for ``entry`` made ready to run offline, not yet loaded.
 
     A plugin whose backends need weights or a server to run provides the module ``<package>.testing``
-    with a context manager ``offline_segmenter(name, workdir)`` that yields a ready segmenter (random
-    weights saved under ``workdir``, a loopback server, ...). Other backends are created with their
-    default options and must already be ready.
+    with a context manager ``offline_segmenter(name, workdir, **options)`` that yields a ready segmenter
+    (random weights saved under ``workdir``, a loopback server, ...). Other backends are created with
+    ``options`` (their defaults otherwise) and must already be ready.
     """
     package = entry.cls.__module__.split(".")[0]
     helpers = None
@@ -157,10 +186,10 @@ def offline_segmenter(entry: "BackendEntry", workdir: Path) -> Iterator[Segmente
             if exc.name != f"{package}.testing":
                 raise
     if helpers is not None and hasattr(helpers, "offline_segmenter"):
-        with helpers.offline_segmenter(entry.name, workdir) as segmenter:
+        with helpers.offline_segmenter(entry.name, workdir, **options) as segmenter:
             yield segmenter
         return
-    segmenter = entry.create()
+    segmenter = entry.create(entry.cls.Options(**options) if options else None)
     readiness = segmenter.check_ready()
     assert readiness.ready, f"{entry.name} is not ready offline ({readiness.reason}) and {package}.testing has no offline_segmenter"
     yield segmenter

@@ -18,10 +18,4 @@ __all__ = ["MODELS", "Sam2Options", "Sam2Segmenter", "register_segmenters"]
 @segkit.hookimpl
 def register_segmenters(register):
     for model in MODELS.values():
-        register(
-            model.backend,
-            Sam2Segmenter,
-            aliases=model.aliases,
-            size=model.size,
-            description=f"Meta SAM {model.version} hiera {model.label} ({model.checkpoint})",
-        )
+        register(model.backend, Sam2Segmenter, aliases=model.aliases, size=model.key, description=model.description)

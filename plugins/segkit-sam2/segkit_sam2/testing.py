@@ -12,15 +12,16 @@ runs at a reduced input size (``OFFLINE_IMAGE_SIZE``) through the same code path
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
+from segkit.testing import backend_entry
 from segkit_sam2.backend import Sam2Options, Sam2Segmenter
-from segkit_sam2.models import MODELS, Sam2Model
+from segkit_sam2.models import MODELS
 from segkit_torch.testing import BuildOnce, link
 
-__all__ = ["OFFLINE_IMAGE_SIZE", "SAM2_0", "link", "model_for", "offline_env", "offline_segmenter", "random_checkpoint"]
+__all__ = ["OFFLINE_IMAGE_SIZE", "SAM2_0", "link", "offline_env", "offline_segmenter", "random_checkpoint"]
 
 OFFLINE_IMAGE_SIZE = 128
 
@@ -35,19 +36,11 @@ SAM2_0 = {
 _checkpoints = BuildOnce("segkit-sam2-random-")
 
 
-def model_for(name: str) -> Sam2Model:
-    """The model behind a backend name or alias."""
-    for model in MODELS.values():
-        if name == model.backend or name in model.aliases:
-            return model
-    raise KeyError(f"{name!r} is not a sam2 backend; known: {', '.join(m.backend for m in MODELS.values())}")
-
-
 def random_checkpoint(size: str, directory: Path, version: str = "2.1", name: str | None = None) -> Path:
     """``directory/<name>``: a random-weight SAM ``version`` hiera ``size`` checkpoint, in sam2's format
     (``{"model": state_dict}``). ``name`` defaults to the official file name of that model."""
     source = _checkpoints.get((version, size), lambda folder: _build(size, version, folder))
-    official = MODELS[size].checkpoint if version == "2.1" else SAM2_0[size][1]
+    official = MODELS[size].file if version == "2.1" else SAM2_0[size][1]
     return link(source, Path(directory) / (name or official))
 
 
@@ -60,17 +53,12 @@ def offline_env(directory: Path, image_size: int = OFFLINE_IMAGE_SIZE) -> dict[s
     }
 
 
-@contextmanager
-def offline_segmenter(name: str, workdir: Path, image_size: int = OFFLINE_IMAGE_SIZE, **options: Any) -> Iterator[Sam2Segmenter]:
-    """A ready, not yet loaded segmenter for backend ``name`` with a random-weight checkpoint in ``workdir``."""
-    model = model_for(name)
-    random_checkpoint(model.size, Path(workdir))
-    settings = Sam2Options(checkpoint_dir=Path(workdir), device="cpu", image_size=image_size, **options)
-    segmenter = Sam2Segmenter(name, settings, size=model.size)
-    try:
-        yield segmenter
-    finally:
-        segmenter.close()
+def offline_segmenter(name: str, workdir: Path, image_size: int = OFFLINE_IMAGE_SIZE, **options: Any) -> ContextManager[Sam2Segmenter]:
+    """A ready, not yet loaded segmenter for backend ``name`` (or an alias) with a random-weight checkpoint in
+    ``workdir``, on the CPU; ``with`` closes it."""
+    entry = backend_entry(name)
+    random_checkpoint(entry.params["size"], Path(workdir))
+    return closing(entry.create(Sam2Options(checkpoint_dir=Path(workdir), device="cpu", image_size=image_size, **options)))
 
 
 def _build(size: str, version: str, folder: Path) -> Path:

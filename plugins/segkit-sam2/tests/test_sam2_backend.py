@@ -5,48 +5,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segkit.outputs.mask_metrics import iou
-from segkit.plugins.host import get_host
-from segkit.testing import SAMPLE_BOXES, sample_image
-from segkit_sam2.backend import best_per_box
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, registered_backends, sample_image
 from segkit_sam2.models import MODELS
 from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_segmenter, random_checkpoint
+from segkit_torch.testing import RED, input_of, loaded, solid_image
+
+
+class TestContract(SegmenterContract):
+    backend = "sam2-tiny"
+    options = {"batch_size": 4}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """sam2-tiny, loaded once for the tests that only segment."""
-    with offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny")) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny")))
 
 
 def test_the_four_models_are_registered_with_the_b_plus_alias():
-    host = get_host()
-    backends = host.backends()
-    for model in MODELS.values():
-        entry = backends[model.backend]
-        assert entry.plugin == "sam2" and entry.params == {"size": model.size}
-    assert host.backend("sam2-b+").name == "sam2-base-plus"
-    assert backends["sam2-large"].description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"
-
-
-def test_one_full_resolution_bool_mask_per_box_in_box_order(tiny):
-    image = sample_image(3, (200, 150))
-    boxes = SAMPLE_BOXES * np.float32(1.25)
-    many = tiny.segment(image, boxes)
-    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
-    assert many.scores.shape == (3,) and np.all((many.scores >= 0) & (many.scores <= 1))
-
-    reversed_ = tiny.segment(image, boxes[::-1].copy())
-    assert np.array_equal(reversed_.masks, many.masks[::-1])
-    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
-
-    for i in range(3):  # N=1: sam2 drops the box axis; the backend must not
-        one = tiny.segment(image, boxes[i : i + 1].copy())
-        assert one.masks.shape == (1, 150, 200)
-        assert iou(one.masks[0], many.masks[i]) > 0.99
-        assert one.scores[0] == pytest.approx(many.scores[i], rel=1e-4)
+    registered = registered_backends("sam2")
+    assert {name: entry.params for name, entry in registered.items()} == {m.backend: {"size": m.key} for m in MODELS.values()}
+    assert backend_entry("sam2-b+").name == "sam2-base-plus"
+    assert backend_entry("sam2-base-plus").aliases == ("sam2-b+",)
+    assert backend_entry("sam2-large").description == "Meta SAM 2.1 hiera large (sam2.1_hiera_large.pt)"
 
 
 def test_same_answer_twice(tiny):
@@ -57,20 +38,12 @@ def test_same_answer_twice(tiny):
 
 def test_the_model_receives_the_rgb_pixels_it_was_given(tiny):
     """sam2 takes RGB: a red image must reach the image encoder with its red channel highest."""
-    seen = []
-    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        tiny.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(tiny.predictor.model.image_encoder, lambda: tiny.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, OFFLINE_IMAGE_SIZE, OFFLINE_IMAGE_SIZE)  # stretched to a square, no padding
     mean = np.array([0.485, 0.456, 0.406])[:, None, None]
     std = np.array([0.229, 0.224, 0.225])[:, None, None]
     pixels = (tensor[0].numpy() * std + mean) * 255
-    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), RED, atol=1.0)
 
 
 def test_settings_say_what_ran(tiny):
@@ -98,18 +71,6 @@ def test_matches_sam2_image_predictor_at_the_official_size(tmp_path):
     best = scores.argmax(axis=1)
     np.testing.assert_array_equal(ours.masks, masks[np.arange(3), best] > 0)
     np.testing.assert_allclose(ours.scores, scores[np.arange(3), best], rtol=1e-6)
-
-
-def test_best_per_box_normalises_the_single_box_shape():
-    rng = np.random.default_rng(0)
-    masks = rng.random((3, 8, 10)) > 0.5  # N=1, C=3 as predict returns it
-    scores = np.array([0.2, 0.9, 0.4], np.float32)
-    result = best_per_box(masks.astype(np.float32), scores, 1)
-    assert result.masks.shape == (1, 8, 10) and np.array_equal(result.masks[0], masks[1])
-    assert result.scores.tolist() == [pytest.approx(0.9)]
-    many = best_per_box(np.stack([masks, ~masks]).astype(np.float32), np.array([[0.1, 0.2, 0.3], [0.9, 0.1, 0.1]]), 2)
-    assert many.masks.shape == (2, 8, 10)
-    assert np.array_equal(many.masks[0], masks[2]) and np.array_equal(many.masks[1], ~masks[0])
 
 
 def test_bfloat16_autocast_runs_when_asked(tmp_path):

@@ -9,6 +9,7 @@ from segkit import BackendNotReady
 from segkit.testing import SAMPLE_BOXES, sample_batch
 from segkit_sam2 import Sam2Options, Sam2Segmenter
 from segkit_sam2.testing import offline_segmenter
+from segkit_torch.testing import assert_same_answers, loaded
 
 
 # Images of different sizes in one batch (segkit.testing.sample_batch), with 3, 1 (sam2 drops the box axis), 2 and 1 boxes.
@@ -17,9 +18,7 @@ IMAGES, IMAGE_BOXES = sample_batch()
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny"), batch_size=4) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("sam2-tiny", tmp_path_factory.mktemp("tiny"), batch_size=4))
 
 
 @pytest.fixture(scope="module")
@@ -28,56 +27,44 @@ def one_by_one(tiny):
     return [tiny.segment(image, boxes) for image, boxes in zip(IMAGES, IMAGE_BOXES)]
 
 
-def encoder_batches(predictor, monkeypatch) -> list[int]:
-    """The number of images of every ``set_image_batch`` call from now on (the real method still runs)."""
+@pytest.fixture
+def encoded(tiny):
+    """The number of images of every image-encoder pass (a forward pre-hook; nothing replaced); clear it first."""
     seen: list[int] = []
-    real = predictor.set_image_batch
-
-    def spy(images, *args, **kwargs):
-        seen.append(len(images))
-        return real(images, *args, **kwargs)
-
-    monkeypatch.setattr(predictor, "set_image_batch", spy)
-    return seen
+    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    yield seen
+    hook.remove()
 
 
-def assert_same(batched, expected) -> None:
-    assert len(batched) == len(expected)
-    for got, want in zip(batched, expected):
-        assert got.masks.shape == want.masks.shape and got.masks.dtype == np.bool_
-        np.testing.assert_array_equal(got.masks, want.masks)
-        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5)
-
-
-def test_batched_masks_equal_one_by_one_masks(tiny, one_by_one, monkeypatch):
-    encoded = encoder_batches(tiny.predictor, monkeypatch)
+def test_batched_masks_equal_one_by_one_masks(tiny, one_by_one, encoded):
+    encoded.clear()
     batched = tiny.segment_batch(IMAGES, IMAGE_BOXES)
     assert encoded == [4]  # one encoder pass for the four images
-    assert_same(batched, one_by_one)
+    assert_same_answers(batched, one_by_one)
     assert [r.masks.shape for r in batched] == [(3, 120, 160), (1, 150, 200), (2, 131, 97), (1, 64, 240)]
 
 
-def test_more_images_than_the_batch_size_go_in_several_passes_best_of_3_included(tiny, monkeypatch):
+def test_more_images_than_the_batch_size_go_in_several_passes_best_of_3_included(tiny, encoded, monkeypatch):
     monkeypatch.setattr(tiny, "batch_size", 3)
     monkeypatch.setattr(tiny, "options", tiny.options.model_copy(update={"multimask_output": True}))
     expected = [tiny.segment(image, boxes) for image, boxes in zip(IMAGES, IMAGE_BOXES)]
-    encoded = encoder_batches(tiny.predictor, monkeypatch)
+    encoded.clear()
     batched = tiny.segment_batch(IMAGES, IMAGE_BOXES)
     assert encoded == [3, 1]
-    assert_same(batched, expected)  # the best of 3 per box, chosen the same way in both paths
+    assert_same_answers(batched, expected)  # the best of 3 per box, chosen the same way in both paths
 
 
-def test_a_short_batch_padded_for_a_compiled_encoder_gives_the_same_masks(tiny, one_by_one, monkeypatch):
+def test_a_short_batch_padded_for_a_compiled_encoder_gives_the_same_masks(tiny, one_by_one, encoded, monkeypatch):
     """With compile the encoder must see batch_size images every time: a short batch is padded with copies
     of its last image and the extra answers dropped (exercised here without torch.compile, on the CPU)."""
     monkeypatch.setattr(tiny, "batch_size", 3)
     monkeypatch.setattr(tiny, "options", tiny.options.model_copy(update={"compile": True}))
-    encoded = encoder_batches(tiny.predictor, monkeypatch)
+    encoded.clear()
     batched = tiny.segment_batch(IMAGES[:2], IMAGE_BOXES[:2])
     single = tiny.segment(IMAGES[3], IMAGE_BOXES[3])  # a lone image is a short batch too
     assert encoded == [3, 3]
-    assert_same(batched, one_by_one[:2])
-    assert_same([single], one_by_one[3:])
+    assert_same_answers(batched, one_by_one[:2])
+    assert_same_answers([single], one_by_one[3:])
 
 
 def test_a_failing_batch_leaves_the_backend_ready_for_one_image_at_a_time(tiny, one_by_one):
@@ -88,7 +75,7 @@ def test_a_failing_batch_leaves_the_backend_ready_for_one_image_at_a_time(tiny, 
         tiny.segment_batch([IMAGES[0], broken, IMAGES[1]], [IMAGE_BOXES[0], SAMPLE_BOXES[:1], IMAGE_BOXES[1]])
     assert tiny.predictor._features is None and not tiny.predictor._is_image_set
     retried = [tiny.segment(image, boxes) for image, boxes in zip(IMAGES[:2], IMAGE_BOXES[:2])]
-    assert_same(retried, one_by_one[:2])
+    assert_same_answers(retried, one_by_one[:2])
 
 
 def test_batch_size_and_compile_are_options_and_recorded():

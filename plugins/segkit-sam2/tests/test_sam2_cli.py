@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from segkit.outputs.reading import read_mask
+from segkit.testing import read_mask
 from segkit_sam2.testing import OFFLINE_IMAGE_SIZE, offline_env, random_checkpoint
+from segkit_torch.testing import only_line
 
 
 def test_b_plus_and_large_in_one_run(segkit_cli, tmp_path):
@@ -46,20 +48,26 @@ def test_options_by_flag_and_the_same_masks_on_a_second_run(segkit_cli, tmp_path
 def test_missing_checkpoint_is_one_line_and_exit_2(segkit_cli, tmp_path):
     result = segkit_cli.run("sam2-large", env={"SEGKIT_SAM2_CHECKPOINT_DIR": str(tmp_path / "empty")})
     assert result.exit_code == 2
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error: backend 'sam2-large' is not ready: checkpoint")
-    assert "sam2.1_hiera_large.pt not found; run `checkpoints/download.sh sam2-large`" in lines[0]
+    line = only_line(result.output)
+    assert line.startswith("error: backend 'sam2-large' is not ready: checkpoint")
+    assert "sam2.1_hiera_large.pt not found; run `checkpoints/download.sh sam2-large`" in line
 
 
-def test_wrong_checkpoint_is_one_line_and_exit_1(segkit_cli, tmp_path):
+def test_wrong_checkpoint_is_one_line_and_exit_2(segkit_cli, tmp_path):
+    """A file that holds another model is unusable before any image: exit 2, like a missing one."""
     random_checkpoint("tiny", tmp_path / "ck", name="sam2.1_hiera_small.pt")
     result = segkit_cli.run("sam2-small", env=offline_env(tmp_path / "ck"))
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "holds SAM 2.1 tiny weights but sam2-small is SAM 2.1 small" in errors[0], result.output
+    assert result.exit_code == 2
+    assert "holds SAM 2.1 tiny weights but sam2-small is SAM 2.1 small" in only_line(result.output)
+
+
+@pytest.mark.parametrize("content", [b"<html>404</html>", b"PK\x03\x04 cut short"], ids=["not-a-checkpoint", "truncated-zip"])
+def test_corrupt_checkpoint_is_one_line_and_exit_2(segkit_cli, tmp_path, content):
+    (tmp_path / "sam2.1_hiera_tiny.pt").write_bytes(content)
+    result = segkit_cli.run("sam2-tiny", env=offline_env(tmp_path))
+    assert result.exit_code == 2
+    line = only_line(result.output)
+    assert line.startswith("error: backend 'sam2-tiny' is not ready: checkpoint") and "PyTorch checkpoint" in line
 
 
 def test_a_batch_size_below_1_is_one_line_and_exit_2(segkit_cli, tmp_path):

@@ -47,7 +47,7 @@ def build(checkpoint: Path, vocabulary: Path, device: torch.device) -> Any:
     ``checkpoint``, never from the hub, moved to ``device`` in eval mode.
 
     sam3 loads checkpoints with ``strict=False`` and prints the keys it did not find instead of raising;
-    that print is swallowed here because the caller checks the file itself (``checkpoints.check_coverage``)
+    that print is swallowed here because the caller checks the file itself (``checkpoints.missing_for_boxes``)
     and says in one line what is wrong.
     """
     from sam3.model_builder import build_sam3_image_model

@@ -20,20 +20,16 @@ downloaded: the builder is called with ``checkpoint_path=None, load_from_HF=Fals
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import gc
-import shutil
-import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Literal
 from unittest import mock
 
-from segkit_sam2.testing import link
 from segkit_sam3 import checkpoints, vocabulary
 from segkit_sam3.backend import Sam3Options, Sam3Segmenter
+from segkit_torch.testing import BuildOnce, link
 
 Size = Literal["reduced", "full"]
 
@@ -41,9 +37,7 @@ REDUCED_IMAGE_SIZE = 336
 REDUCED_TRUNK = {"img_size": REDUCED_IMAGE_SIZE, "embed_dim": 128, "depth": 2, "num_heads": 2, "global_att_blocks": (1,)}
 REDUCED_TEXT = {"width": 64, "heads": 1, "layers": 1}
 
-_built: dict[str, Path] = {}
-_lock = threading.Lock()
-_folder: Path | None = None
+_checkpoints = BuildOnce("segkit-sam3-random-")
 
 
 @contextmanager
@@ -74,11 +68,7 @@ def official_layout(state_dict: dict[str, Any]) -> dict[str, Any]:
 
 def random_checkpoint(directory: Path, size: Size = "reduced", name: str = checkpoints.FILE) -> Path:
     """``directory/<name>``: a random-weight SAM 3 checkpoint of ``size`` in the official layout."""
-    source = _build_once(size)
-    target = Path(directory) / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    link(source, target)
-    return target
+    return link(_checkpoints.get(size, lambda folder: _build(size, folder)), Path(directory) / name)
 
 
 def offline_env(checkpoint: Path) -> dict[str, str]:
@@ -99,14 +89,6 @@ def offline_segmenter(name: str, workdir: Path, size: Size = "reduced", **option
             segmenter.close()
 
 
-def _build_once(size: Size) -> Path:
-    with _lock:
-        if size not in _built:
-            with reduced() if size == "reduced" else contextlib.nullcontext():
-                _built[size] = _build(size, _cache_folder())
-        return _built[size]
-
-
 def _build(size: Size, folder: Path) -> Path:
     import torch
     from sam3.model_builder import build_sam3_image_model
@@ -114,7 +96,7 @@ def _build(size: Size, folder: Path) -> Path:
     from segkit_sam3.building import OnDevice
 
     torch.manual_seed(0)
-    with OnDevice(torch.device("cpu")):
+    with reduced() if size == "reduced" else contextlib.nullcontext(), OnDevice(torch.device("cpu")):
         model = build_sam3_image_model(  # no checkpoint, no hub: random weights, on purpose
             bpe_path=str(vocabulary.find(None)),
             device="cpu",
@@ -127,11 +109,3 @@ def _build(size: Size, folder: Path) -> Path:
     del model
     gc.collect()
     return path
-
-
-def _cache_folder() -> Path:
-    global _folder
-    if _folder is None:
-        _folder = Path(tempfile.mkdtemp(prefix="segkit-sam3-random-"))
-        atexit.register(shutil.rmtree, _folder, ignore_errors=True)
-    return _folder

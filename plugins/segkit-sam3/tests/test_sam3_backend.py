@@ -7,19 +7,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segkit.outputs.mask_metrics import iou
-from segkit.plugins.host import get_host
-from segkit.testing import SAMPLE_BOXES, sample_image
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, sample_image
 from segkit_sam3 import Sam3Options, Sam3Segmenter
 from segkit_sam3.testing import REDUCED_IMAGE_SIZE, offline_segmenter, random_checkpoint
+from segkit_torch.testing import RED, input_of, loaded, solid_image
+
+
+class TestContract(SegmenterContract):
+    backend = "sam3"
+    options = {"batch_size": 2}
 
 
 @pytest.fixture(scope="module")
 def sam3(tmp_path_factory):
     """The reduced SAM 3, loaded once for the tests that only segment."""
-    with offline_segmenter("sam3", tmp_path_factory.mktemp("sam3")) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("sam3", tmp_path_factory.mktemp("sam3")))
 
 
 def direct(model, image, boxes, multimask_output):
@@ -32,26 +34,9 @@ def direct(model, image, boxes, multimask_output):
 
 
 def test_the_backend_is_registered():
-    entry = get_host().backends()["sam3"]
+    entry = backend_entry("sam3")
     assert entry.plugin == "sam3" and entry.cls is Sam3Segmenter
     assert entry.description == "Meta SAM 3, one mask per box through predict_inst (sam3.pt)"
-
-
-def test_one_full_resolution_bool_mask_per_box_in_box_order(sam3):
-    image = sample_image(3, (200, 150))
-    boxes = SAMPLE_BOXES * np.float32(1.25)
-    many = sam3.segment(image, boxes)
-    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
-    assert many.scores.shape == (3,) and np.all(np.isfinite(many.scores))
-
-    reversed_ = sam3.segment(image, boxes[::-1].copy())
-    assert np.array_equal(reversed_.masks, many.masks[::-1])
-    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
-
-    one = sam3.segment(image, boxes[1:2].copy())  # N=1: predict_inst drops the box axis; the backend must not
-    assert one.masks.shape == (1, 150, 200)
-    assert iou(one.masks[0], many.masks[1]) > 0.99
-    assert one.scores[0] == pytest.approx(many.scores[1], rel=1e-4)
 
 
 @pytest.mark.parametrize("multimask_output", [False, True])
@@ -70,33 +55,12 @@ def test_same_answer_as_predict_inst_called_directly(sam3, multimask_output):
     np.testing.assert_allclose(ours.scores, scores[np.arange(3), best], rtol=1e-6)
 
 
-def test_a_batch_of_images_gives_what_one_at_a_time_gives(sam3):
-    images = [sample_image(4), sample_image(5, (200, 150))]
-    boxes = [SAMPLE_BOXES, SAMPLE_BOXES[1:2] * np.float32(1.25)]
-    batch = sam3.segment_batch(images, boxes)
-    assert [r.masks.shape for r in batch] == [(3, 120, 160), (1, 150, 200)]
-    for image, image_boxes, batched in zip(images, boxes, batch):
-        alone = sam3.segment(image, image_boxes)
-        for a, b in zip(alone.masks, batched.masks):
-            assert iou(a, b) > 0.99
-        np.testing.assert_allclose(batched.scores, alone.scores, rtol=1e-3)
-
-
 def test_the_model_receives_the_rgb_pixels_it_was_given(sam3):
     """sam3 takes RGB: a red image must reach the ViT red, stretched to a square, normalised to [-1, 1]."""
-    seen = []
-    trunk = sam3.model.backbone.vision_backbone.trunk
-    hook = trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        sam3.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(sam3.model.backbone.vision_backbone.trunk, lambda: sam3.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, REDUCED_IMAGE_SIZE, REDUCED_IMAGE_SIZE)
     pixels = (tensor[0].numpy() * 0.5 + 0.5) * 255
-    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels.mean(axis=(1, 2)), RED, atol=1.0)
 
 
 def test_settings_say_what_ran(sam3):

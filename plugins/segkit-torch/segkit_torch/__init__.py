@@ -1,18 +1,23 @@
-"""segkit-torch: the torch runtime segkit's model plugins share (no backends of its own).
+"""segkit-torch: the engine segkit's torch backends share (no backends of its own).
 
-Cheap to import: only ``segkit_torch.options`` is loaded here, so a plugin can validate its options and
-answer `segkit backends` without importing torch. The rest imports torch and belongs in ``load``:
+Cheap to import: nothing here imports torch, so a plugin can validate its options and answer
+`segkit backends` without it. A backend subclasses ``TorchSegmenter`` (see ``segkit_torch.segmenter``)::
 
-    from segkit_torch.options import DtypeName, check_device          # option fields (no torch)
-    from segkit_torch import runtime                                  # device, dtype, TF32, context, memory
-    from segkit_torch.compile import compile_forward                  # torch.compile, CUDA only
-    from segkit_torch.checkpoints import read_state_dict, identify_sam2
-    from segkit_torch.testing import BuildOnce, link                  # random-weight checkpoints in tests
+    from segkit_torch import TorchOptions, TorchSegmenter, best_per_box
+    from segkit_torch.checkpoints import read_state_dict, identify_sam2   # imports torch when called
+    from segkit_torch.testing import BuildOnce, link                      # random-weight checkpoints in tests
 
-See README.md for each function.
+``runtime`` (device, dtype, TF32, inference context, memory) and ``compile`` import torch: the base class
+uses them in ``load``. See README.md for each name.
 """
 
-from segkit_torch.options import DEVICE_HELP, DTYPE_HELP, DtypeName, check_device
+from segkit_torch.masks import best_per_box
+from segkit_torch.options import DEVICE_HELP, DTYPE_HELP, DeviceOptions, DtypeName, SamOptions, TorchOptions, check_device
+from segkit_torch.segmenter import CheckpointError, TorchSegmenter
+from segkit_torch.upstream import package_version, warnings_logged
 
 __version__ = "0.1.0"
-__all__ = ["DEVICE_HELP", "DTYPE_HELP", "DtypeName", "check_device"]
+__all__ = [
+    "CheckpointError", "DEVICE_HELP", "DTYPE_HELP", "DeviceOptions", "DtypeName", "SamOptions", "TorchOptions", "TorchSegmenter",
+    "best_per_box", "check_device", "package_version", "warnings_logged",
+]

@@ -13,7 +13,7 @@ from typing import Sequence, TypeVar
 
 import torch
 
-from segkit.errors import BackendNotReady
+from segkit import BackendNotReady
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from segkit.errors import BackendNotReady
+from segkit import BackendNotReady
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -44,11 +44,6 @@ def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
     if requested == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     return getattr(torch, requested)
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """``torch.bfloat16`` -> ``'bfloat16'``, for recorded settings."""
-    return str(dtype).removeprefix("torch.")
 
 
 def enable_tf32(device: torch.device) -> bool:

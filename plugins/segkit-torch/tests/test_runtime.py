@@ -5,16 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segkit.errors import BackendNotReady
-from segkit_torch import check_device
+from segkit import BackendNotReady
+from segkit_torch import TorchOptions, check_device
 from segkit_torch import runtime
 from segkit_torch.checkpoints import identify_sam2, read_state_dict
 from segkit_torch.compile import compile_forward, fixed_batch
-
-
-def one_line(message: str) -> str:
-    assert "\n" not in message and "Traceback" not in message, message
-    return message
+from segkit_torch.testing import only_line
 
 
 def test_device_option_values():
@@ -23,6 +19,29 @@ def test_device_option_values():
     for bad in ("gpu", "0", "cuda:x", "cuda:"):
         with pytest.raises(ValueError, match="use auto, cpu, cuda, cuda:N or mps"):
             check_device(bad)
+
+
+def test_every_torch_backends_options():
+    from pydantic import ValidationError
+
+    from segkit_torch.models import ModelFile, by_key
+    from segkit_torch.options import model_file_options
+
+    assert TorchOptions(device=" CUDA:1 ").device == "cuda:1"
+    for bad, match in (({"device": "gpu0"}, "auto, cpu, cuda"), ({"dtype": "float8"}, "float32"),
+                       ({"batch_size": 0}, "greater than or equal to 1"), ({"weights": "x"}, "Extra inputs")):
+        with pytest.raises(ValidationError, match=match):
+            TorchOptions(**bad)
+
+    models = by_key(ModelFile("tiny", "mine-tiny", "mine_t.pt", "https://example.org/"), ModelFile("large", "mine-large", "mine_l.pt", ""))
+
+    @model_file_options(models, "checkpoint_{key}", folder="checkpoint_dir")
+    class MineOptions(TorchOptions):
+        """Mine."""
+
+    assert MineOptions.__doc__ == "Mine." and MineOptions(checkpoint_tiny="a.pt").checkpoint_tiny.name == "a.pt"
+    assert MineOptions.model_fields["checkpoint_large"].description == "mine-large's file (default: checkpoint_dir/mine_l.pt)"
+    assert models["tiny"].url == "https://example.org/mine_t.pt"
 
 
 def test_auto_device_prefers_cuda_then_mps_then_cpu():
@@ -37,7 +56,7 @@ def test_auto_device_prefers_cuda_then_mps_then_cpu():
 def test_a_device_that_is_not_here_is_one_line():
     with pytest.raises(BackendNotReady) as caught:
         runtime.resolve_device("cuda:99")
-    assert "CUDA is not available here" in one_line(str(caught.value)) or "does not exist" in str(caught.value)
+    assert "CUDA is not available here" in only_line(str(caught.value)) or "does not exist" in str(caught.value)
     if not torch.backends.mps.is_available():
         with pytest.raises(BackendNotReady, match="MPS is not available here; use device=auto or cpu"):
             runtime.resolve_device("mps")
@@ -48,7 +67,6 @@ def test_precision_policy():
     assert runtime.resolve_dtype("auto", cuda) == torch.bfloat16
     assert runtime.resolve_dtype("auto", cpu) == torch.float32
     assert runtime.resolve_dtype("float16", cpu) == torch.float16
-    assert runtime.dtype_name(torch.bfloat16) == "bfloat16"
     assert runtime.enable_tf32(cpu) is False
 
 
@@ -69,7 +87,7 @@ def test_compile_is_refused_off_cuda_in_one_line():
     forward = layer.forward
     with pytest.raises(BackendNotReady) as caught:
         compile_forward(layer, torch.device("cpu"), "sam2.compile")
-    message = one_line(str(caught.value))
+    message = only_line(str(caught.value))
     assert "sam2.compile=true compiles for CUDA only, and the device here is cpu" in message
     assert layer.forward == forward  # untouched
 
@@ -116,4 +134,8 @@ def test_read_state_dict(tmp_path):
 
     (tmp_path / "page.pt").write_text("<html>404 Not Found</html>")
     found, problem = read_state_dict(tmp_path / "page.pt")
-    assert found is None and one_line(problem).startswith("it is not a readable PyTorch checkpoint (")
+    assert found is None and only_line(problem).startswith("it is not a readable PyTorch checkpoint (")
+
+    torch.save(state, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)  # cannot be memory-mapped
+    found, problem = read_state_dict(tmp_path / "legacy.pt", key_required=False)
+    assert problem == "" and set(found) == set(state)

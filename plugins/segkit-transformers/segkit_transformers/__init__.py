@@ -18,9 +18,4 @@ __all__ = ["MODELS", "TransformersOptions", "TransformersSegmenter", "register_s
 @segkit.hookimpl
 def register_segmenters(register):
     for model in MODELS.values():
-        register(
-            model.backend,
-            TransformersSegmenter,
-            key=model.key,
-            description=f"{model.label} through Hugging Face transformers ({model.hub_id})",
-        )
+        register(model.backend, TransformersSegmenter, key=model.key, description=model.description)

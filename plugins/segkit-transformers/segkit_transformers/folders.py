@@ -3,27 +3,33 @@ without importing transformers (this runs for `segkit backends`), in one line wi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from segkit_torch.checkpoints import HIERA_SIZES
+from segkit_torch.files import free_folder, is_empty_folder, read_config
 from segkit_transformers.models import SAM2, HfModel
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 
-def download_command(model: HfModel, folder: Path) -> str:
-    """What a user with internet runs to put ``model`` in ``folder`` (transformers' files only, not Meta's .pt)."""
-    command = f'hf download {model.hub_id} --exclude "*.pt" --local-dir {folder}'
+def download_command(model: HfModel, folder: Path, option: str, occupied: bool = False) -> str:
+    """What a user with internet runs to get ``model`` (transformers' files only, not Meta's .pt): into
+    ``folder``, or, when ``folder`` holds something else (``occupied``), into a fresh folder beside it that the
+    option then names, so the command can never overwrite another model."""
+    target = free_folder(folder, model.file) if occupied else folder
+    command = f'hf download {model.hub_id} --exclude "*.pt" --local-dir {target}'
     if model.gated:
-        return f"accept the licence at {model.url}, run `hf auth login`, then `{command}`"
-    return f"run `{command}`"
+        command = f"accept the licence at {model.url}, run `hf auth login`, then `{command}`"
+    else:
+        command = f"run `{command}`"
+    return command if target == folder else f"{command} and set -O {option}={target}"
 
 
 def how_to_get(model: HfModel, folder: Path, option: str) -> str:
     return (
-        f"{download_command(model, folder)}, or set -O transformers.{option}=PATH to your copy, or -O transformers.allow_network=true"
+        f"{download_command(model, folder, option)}, or set -O {option}=PATH to your copy, or -O transformers.allow_network=true"
         f" to let transformers fetch {model.hub_id} into its cache"
     )
 
@@ -33,28 +39,22 @@ def folder_problem(model: HfModel, folder: Path, option: str) -> str | None:
     if not folder.exists():
         return f"model folder {folder} not found; {how_to_get(model, folder, option)}"
     if not folder.is_dir():
-        return f"{folder} is a file; transformers loads a folder (config.json, model.safetensors, processor config): point transformers.{option} at it"
+        return f"{folder} is a file; transformers loads a folder (config.json, model.safetensors, processor config): point {option} at it"
     if not (folder / "config.json").is_file():
-        return f"{folder} has no config.json, so it is not a from_pretrained folder; {download_command(model, folder)}"
-    config, problem = read_config(folder / "config.json")
+        fix = download_command(model, folder, option, occupied=not is_empty_folder(folder))
+        return f"{folder} has no config.json, so it is not a from_pretrained folder; {fix}"
+    config, problem = read_config(folder)
     if config is None:
-        return f"{folder}/config.json {problem}; {download_command(model, folder)}"
+        return f"{problem}; {download_command(model, folder, option, occupied=True)}"
     mismatch = identity_problem(model, config)
     if mismatch:
-        return f"{folder} holds {mismatch}; {download_command(model, folder)}"
+        return f"{folder} holds {mismatch}; {download_command(model, folder, option, occupied=True)}"
+    # The right model, not all there: finishing the download into the same folder is the fix.
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        return f"{folder} has no weights (model.safetensors); the download did not finish: {download_command(model, folder)}"
+        return f"{folder} has no weights (model.safetensors); the download did not finish: {download_command(model, folder, option)}"
     if not any((folder / name).is_file() for name in PROCESSOR_FILES):
-        return f"{folder} has no processor_config.json or preprocessor_config.json; {download_command(model, folder)}"
+        return f"{folder} has no processor_config.json or preprocessor_config.json; {download_command(model, folder, option)}"
     return None
-
-
-def read_config(path: Path) -> tuple[dict[str, Any] | None, str]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"is not readable JSON ({type(exc).__name__})"
-    return (config, "") if isinstance(config, dict) else (None, "is not a JSON object")
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -88,8 +88,6 @@ def identity_problem(model: HfModel, config: dict[str, Any]) -> str | None:
 def sam2_identity(config: dict[str, Any]) -> tuple[str, str]:
     """(version, size) of a SAM 2 config: the Hiera trunk's width and depth give the size (the same table as
     Meta's checkpoints); a video config without the 2.1 occlusion embedding is SAM 2.0."""
-    from segkit_torch.checkpoints import HIERA_SIZES
-
     backbone = (config.get("vision_config") or {}).get("backbone_config") or {}
     width = int(backbone.get("hidden_size", 96))
     blocks = sum(backbone.get("blocks_per_stage") or [1, 2, 7, 2])

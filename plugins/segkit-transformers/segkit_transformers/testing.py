@@ -13,15 +13,17 @@ fewer layers (``full_depth=True`` builds the official SAM 2.1 trunks, seconds mo
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
+
+from segkit.testing import backend_entry
 
 from segkit_torch.testing import BuildOnce, link
 from segkit_transformers.backend import TransformersOptions, TransformersSegmenter, quiet
 from segkit_transformers.models import MODELS, SAM2, HfModel
 
-__all__ = ["OFFLINE_IMAGE_SIZE", "link", "model_for", "offline_env", "offline_segmenter", "random_model_folder", "sam2_config"]
+__all__ = ["OFFLINE_IMAGE_SIZE", "link", "offline_env", "offline_segmenter", "random_model_folder", "sam2_config"]
 
 OFFLINE_IMAGE_SIZE = {"SAM 2.1": 128, "SAM 3": 112}
 
@@ -43,13 +45,6 @@ SHALLOW = {"blocks_per_stage": [1, 1, 2, 1], "global_attention_blocks": [3]}  # 
 _folders = BuildOnce("segkit-transformers-random-")
 
 
-def model_for(name: str) -> HfModel:
-    for model in MODELS.values():
-        if name == model.backend:
-            return model
-    raise KeyError(f"{name!r} is not a transformers backend; known: {', '.join(m.backend for m in MODELS.values())}")
-
-
 def random_model_folder(name: str, directory: Path, *, full_depth: bool = False, version: str = "2.1", layout: str = "hub") -> Path:
     """``directory/<repository name>``: a random-weight from_pretrained folder for backend ``name``.
 
@@ -60,11 +55,11 @@ def random_model_folder(name: str, directory: Path, *, full_depth: bool = False,
     ``layout="image"`` saves the image model itself (sam2, sam3_tracker). ``version="2.0"`` makes a SAM 2.0
     folder (no 2.1 occlusion embedding) for tests of a wrong download.
     """
-    model = model_for(name)
+    model = MODELS[backend_entry(name).params["key"]]
     depth = full_depth or model.key == "tiny"
     key = (model.key, depth, version, layout)
-    source = _folders.get(key, lambda folder: _build(model, folder / model.folder, depth, version, layout))
-    return link(source, Path(directory) / model.folder)
+    source = _folders.get(key, lambda folder: _build(model, folder / model.file, depth, version, layout))
+    return link(source, Path(directory) / model.file)
 
 
 def offline_env(directory: Path) -> dict[str, str]:
@@ -73,17 +68,11 @@ def offline_env(directory: Path) -> dict[str, str]:
     return {"SEGKIT_TRANSFORMERS_MODEL_DIR": str(directory), "SEGKIT_TRANSFORMERS_DEVICE": "cpu"}
 
 
-@contextmanager
-def offline_segmenter(name: str, workdir: Path, **options: Any) -> Iterator[TransformersSegmenter]:
-    """A ready, not yet loaded segmenter for backend ``name`` with a random-weight folder under ``workdir/hf``."""
-    model = model_for(name)
+def offline_segmenter(name: str, workdir: Path, **options: Any) -> ContextManager[TransformersSegmenter]:
+    """A ready, not yet loaded segmenter for backend ``name`` with a random-weight folder under ``workdir/hf``, on
+    the CPU; ``with`` closes it."""
     random_model_folder(name, Path(workdir) / "hf")
-    settings = TransformersOptions(model_dir=Path(workdir) / "hf", device="cpu", **options)
-    segmenter = TransformersSegmenter(name, settings, key=model.key)
-    try:
-        yield segmenter
-    finally:
-        segmenter.close()
+    return closing(backend_entry(name).create(TransformersOptions(model_dir=Path(workdir) / "hf", device="cpu", **options)))
 
 
 def sam2_config(size: str, image_size: int, *, full_depth: bool = True, video: bool = True, version: str = "2.1") -> Any:

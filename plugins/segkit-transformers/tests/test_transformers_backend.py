@@ -7,28 +7,33 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.plugins.host import get_host
-from segkit.testing import check_segmenter_contract, sample_batch
+from segkit.testing import SegmenterContract, backend_entry, registered_backends, sample_batch
 from segkit_transformers.models import MODELS
 from segkit_transformers.testing import OFFLINE_IMAGE_SIZE, offline_segmenter
+from segkit_torch.testing import assert_same_answers, loaded
 
 
 # Images of different sizes in one batch (segkit.testing.sample_batch), with 3, 1, 2 and 1 boxes.
 IMAGES, IMAGE_BOXES = sample_batch()
 
 
+class TestSam2Contract(SegmenterContract):
+    backend = "hf-sam2.1-tiny"
+    options = {"batch_size": 4}
+
+
+class TestSam3Contract(TestSam2Contract):
+    backend = "hf-sam3"
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with offline_segmenter("hf-sam2.1-tiny", tmp_path_factory.mktemp("tiny"), batch_size=4) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("hf-sam2.1-tiny", tmp_path_factory.mktemp("tiny"), batch_size=4))
 
 
 @pytest.fixture(scope="module")
 def sam3(tmp_path_factory):
-    with offline_segmenter("hf-sam3", tmp_path_factory.mktemp("sam3"), batch_size=2) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("hf-sam3", tmp_path_factory.mktemp("sam3"), batch_size=2))
 
 
 def direct(model, processor, image: np.ndarray, boxes: np.ndarray, multimask: bool):
@@ -41,14 +46,6 @@ def direct(model, processor, image: np.ndarray, boxes: np.ndarray, multimask: bo
     best = scores.argmax(dim=1)
     rows = torch.arange(len(boxes))
     return masks[rows, best].numpy(), scores[rows, best].numpy()
-
-
-def assert_same(got, expected) -> None:
-    assert len(got) == len(expected)
-    for one, want in zip(got, expected):
-        assert one.masks.shape == want.masks.shape and one.masks.dtype == np.bool_
-        np.testing.assert_array_equal(one.masks, want.masks)
-        np.testing.assert_allclose(one.scores, want.scores, rtol=1e-5)
 
 
 def encoder_batches(network, monkeypatch) -> list[int]:
@@ -65,17 +62,10 @@ def encoder_batches(network, monkeypatch) -> list[int]:
 
 
 def test_the_five_models_are_registered():
-    backends = get_host().backends()
-    for model in MODELS.values():
-        entry = backends[model.backend]
-        assert entry.plugin == "transformers" and entry.params == {"key": model.key}
-    assert backends["hf-sam2.1-large"].description == "SAM 2.1 hiera large through Hugging Face transformers (facebook/sam2.1-hiera-large)"
-    assert backends["hf-sam3"].description == "SAM 3 through Hugging Face transformers (facebook/sam3)"
-
-
-@pytest.mark.parametrize("fixture", ["tiny", "sam3"])
-def test_contract(fixture, request):
-    check_segmenter_contract(request.getfixturevalue(fixture))
+    registered = registered_backends("transformers")
+    assert {name: entry.params for name, entry in registered.items()} == {m.backend: {"key": m.key} for m in MODELS.values()}
+    assert backend_entry("hf-sam2.1-large").description == "SAM 2.1 hiera large through Hugging Face transformers (facebook/sam2.1-hiera-large)"
+    assert backend_entry("hf-sam3").description == "SAM 3 through Hugging Face transformers (facebook/sam3)"
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +114,14 @@ def test_batched_masks_equal_one_by_one_masks(tiny, monkeypatch):
     encoded = encoder_batches(tiny.network, monkeypatch)
     batched = tiny.segment_batch(IMAGES, IMAGE_BOXES)
     assert encoded == [4]
-    assert_same(batched, one_by_one)
+    assert_same_answers(batched, one_by_one)
     assert [r.masks.shape for r in batched] == [(3, 120, 160), (1, 150, 200), (2, 131, 97), (1, 64, 240)]
 
 
 def test_sam3_batches_too(sam3, monkeypatch):
     one_by_one = [sam3.segment(image, boxes) for image, boxes in zip(IMAGES[1:], IMAGE_BOXES[1:])]
     encoded = encoder_batches(sam3.network, monkeypatch)
-    assert_same(sam3.segment_batch(IMAGES[1:], IMAGE_BOXES[1:]), one_by_one)
+    assert_same_answers(sam3.segment_batch(IMAGES[1:], IMAGE_BOXES[1:]), one_by_one)
     assert encoded == [2, 1]  # batch_size 2
 
 
@@ -139,7 +129,7 @@ def test_a_failing_batch_leaves_the_backend_ready_for_one_image_at_a_time(tiny):
     expected = [tiny.segment(image, boxes) for image, boxes in zip(IMAGES[:2], IMAGE_BOXES[:2])]
     with pytest.raises((ValueError, RuntimeError)):  # boxes of three numbers: the processor cannot take them
         tiny.segment_batch([IMAGES[0], IMAGES[2], IMAGES[1]], [IMAGE_BOXES[0], np.zeros((1, 3), np.float32), IMAGE_BOXES[1]])
-    assert_same([tiny.segment(image, boxes) for image, boxes in zip(IMAGES[:2], IMAGE_BOXES[:2])], expected)
+    assert_same_answers([tiny.segment(image, boxes) for image, boxes in zip(IMAGES[:2], IMAGE_BOXES[:2])], expected)
 
 
 def test_settings_say_what_ran(tiny, sam3):

@@ -12,6 +12,7 @@ from segkit_sam2.testing import random_checkpoint
 from segkit_transformers import TransformersOptions, TransformersSegmenter
 from segkit_transformers.from_meta import save_folder
 from segkit_transformers.testing import offline_env
+from segkit_torch.testing import only_line
 
 
 def test_meta_weights_converted_give_meta_masks_on_the_same_pixels(tmp_path):
@@ -49,16 +50,25 @@ def test_sam2_and_transformers_in_one_run_on_the_same_weights(segkit_cli, tmp_pa
 
 def test_a_missing_folder_is_one_line_and_exit_2(segkit_cli, tmp_path):
     result = segkit_cli.run("hf-sam2.1-large", env={"SEGKIT_TRANSFORMERS_MODEL_DIR": str(tmp_path / "hf")})
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("error: backend 'hf-sam2.1-large' is not ready: model folder")
-    assert "hf download facebook/sam2.1-hiera-large" in lines[0]
+    assert result.exit_code == 2
+    line = only_line(result.output)
+    assert line.startswith("error: backend 'hf-sam2.1-large' is not ready: model folder")
+    assert "hf download facebook/sam2.1-hiera-large" in line
+
+
+def test_a_corrupt_weight_file_is_one_line_and_exit_2(segkit_cli, tmp_path):
+    """Unusable before any image, like a missing folder: exit 2, one line."""
+    from segkit_transformers.testing import random_model_folder
+
+    folder = random_model_folder("hf-sam2.1-tiny", tmp_path / "hf")
+    (folder / "model.safetensors").unlink()  # a hard link into the shared cache: replace it, never write into it
+    (folder / "model.safetensors").write_bytes(b"\x00" * 100)
+    result = segkit_cli.run("hf-sam2.1-tiny", env=offline_env(tmp_path / "hf"))
+    assert result.exit_code == 2
+    assert only_line(result.output).startswith(f"error: backend 'hf-sam2.1-tiny': folder {folder} could not be loaded")
 
 
 def test_a_batch_size_below_1_is_one_line_and_exit_2(segkit_cli, tmp_path):
     result = segkit_cli.run("hf-sam3", extra=["-O", "transformers.batch_size=0"], env=offline_env(tmp_path))
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: option transformers.batch_size"), result.output
+    assert result.exit_code == 2 and only_line(result.output).startswith("error: option transformers.batch_size")
 

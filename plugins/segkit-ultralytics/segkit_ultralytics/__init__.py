@@ -19,10 +19,5 @@ __all__ = ["MODELS", "UltralyticsOptions", "UltralyticsSam2Segmenter", "Ultralyt
 @segkit.hookimpl
 def register_segmenters(register):
     for model in MODELS.values():
-        register(
-            model.backend,
-            UltralyticsSam2Segmenter,
-            size=model.size,
-            description=f"SAM 2.1 {model.label} through Ultralytics ({model.weights})",
-        )
+        register(model.backend, UltralyticsSam2Segmenter, size=model.key, description=model.description)
     register("ultralytics-sam3", UltralyticsSam3Segmenter, description="SAM 3, box prompts, through Ultralytics (sam3.pt)")

@@ -1,27 +1,25 @@
-"""The ultralytics-sam2.1-* backends: SAM 2.1 as the ``ultralytics`` package runs it.
+"""The Ultralytics backends' shared part, and the ultralytics-sam2.1-* backends.
 
-Loaded once per run through ``ultralytics.SAM`` (which builds the architecture its weight file name says)
-and its ``SAM2Predictor``; each image is encoded once (``set_image``) and all of its boxes are decoded in
-one ``inference_features`` call, which returns one mask per prompt with no ``conf`` filter, mapped back
-to the boxes by prompt index. Nothing heavy is imported until ``load``.
+Loaded once per run through ``ultralytics.SAM`` (which builds the architecture its weight file's name
+says) and its own predictor; each image is encoded once (``set_image``) and all of its boxes are decoded
+in one ``inference_features`` call, which returns one mask per prompt with no ``conf`` filter, mapped back
+to the boxes by prompt index. The engine (readiness, device, batches, errors) is segkit-torch's
+``TorchSegmenter``; Ultralytics' own traps (BGR input, file names, thread count, offline mode) are here.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from segkit import BackendFatalError, Readiness, Segmentation, Segmenter
-from segkit.errors import BackendNotReady, exception_text
-from segkit_torch.options import DEVICE_HELP, check_device
+from segkit import Segmentation
+from segkit_torch import CheckpointError, DeviceOptions, TorchSegmenter, package_version
+from segkit_torch.options import model_file_options
 from segkit_ultralytics.models import MODELS, UltralyticsModel
-from segkit_ultralytics.weights import mismatch_message, missing_message
 
 
 def keep_ultralytics_offline() -> None:
@@ -30,24 +28,14 @@ def keep_ultralytics_offline() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-class UltralyticsOptions(BaseModel):
-    """Options of every ultralytics-sam2.1-* backend: `options.ultralytics`, SEGKIT_ULTRALYTICS_<FIELD>, -O."""
-
-    model_config = ConfigDict(extra="forbid")
+@model_file_options(MODELS, "weights_{key}", folder="weights_dir", kind="weight file (its name must end in the official one)")
+class UltralyticsOptions(DeviceOptions):
+    """Options of every ultralytics-sam2.1-* backend: `options.ultralytics`, SEGKIT_ULTRALYTICS_<FIELD>, -O;
+    weights_t, _s, _b, _l name one model's own file."""
 
     weights_dir: Path = Field(Path("checkpoints"), description="folder holding sam2.1_t.pt, sam2.1_s.pt, sam2.1_b.pt, sam2.1_l.pt")
-    weights_t: Path | None = Field(None, description="ultralytics-sam2.1-t's weight file (its name must end in sam2.1_t.pt)")
-    weights_s: Path | None = Field(None, description="ultralytics-sam2.1-s's weight file")
-    weights_b: Path | None = Field(None, description="ultralytics-sam2.1-b's weight file")
-    weights_l: Path | None = Field(None, description="ultralytics-sam2.1-l's weight file")
     imgsz: int = Field(1024, ge=64, description="letterbox size of the model input (Ultralytics' default 1024)")
-    device: str = Field("auto", description=DEVICE_HELP)
     half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere (Ultralytics never uses it on CPU)")
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        return check_device(value)
 
     @field_validator("imgsz")
     @classmethod
@@ -57,154 +45,121 @@ class UltralyticsOptions(BaseModel):
         return value
 
 
-class UltralyticsPredictorSegmenter(Segmenter):
+class UltralyticsSegmenter(TorchSegmenter):
     """What the SAM 2 and SAM 3 backends share: an Ultralytics predictor, prompted with all of an image's
-    boxes in one ``inference_features`` call (which applies no ``conf`` filter). A subclass sets
-    ``weights`` and ``options`` (``device``, ``half``, ``imgsz``) and says how its weight file is checked."""
+    boxes in one ``inference_features`` call. A subclass says where its file is, which names build the
+    right model (``name_problem``) and what Ultralytics must build (``family``)."""
 
-    predictor: Any = None
-    device: Any = None
+    package = "ultralytics"
+    held = ("predictor",)
+    checkpoint_label = "weights"
+    family = "SAM 2"  # what Ultralytics must build from the file (SAM(file).is_sam2 / .is_sam3)
     half = False
 
-    family = "SAM 2"  # what Ultralytics must build from the file (SAM(file).is_sam2 / .is_sam3)
-    oom_hint = "a smaller model or device=cpu"
-
-    def weights_missing(self) -> str | None:
-        """Why the weight file cannot be used, before Ultralytics sees it (it would download one); else None."""
+    def name_problem(self) -> str | None:
+        """Why Ultralytics would build another model from this file's name; else None."""
         raise NotImplementedError
 
-    def weights_mismatch(self) -> str | None:
-        """Why the file holds other weights, where Ultralytics would load it anyway; else None."""
-        return None
+    def check_contents(self) -> None:
+        """Raise CheckpointError when the file holds other weights that Ultralytics would load anyway."""
 
-    def load_failure(self, exc: Exception) -> str:
-        raise NotImplementedError
+    weights = TorchSegmenter.checkpoint  # Ultralytics' word for it
 
-    def check_ready(self) -> Readiness:
-        if importlib.util.find_spec("ultralytics") is None:
-            return Readiness.missing("the ultralytics package is not installed; pip install ultralytics")
-        problem = self.weights_missing()
-        if problem:
-            return Readiness.missing(problem)
-        return Readiness.ok(f"{self.weights} ({self.weights.stat().st_size / 1e6:.0f} MB), ultralytics {package_version('ultralytics')}")
+    def readiness_problem(self) -> str | None:
+        return (self.checkpoint.is_file() and self.name_problem()) or super().readiness_problem()
 
-    def load(self) -> None:
-        readiness = self.check_ready()
-        if not readiness.ready:
-            raise BackendNotReady(f"backend {self.name!r} is not ready: {readiness.reason}")
+    def build(self) -> None:
         keep_ultralytics_offline()
-        try:
-            import torch
-            from ultralytics import SAM
-        except ImportError as exc:
-            raise BackendNotReady(
-                f"backend {self.name!r}: cannot import ultralytics ({exception_text(exc)}); reinstall it with pip install -U ultralytics"
-            ) from exc
-        problem = self.weights_mismatch()
-        if problem:
-            raise BackendFatalError(problem)
-        from segkit_torch import runtime
+        import torch
+        from ultralytics import SAM
 
-        self.device = runtime.resolve_device(self.options.device)
+        self.check_contents()
         self.half = self.options.half if self.options.half is not None else self.device.type == "cuda"
-        runtime.enable_tf32(self.device)
         threads = torch.get_num_threads()
         try:
-            sam = SAM(str(self.weights))  # the file name picks the model (and SAM 2.1's size); checked in check_ready
+            sam = SAM(str(self.weights))  # the file name picks the model (and SAM 2.1's size); checked for readiness
             if not (sam.is_sam3 if self.family == "SAM 3" else sam.is_sam2):
-                raise BackendFatalError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a {self.family} model")
-            predictor = self.make_predictor(sam)
-        except (BackendFatalError, BackendNotReady):
-            raise
-        except torch.OutOfMemoryError as exc:
-            raise BackendFatalError(f"backend {self.name!r}: out of memory on {self.device} while loading {self.weights}; try {self.oom_hint}") from exc
-        except Exception as exc:
-            raise BackendFatalError(self.load_failure(exc)) from exc
+                raise CheckpointError(f"backend {self.name!r}: Ultralytics did not take {self.weights} for a {self.family} model")
+            predictor = sam.task_map["segment"]["predictor"](
+                overrides={
+                    "model": str(self.weights),
+                    "imgsz": self.options.imgsz,
+                    "device": str(self.device.index) if self.device.type == "cuda" else self.device.type,
+                    "quantize": 16 if self.half else None,
+                    "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
+                    "verbose": False,
+                    "save": False,
+                }
+            )
+            predictor.setup_model(model=sam.model, verbose=False)
         finally:
             torch.set_num_threads(threads)  # Ultralytics' select_device('cpu') sets it to cpu_count - 1 for everyone
         self.half = bool(predictor.model.fp16)
         self.predictor = predictor
 
-    def make_predictor(self, sam: Any) -> Any:
-        """``sam``'s own predictor, set up on this backend's device, size and precision."""
-        predictor = sam.task_map["segment"]["predictor"](
-            overrides={
-                "model": str(self.weights),
-                "imgsz": self.options.imgsz,
-                "device": ultralytics_device(self.device),
-                "quantize": 16 if self.half else None,
-                "conf": 0.0,  # inference_features keeps every mask anyway; Results would drop scores <= conf
-                "verbose": False,
-                "save": False,
-            }
-        )
-        predictor.setup_model(model=sam.model, verbose=False)
-        return predictor
-
-    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        if self.predictor is None:
-            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
-        height, width = image.shape[:2]
-        bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
-        try:
-            self.predictor.set_image(bgr)
-            masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=boxes)
-        finally:
-            self.predictor.reset_image()
-        return by_prompt(masks, rows, len(boxes), height, width)
-
-    def close(self) -> None:
-        if self.predictor is None:
-            return
-        self.predictor = None
-        from segkit_torch import runtime
-
-        runtime.release(self.device)
-
-
-class UltralyticsSam2Segmenter(UltralyticsPredictorSegmenter):
-    """SAM 2.1 through Ultralytics: letterboxed input, one set_image per image, all boxes in one call."""
-
-    options_key = "ultralytics"
-    Options = UltralyticsOptions
-
-    def __init__(self, name: str, options: UltralyticsOptions | None = None, *, size: str, **params: Any):
-        super().__init__(name, options, size=size, **params)
-        self.model: UltralyticsModel = MODELS[size]
-        self.predictor: Any = None
-        self.device: Any = None
-        self.half = False
-
-    @property
-    def weights_option(self) -> str:
-        return f"weights_{self.model.size}"
-
-    @property
-    def weights(self) -> Path:
-        explicit = getattr(self.options, self.weights_option)
-        return Path(explicit) if explicit is not None else Path(self.options.weights_dir) / self.model.weights
-
-    def weights_missing(self) -> str | None:
-        return missing_message(self.model, self.weights, self.weights_option)
-
-    def load_failure(self, exc: Exception) -> str:  # torch's strict load, a bad file: tell what the file really holds
-        return mismatch_message(self.model, self.name, self.weights, exc)
+    def forward(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
+        results = []
+        for image, image_boxes in zip(images, boxes):  # Ultralytics' SAM predictors take one image per call
+            height, width = image.shape[:2]
+            bgr = np.ascontiguousarray(image[..., ::-1])  # Ultralytics reads numpy images as OpenCV's BGR
+            try:
+                self.predictor.set_image(bgr)
+                masks, rows = self.predictor.inference_features(self.predictor.features, src_shape=(height, width), bboxes=image_boxes)
+            finally:
+                self.predictor.reset_image()
+            results.append(by_prompt(masks, rows, len(image_boxes), height, width))
+        return results
 
     def settings(self) -> dict[str, Any]:
         imgsz = self.options.imgsz
         return {
-            "implementation": f"ultralytics {package_version('ultralytics')} (SAM2Predictor)",
-            "model": f"SAM 2.1 {self.model.label}",
+            **super().settings(),
             "weights": self.weights.name,
             "imgsz": imgsz,
-            "device": str(self.device) if self.device is not None else self.options.device,
             "half": self.half,
+            "dtype": "float16" if self.half else "float32",  # Ultralytics' own precision, no autocast
             "resize": f"letterbox to {imgsz}x{imgsz} (aspect ratio kept, padded bottom and right)",
             "multimask_output": False,
+            "mask_choice": "single mask, best of 3 when it is unstable (SAM's dynamic multimask)",
             "mask_threshold": 0.0,
             "conf_filter": "none: one mask per box, low scores kept",
         }
 
+
+class UltralyticsSam2Segmenter(UltralyticsSegmenter):
+    """SAM 2.1 through Ultralytics: letterboxed input, one set_image per image, all boxes in one call."""
+
+    options_key = "ultralytics"
+    Options = UltralyticsOptions
+    folder_option, file_option = "weights_dir", "weights_{key}"
+
+    def __init__(self, name: str, options: UltralyticsOptions | None = None, *, size: str, **params: Any):
+        super().__init__(name, options, size=size, **params)
+        self.model: UltralyticsModel = MODELS[size]
+        self.key, self.checkpoint_file, self.checkpoint_url = size, self.model.file, self.model.url
+
+    def name_problem(self) -> str | None:
+        """Ultralytics picks the architecture from the file name (SAM or SAM 2, 2.0 or 2.1, which size), so a
+        renamed file would build another model; refuse any name that does not end in the official one."""
+        if self.weights.name.endswith(self.model.file):
+            return None
+        return (
+            f"weights {self.weights}: Ultralytics builds the model a weight file's name says, and {self.weights.name!r}"
+            f" does not say SAM 2.1 {self.model.label}; name the file {self.model.file} (or anything ending in it)"
+        )
+
+    def load_failure(self, exc: Exception) -> str:  # torch's strict load, a bad file: tell what the file really holds
+        from segkit_torch.checkpoints import Sam2Weights, sam2_mismatch
+
+        what = sam2_mismatch(self.weights, self.name, Sam2Weights("2.1", self.model.hiera), exc, key_required=False)
+        return f"backend {self.name!r}: weights {self.weights} {what}; use the official {self.model.file} ({self.model.url})"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **super().settings(),
+            "implementation": f"ultralytics {package_version('ultralytics')} (SAM2Predictor)",
+            "model": f"SAM 2.1 {self.model.label}",
+        }
 
 
 def by_prompt(masks: Any, rows: Any, n_boxes: int, height: int, width: int) -> Segmentation:
@@ -220,15 +175,3 @@ def by_prompt(masks: Any, rows: Any, n_boxes: int, height: int, width: int) -> S
     out_masks[index] = masks.detach().cpu().numpy().astype(bool, copy=False)
     out_scores[index] = rows[:, 4]
     return Segmentation(out_masks, out_scores)
-
-
-def ultralytics_device(device: Any) -> str:
-    """Ultralytics' spelling: 'cpu', 'mps' or a CUDA index."""
-    return str(device.index) if device.type == "cuda" else device.type
-
-
-def package_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "(version unknown)"

@@ -24,8 +24,7 @@ from unittest import mock
 
 from segkit_torch.testing import BuildOnce, link
 from segkit_ultralytics.backend import keep_ultralytics_offline
-from segkit_ultralytics.sam3 import BACKEND, UltralyticsSam3Options, UltralyticsSam3Segmenter
-from segkit_ultralytics.sam3_weights import FILE
+from segkit_ultralytics.sam3 import BACKEND, FILE, UltralyticsSam3Options, UltralyticsSam3Segmenter
 
 OFFLINE_IMGSZ = 336
 REDUCED_TRUNK = {"img_size": OFFLINE_IMGSZ, "embed_dim": 128, "depth": 2, "num_heads": 2, "global_att_blocks": (1,)}

@@ -11,31 +11,25 @@ and hard-linked into each test's folder. Nothing is downloaded. The offline segm
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 from unittest import mock
 
+from segkit.testing import backend_entry
 from segkit_torch.testing import BuildOnce, link
-from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, keep_ultralytics_offline
-from segkit_ultralytics.models import MODELS, UltralyticsModel
+from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSegmenter, keep_ultralytics_offline
+from segkit_ultralytics.models import MODELS
 
-__all__ = ["OFFLINE_IMGSZ", "link", "model_for", "offline_env", "offline_segmenter", "official_name", "random_weights"]
+__all__ = ["OFFLINE_IMGSZ", "link", "offline_env", "offline_segmenter", "official_name", "random_weights"]
 
 OFFLINE_IMGSZ = 128
 
 _weights = BuildOnce("segkit-ultralytics-random-")
 
 
-def model_for(name: str) -> UltralyticsModel:
-    for model in MODELS.values():
-        if name == model.backend:
-            return model
-    raise KeyError(f"{name!r} is not an ultralytics backend; known: {', '.join(m.backend for m in MODELS.values())}")
-
-
 def official_name(size: str, version: str = "2.1") -> str:
-    return MODELS[size].weights if version == "2.1" else f"sam2_{size}.pt"
+    return MODELS[size].file if version == "2.1" else f"sam2_{size}.pt"
 
 
 def random_weights(size: str, directory: Path, version: str = "2.1", name: str | None = None) -> Path:
@@ -50,23 +44,16 @@ def offline_env(directory: Path, imgsz: int = OFFLINE_IMGSZ) -> dict[str, str]:
     return {"SEGKIT_ULTRALYTICS_WEIGHTS_DIR": str(directory), "SEGKIT_ULTRALYTICS_DEVICE": "cpu", "SEGKIT_ULTRALYTICS_IMGSZ": str(imgsz)}
 
 
-@contextmanager
-def offline_segmenter(name: str, workdir: Path, imgsz: int = OFFLINE_IMGSZ, **options: Any) -> Iterator[UltralyticsSam2Segmenter]:
-    """A ready, not yet loaded segmenter for backend ``name`` with random-weight weights in ``workdir``."""
+def offline_segmenter(name: str, workdir: Path, imgsz: int = OFFLINE_IMGSZ, **options: Any) -> ContextManager[UltralyticsSegmenter]:
+    """A ready, not yet loaded segmenter for backend ``name`` with random weights in ``workdir``, on the CPU;
+    ``with`` closes it (ultralytics-sam3: see ``sam3_testing``)."""
     from segkit_ultralytics import sam3_testing
 
     if name == sam3_testing.BACKEND:
-        with sam3_testing.offline_segmenter(name, workdir, **options) as segmenter:
-            yield segmenter
-        return
-    model = model_for(name)
-    random_weights(model.size, Path(workdir))
-    settings = UltralyticsOptions(weights_dir=Path(workdir), device="cpu", imgsz=imgsz, **options)
-    segmenter = UltralyticsSam2Segmenter(name, settings, size=model.size)
-    try:
-        yield segmenter
-    finally:
-        segmenter.close()
+        return sam3_testing.offline_segmenter(name, workdir, **options)
+    entry = backend_entry(name)
+    random_weights(entry.params["size"], Path(workdir))
+    return closing(entry.create(UltralyticsOptions(weights_dir=Path(workdir), device="cpu", imgsz=imgsz, **options)))
 
 
 def _build(size: str, version: str, folder: Path) -> Path:

@@ -6,22 +6,24 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.outputs.mask_metrics import iou
-from segkit.plugins.host import get_host
-from segkit.testing import SAMPLE_BOXES, sample_image
+from segkit.testing import SAMPLE_BOXES, SegmenterContract, backend_entry, registered_backends, sample_image
+from segkit_torch.testing import RED, input_of, loaded, solid_image
 from segkit_ultralytics.backend import UltralyticsOptions, UltralyticsSam2Segmenter, by_prompt
 from segkit_ultralytics.models import MODELS
 from segkit_ultralytics.testing import OFFLINE_IMGSZ, offline_segmenter, random_weights
+
 
 ULTRALYTICS_MEAN = np.array([123.675, 116.28, 103.53])[:, None, None]
 ULTRALYTICS_STD = np.array([58.395, 57.12, 57.375])[:, None, None]
 
 
+class TestContract(SegmenterContract):
+    backend = "ultralytics-sam2.1-t"
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    with offline_segmenter("ultralytics-sam2.1-t", tmp_path_factory.mktemp("t")) as segmenter:
-        segmenter.load()
-        yield segmenter
+    yield from loaded(offline_segmenter("ultralytics-sam2.1-t", tmp_path_factory.mktemp("t")))
 
 
 def unsure_weights(folder):
@@ -35,46 +37,20 @@ def unsure_weights(folder):
     return path
 
 
-def test_the_four_models_are_registered():
-    backends = get_host().backends()
-    for model in MODELS.values():
-        entry = backends[model.backend]
-        assert entry.plugin == "ultralytics" and entry.params == {"size": model.size}
-    assert backends["ultralytics-sam2.1-b"].description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
-
-
-def test_one_full_resolution_bool_mask_per_box_in_box_order(tiny):
-    image = sample_image(4, (200, 150))
-    boxes = SAMPLE_BOXES * np.float32(1.25)
-    many = tiny.segment(image, boxes)
-    assert many.masks.shape == (3, 150, 200) and many.masks.dtype == np.bool_
-    assert many.scores.shape == (3,) and np.all((many.scores > 0) & (many.scores < 1))
-    reversed_ = tiny.segment(image, boxes[::-1].copy())
-    assert np.array_equal(reversed_.masks, many.masks[::-1])
-    np.testing.assert_allclose(reversed_.scores, many.scores[::-1], rtol=1e-5)
-    for i in range(3):
-        one = tiny.segment(image, boxes[i : i + 1].copy())
-        assert one.masks.shape == (1, 150, 200)
-        assert iou(one.masks[0], many.masks[i]) > 0.99
-        assert one.scores[0] == pytest.approx(many.scores[i], rel=1e-4)
+def test_the_five_models_are_registered():
+    registered = {name: entry.params for name, entry in registered_backends("ultralytics").items()}
+    assert registered == {**{m.backend: {"size": m.key} for m in MODELS.values()}, "ultralytics-sam3": {}}
+    assert backend_entry("ultralytics-sam2.1-b").description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
 
 
 def test_the_model_receives_the_rgb_pixels_segkit_was_given(tiny):
     """Ultralytics reads numpy as BGR: the backend must flip segkit's RGB so that a red image reaches the
     image encoder red. The input is letterboxed: the image keeps its aspect ratio, grey (114) below it."""
-    seen = []
-    hook = tiny.predictor.model.image_encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    try:
-        image = np.zeros((90, 120, 3), np.uint8)
-        image[...] = (230, 120, 20)
-        tiny.segment(image, np.array([[10, 10, 60, 60]], np.float32))
-    finally:
-        hook.remove()
-    (tensor,) = seen
+    tensor = input_of(tiny.predictor.model.image_encoder, lambda: tiny.segment(solid_image(), SAMPLE_BOXES[:1]))
     assert tensor.shape == (1, 3, OFFLINE_IMGSZ, OFFLINE_IMGSZ)
     pixels = tensor[0].float().numpy() * ULTRALYTICS_STD + ULTRALYTICS_MEAN
     rows = round(90 * OFFLINE_IMGSZ / 120)  # 96 of 128 rows hold the image
-    np.testing.assert_allclose(pixels[:, :rows].mean(axis=(1, 2)), [230, 120, 20], atol=1.0)
+    np.testing.assert_allclose(pixels[:, :rows].mean(axis=(1, 2)), RED, atol=1.0)
     np.testing.assert_allclose(pixels[:, rows:].mean(axis=(1, 2)), [114, 114, 114], atol=1.0)
 
 
