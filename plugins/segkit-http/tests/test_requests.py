@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 
 import pytest
 
-from segkit import RetryPolicy, register_secret
+from segkit import RetryPolicy, register_secret, retry_after_seconds
 from segkit_http import HttpError
 
 
@@ -120,3 +121,15 @@ def test_a_key_the_server_echoes_is_masked_before_anything_is_cut(server, make_c
         make_client(server.origin + "/v1", retry=RetryPolicy(1, 0, 0)).post_json("/echo", {}, headers={"Authorization": f"Bearer {key}"})
     assert_no_secret(key, str(caught.value), caught.value.detail)
     assert caught.value.detail.endswith("***...") or "***" in caught.value.detail
+
+
+def test_backoff_delays_double_with_jitter_and_honour_retry_after():
+    policy = RetryPolicy(max_tries=6, backoff=1.0, max_backoff=5.0)
+    rng = random.Random(7)
+    for attempt, step in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (5, 5.0)]:
+        delays = [policy.delay(attempt, rng) for _ in range(200)]
+        assert min(delays) >= step / 2 and max(delays) <= step
+        assert len(set(delays)) > 100  # jittered
+    assert policy.delay(1, rng, retry_after=3.0) >= 3.0  # Retry-After is honoured...
+    assert policy.delay(1, rng, retry_after=60.0) <= 5.0  # ...up to max_backoff
+    assert (retry_after_seconds("2.5"), retry_after_seconds(None), retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT")) == (2.5, None, None)
