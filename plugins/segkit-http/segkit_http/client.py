@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlencode
 
-from segkit import ConfigError, RetryPolicy, register_secret, retry_after_seconds, status_text
+from segkit import ConfigError, RetryPolicy, redact, register_secret, retry_after_seconds, status_text
 
 from segkit_http.connection import Answer, ConnectFailed, Connection, TooLarge
 from segkit_http.deadline import Deadline
@@ -140,6 +140,8 @@ class HttpClient:
             return _Retry(f"cannot connect{target} ({reason_of(cause)}); check {self.url_option} and that the server runs")
         if isinstance(exc, (OSError, http.client.HTTPException)):
             return _Retry(f"the connection broke ({reason_of(exc)})")
+        if isinstance(exc, ValueError):  # http.client refusing a header value (a key with a line break, say)
+            raise HttpError(f"{where}: the request cannot be sent ({exc})", kind="failed") from None
         raise exc
 
     def _judge(self, where: str, answer: Answer) -> dict[str, Any] | _Retry:
@@ -157,8 +159,9 @@ class HttpClient:
         retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
         if status in (408, 429) or (500 <= status <= 599 and status != 501):
             return _Retry(said, retry_after, status, detail)
-        raise HttpError(f"{where} answered {said}", kind="status", status=status, detail=detail,
-                        body=answer.body[: 64 * 1024], retry_after=retry_after)
+        body = redact(answer.body[: 64 * 1024].decode("utf-8", "replace")).encode("utf-8")
+        raise HttpError(f"{where} answered {said}", kind="status", status=status, detail=detail, body=body,
+                        retry_after=retry_after)
 
     # -- before the first request --------------------------------------------------------------------
 
@@ -193,10 +196,6 @@ class HttpClient:
             connection.shutdown()
         for connection in idle:
             connection.close()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
 
     def _raise_if_stopped(self) -> None:
         if self._stopped.is_set():
@@ -235,7 +234,7 @@ class HttpClient:
 
     def _connection(self) -> Connection:
         connection = getattr(self._local, "connection", None)
-        if connection is None or self._stopped.is_set():
+        if connection is None:
             connection = Connection(self._route, self._stopped, lambda: self._tls_context)
             self._local.connection = connection
         return connection

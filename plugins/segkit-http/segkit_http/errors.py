@@ -23,7 +23,7 @@ class HttpError(Exception):
     """A request that failed. ``str(error)`` is one line (what, where, how to fix), secrets masked.
 
     ``kind`` says what happened: ``status``, the server answered a status that trying again will not
-    change (``status``, the server's ``detail`` and raw ``body`` are set); ``failed``, every try failed
+    change (``status``, the server's words ``detail`` and its ``body`` are set, secrets masked); ``failed``, every try failed
     (timeouts, connection errors, 429 or 5xx: the last reason); ``answer``, a 2xx answer that is not a
     JSON object or is too large; ``stopped``, the client was aborted.
     """

@@ -133,3 +133,11 @@ def test_backoff_delays_double_with_jitter_and_honour_retry_after():
     assert policy.delay(1, rng, retry_after=3.0) >= 3.0  # Retry-After is honoured...
     assert policy.delay(1, rng, retry_after=60.0) <= 5.0  # ...up to max_backoff
     assert (retry_after_seconds("2.5"), retry_after_seconds(None), retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT")) == (2.5, None, None)
+
+
+def test_a_header_http_client_refuses_is_one_line_without_the_key(server, make_client):
+    key = "zz_LINEBREAK0123"
+    register_secret(key)
+    with pytest.raises(HttpError, match=r"the request cannot be sent \(Invalid header value") as caught:
+        make_client(server.origin + "/v1").post_json("/echo", {}, headers={"Authorization": f"Bearer {key}\nX: y"})
+    assert_no_secret(key, str(caught.value))
