@@ -1,16 +1,16 @@
-"""segkit backends for the Roboflow hosted API, through inference-sdk.
+"""segkit backends for the Roboflow hosted API (its wire format, as inference-sdk speaks it).
 
     roboflow-sam2-tiny, roboflow-sam2-small, roboflow-sam2-b+, roboflow-sam2-large   /sam2/segment_image
     roboflow-sam3                                                                     /sam3/visual_segment
 
 Set ROBOFLOW_API_KEY; choose the server with -O roboflow.api_url=URL (hosted serverless by default, a
 local inference server, or a dedicated deployment). Other options: see ``RoboflowOptions``.
-inference-sdk is imported only when a backend loads, so `segkit backends` stays fast.
+The mask decoders (OpenCV, pycocotools) are imported only when a backend segments.
 """
 
 from __future__ import annotations
 
-import segkit
+from segkit import hookimpl
 
 from segkit_roboflow.backend import RoboflowSam2Segmenter, RoboflowSam3Segmenter, RoboflowSegmenter
 from segkit_roboflow.options import RoboflowOptions
@@ -28,7 +28,7 @@ SAM3_BACKEND = "roboflow-sam3"
 BACKENDS = (*SAM2_BACKENDS, SAM3_BACKEND)
 
 
-@segkit.hookimpl
+@hookimpl
 def register_segmenters(register):
     for name, version_id in SAM2_BACKENDS.items():
         register(name, RoboflowSam2Segmenter, version_id=version_id,

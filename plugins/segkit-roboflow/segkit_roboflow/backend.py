@@ -1,29 +1,34 @@
 """The roboflow-* segmenters: SAM2 (one request per image, all boxes as prompts) and SAM3 visual
-segment (one request per box, sent concurrently), both through inference-sdk's InferenceHTTPClient."""
+segment (one request per box, sent concurrently), through segkit-http's client."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from segkit.errors import BackendFatalError, ImageFailed
-from segkit.redact import redact, register_secret
-from segkit.plugins.segmenter import Readiness, Segmentation, Segmenter
+from segkit import (
+    BackendFatalError,
+    BackendNotReady,
+    ImageFailed,
+    Readiness,
+    RetryPolicy,
+    Segmentation,
+    Segmenter,
+    redact,
+    register_secret,
+)
+from segkit_http import HttpClient, HttpError, api_host
 
-from segkit_roboflow.options import KEY_HELP, RoboflowOptions, api_host, resolve_api_key
-
-if TYPE_CHECKING:
-    from segkit_roboflow.transport import RoboflowTransport
+from segkit_roboflow.failures import failure_for
+from segkit_roboflow.options import KEY_HELP, RoboflowOptions, resolve_api_key
 
 SAM2_VERSIONS = ("hiera_tiny", "hiera_small", "hiera_b_plus", "hiera_large")
 
 
 class RoboflowSegmenter(Segmenter):
-    """Shared by the Roboflow backends: options, key, client, retries, decoding."""
+    """Shared by the Roboflow backends: options, key, client, decoding."""
 
     options_key = "roboflow"
     Options = RoboflowOptions
@@ -33,8 +38,8 @@ class RoboflowSegmenter(Segmenter):
         super().__init__(name, options, **params)
         self.options: RoboflowOptions
         self.max_concurrency = self.options.concurrency
-        self._transport: RoboflowTransport | None = None
-        self._sdk_version: str | None = None
+        self._http: HttpClient | None = None
+        self._key = ""
 
     def _api_key(self) -> str | None:
         key = resolve_api_key(self.options)
@@ -42,29 +47,27 @@ class RoboflowSegmenter(Segmenter):
         return key
 
     def check_ready(self) -> Readiness:
-        if importlib.util.find_spec("inference_sdk") is None:
-            return Readiness.missing("inference-sdk is not installed; pip install 'inference-sdk>=1.8,<2'")
         if not self._api_key():
             return Readiness.missing(f"no Roboflow API key: {KEY_HELP}")
         return Readiness.ok(f"{self.endpoint} at {api_host(self.options.api_url)}")
 
     def load(self) -> None:
-        from segkit_roboflow.transport import RoboflowTransport
-
         key = self._api_key()
         if not key:
-            from segkit.errors import BackendNotReady
-
             raise BackendNotReady(f"backend {self.name!r} is not ready: no Roboflow API key: {KEY_HELP}")
-        transport = RoboflowTransport(self.name, self.options, key, self.endpoint)
-        transport.open()
-        self._transport = transport
-        self._sdk_version = _version("inference-sdk")
+        options = self.options
+        self._key = key
+        self._http = HttpClient(
+            self.name, options.api_url, url_option="-O roboflow.api_url=URL", timeout_option="-O roboflow.timeout=SECONDS",
+            timeout=options.timeout, retry=RetryPolicy(options.max_tries, options.backoff, options.max_backoff),
+            concurrency=options.concurrency, secrets=[key],
+        )
+        self._http.check_reachable()
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        """Stops requests in flight at once (segkit calls this as soon as a run is interrupted)."""
+        if self._http is not None:
+            self._http.abort()
 
     def settings(self) -> dict[str, Any]:
         """Everything that shapes the masks, and nothing secret (no key, no query string)."""
@@ -77,13 +80,21 @@ class RoboflowSegmenter(Segmenter):
             "concurrency": self.options.concurrency,
             "timeout_s": self.options.timeout,
             "max_tries": self.options.max_tries,
-            "inference_sdk": self._sdk_version or _version("inference-sdk"),
         }
 
-    def _request(self, send) -> dict:
-        if self._transport is None:
+    def _request(self, body: dict[str, Any]) -> dict[str, Any]:
+        from segkit_roboflow.wire import key_placement
+
+        if self._http is None:
             raise RuntimeError(f"{self.name}: segment() called before load()")
-        return self._transport.call(send)
+        query, key_fields, headers = key_placement(self.options.api_url, self.options.api_key_transport, self._key)
+        try:
+            return self._http.post_json(self.endpoint, {**body, **key_fields}, headers=headers, query=query)
+        except HttpError as exc:
+            error = failure_for(exc, self.name, self.endpoint, self._http.host)
+            if isinstance(error, BackendFatalError):
+                self._http.abort(error)  # the requests of every other image in flight stop with the same line
+            raise error from None
 
     def _read(self, answer: dict, expected: int, height: int, width: int) -> tuple[list[np.ndarray], list[float]]:
         from segkit_roboflow.wire import ResponseError, read_predictions
@@ -106,19 +117,14 @@ class RoboflowSam2Segmenter(RoboflowSegmenter):
         self.version_id = version_id
 
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        from segkit_roboflow.wire import WIRE_FORMAT, box_prompts, encode_png_base64
+        from segkit_roboflow.wire import box_prompts, encode_png_base64, segment_request
 
         height, width = image.shape[:2]
         if len(boxes) == 0:
             return Segmentation(np.zeros((0, height, width), bool), np.zeros(0))
-        picture, prompts = encode_png_base64(image), box_prompts(boxes)
-        answer = self._request(lambda client: client.sam2_segment_image(
-            inference_input=picture,
-            prompts=prompts,
-            sam2_version_id=self.version_id,
-            multimask_output=self.options.multimask,
-            mask_input_format=WIRE_FORMAT[self.options.format],
-        ))
+        prompts = box_prompts(boxes)
+        answer = self._request(segment_request(encode_png_base64(image), prompts, self.options.format,
+                                               self.options.multimask, self.version_id))
         masks, scores = self._read(answer, len(prompts), height, width)
         return Segmentation(np.stack(masks), np.asarray(scores, dtype=np.float64))
 
@@ -137,37 +143,29 @@ class RoboflowSam3Segmenter(RoboflowSegmenter):
 
     def load(self) -> None:
         super().load()
-        # One pool for every image in flight: at most `concurrency` requests reach the API at once.
+        # One pool for every image in flight; the client lets at most `concurrency` requests reach the API.
         self._pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix=f"{self.name}-request")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        super().close()
+        super().close()  # first: the pool's threads are released at once
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        from segkit_roboflow.wire import WIRE_FORMAT, box_prompts, encode_png_base64
+        from segkit_roboflow.wire import box_prompts, encode_png_base64, segment_request
 
         height, width = image.shape[:2]
         if len(boxes) == 0:
             return Segmentation(np.zeros((0, height, width), bool), np.zeros(0))
-        if self._pool is None:
-            raise RuntimeError(f"{self.name}: segment() called before load()")
         picture = encode_png_base64(image)
-        fmt = WIRE_FORMAT[self.options.format]
 
         def one(prompt: dict) -> tuple[np.ndarray, float]:
-            answer = self._request(lambda client: client.sam3_visual_segment(
-                inference_input=picture,
-                prompts=[prompt],
-                multimask_output=self.options.multimask,
-                mask_input_format=fmt,
-            ))
+            answer = self._request(segment_request(picture, [prompt], self.options.format, self.options.multimask))
             masks, scores = self._read(answer, 1, height, width)
             return masks[0], scores[0]
 
-        futures = [self._pool.submit(one, prompt) for prompt in box_prompts(boxes)]
+        futures = [self._submit(one, prompt) for prompt in box_prompts(boxes)]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         errors = [f.exception() for f in futures if f in done and f.exception() is not None]
         if errors:
@@ -178,12 +176,14 @@ class RoboflowSam3Segmenter(RoboflowSegmenter):
         results = [f.result() for f in futures]
         return Segmentation(np.stack([m for m, _ in results]), np.asarray([s for _, s in results], dtype=np.float64))
 
+    def _submit(self, work, prompt):
+        pool = self._pool
+        try:
+            if pool is None:
+                raise RuntimeError("closed")
+            return pool.submit(work, prompt)
+        except RuntimeError:  # closed while this image was being prepared (an interrupted run)
+            raise BackendFatalError(f"{self.name}: stopped") from None
+
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "model_id": "sam3/sam3_interactive", "prompts_per_request": 1}
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None

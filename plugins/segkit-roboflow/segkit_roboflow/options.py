@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from segkit_http import check_api_url
 
 HOSTED_API_URL = "https://serverless.roboflow.com"
 LOCAL_API_URL = "http://localhost:9001"
@@ -30,26 +31,20 @@ class RoboflowOptions(BaseModel):
     )
     multimask: bool = Field(True, description="multimask_output: the server keeps the best of 3 candidates")
     concurrency: int = Field(4, ge=1, le=64, description="HTTP requests in flight at once (images for SAM2, prompts for SAM3)")
-    timeout: float = Field(60.0, ge=0, description="seconds to wait for an answer to one request; 0 waits forever")
-    max_tries: int = Field(3, ge=1, le=10, description="tries per request on 429, 5xx, timeouts and connection errors")
+    timeout: float = Field(60.0, ge=0, description="seconds one request may take, connect and every read included; 0 waits forever")
+    max_tries: int = Field(3, ge=1, le=10, description="tries per request on 429, 408, 5xx, timeouts, connection errors and bodies that are not JSON")
     backoff: float = Field(1.0, ge=0, le=60, description="delay before the first retry in seconds; doubles each retry, with jitter")
     max_backoff: float = Field(20.0, ge=0, le=600, description="longest delay between two tries in seconds")
     api_key_transport: Literal["auto", "query", "body", "header"] = Field(
         "auto",
-        description="how the key travels: auto (the SDK's choice: query for Roboflow-hosted URLs, JSON body otherwise), "
+        description="how the key travels: auto (inference-sdk's choice: query for Roboflow-hosted URLs, JSON body otherwise), "
         "query, body, or header (Authorization: Bearer, inference servers >= 1.5.0)",
     )
 
     @field_validator("api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL such as {HOSTED_API_URL} or {LOCAL_API_URL}")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not carry a query, fragment or credentials; give the key through " + KEY_ENV)
-        return url
+        return check_api_url(value, f"{HOSTED_API_URL} or {LOCAL_API_URL}", KEY_ENV)
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -66,12 +61,3 @@ def resolve_api_key(options: RoboflowOptions, environ=None) -> str | None:
     value = (os.environ if environ is None else environ).get(KEY_ENV, "").strip()
     return value or None
 
-
-def api_host(api_url: str) -> str:
-    """scheme://host[:port][/path] of the API: safe to record (no credentials, no query)."""
-    parts = urlsplit(api_url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"

@@ -26,23 +26,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import secrets
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from segkit.plugins.segmenter import Segmenter
-from segkit.testing.loopback import LoopbackServer
+from segkit import Segmenter
+from segkit_http.testing import JsonHandler, Reply, StandInServer, pixels_digest
 
 SAM2_PATH = "/sam2/segment_image"
 SAM3_PATH = "/sam3/visual_segment"
@@ -164,12 +160,6 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return canvas[1:-1, 1:-1] != 2
 
 
-def pixels_digest(rgb: np.ndarray) -> str:
-    """A hash of an RGB image's pixels and shape (what the server compares with what was sent)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    return hashlib.sha1(repr(rgb.shape).encode() + rgb.tobytes()).hexdigest()
-
-
 # -- faults and records ----------------------------------------------------------------------------
 
 
@@ -187,9 +177,7 @@ class Fault:
     endpoint: str | None = None  # only requests to this path
     match: Callable[["SeenRequest"], bool] | None = None
 
-    def applies_to(self, seen: "SeenRequest") -> bool:
-        if self.times is not None and self.times <= 0:
-            return False
+    def matches(self, seen: "SeenRequest") -> bool:
         if self.endpoint is not None and seen.path != self.endpoint:
             return False
         return self.match is None or bool(self.match(seen))
@@ -204,6 +192,7 @@ class SeenRequest:
     key_channel: str | None = None  # "query", "body" or "header"
     key_ok: bool = False
     content_length: int = 0
+    payload: Any = None  # the JSON body as sent
     sam2_version_id: str | None = None
     format: str | None = None
     multimask_output: bool | None = None
@@ -218,7 +207,7 @@ class SeenRequest:
     finished: float | None = None
 
 
-class RoboflowTestServer(LoopbackServer):
+class RoboflowTestServer(StandInServer):
     """A loopback stand-in for the Roboflow inference API (see the module docstring)."""
 
     thread_name = "roboflow-test-server"
@@ -226,19 +215,14 @@ class RoboflowTestServer(LoopbackServer):
 
     def __init__(self, api_key: str | None = None, shape: str = "ring", delay: float = 0.0,
                  expected_boxes: Sequence[Sequence[float]] | None = None):
+        super().__init__()
         self.api_key = api_key or f"rf_test_{secrets.token_hex(10)}"
         self.shape = shape
         self.delay = delay
         self.expected_boxes = None if expected_boxes is None else np.asarray(expected_boxes, dtype=np.float64).reshape(-1, 4)
-        self.requests: list[SeenRequest] = []
         self.problems: list[str] = []
         self.max_in_flight = 0
         self._in_flight = 0
-        self._faults: list[Fault] = []
-        super().__init__()
-        self._lock = threading.Lock()
-
-    # -- life cycle ------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
@@ -246,65 +230,49 @@ class RoboflowTestServer(LoopbackServer):
 
     # -- test controls ---------------------------------------------------------------------------
 
-    def inject(self, *faults: Fault) -> None:
-        with self._lock:
-            self._faults.extend(faults)
-
     def clear(self) -> None:
+        super().clear()
         with self._lock:
-            self._faults.clear()
-            self.requests.clear()
             self.problems.clear()
             self.max_in_flight = 0
 
     def seen(self, path: str | None = None) -> list[SeenRequest]:
-        with self._lock:
-            return [r for r in self.requests if path is None or r.path == path]
+        return [r for r in super().seen() if path is None or r.path == path]
 
     # -- the far side of the wire ----------------------------------------------------------------
 
-    def _take_fault(self, seen: SeenRequest) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.applies_to(seen):
-                    if fault.times is not None:
-                        fault.times -= 1
-                    return fault
-        return None
-
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
-
-    def handle(self, path: str, query: dict[str, list[str]], headers: Any, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def respond(self, path: str, query: dict[str, list[str]], headers: Any, raw: bytes) -> Reply:
         seen = SeenRequest(path=path, started=time.perf_counter(), content_length=len(raw))
+        self.record(seen)
         with self._lock:
-            self.requests.append(seen)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            status, extra, body = self._answer(seen, query, headers, raw)
+            reply = self._answer(seen, query, headers, raw)
         finally:
             with self._lock:
                 self._in_flight -= 1
-        seen.status, seen.finished = status, time.perf_counter()
-        return status, extra, body
+        seen.status, seen.finished = reply.status, time.perf_counter()
+        return reply
 
-    def _answer(self, seen: SeenRequest, query, headers, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def respond_get(self, path: str) -> Reply:
+        return Reply(405 if path in (SAM2_PATH, SAM3_PATH) else 404, {"detail": "Method Not Allowed"})
+
+    def _answer(self, seen: SeenRequest, query, headers, raw: bytes) -> Reply:
         if seen.path not in (SAM2_PATH, SAM3_PATH):
-            return _json(404, {"detail": "Not Found"})
+            return Reply(404, {"detail": "Not Found"})
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = seen.payload = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             pos = getattr(exc, "pos", 0)
-            return _json(422, {"detail": [{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
+            return Reply(422, {"detail": [{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
                                            "input": {}, "ctx": {"error": str(getattr(exc, "msg", exc))}}]})
         try:
             request = _SegmentationRequest.model_validate(data)
         except ValidationError as exc:
             detail = [{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": e.get("input")}
                       for e in exc.errors(include_url=False)]
-            return _json(422, {"detail": detail}, default=str)
+            return Reply(422, {"detail": detail})
 
         seen.sam2_version_id = request.sam2_version_id if seen.path == SAM2_PATH else None
         seen.format, seen.multimask_output, seen.image_type = request.format, request.multimask_output, request.image.type
@@ -315,37 +283,36 @@ class RoboflowTestServer(LoopbackServer):
                 seen.boxes_xyxy.append((b.x - b.width / 2, b.y - b.height / 2, b.x + b.width / 2, b.y + b.height / 2))
         image = self._decode_image(seen, request.image)
 
-        fault = self._take_fault(seen)
+        fault = self.take_fault(seen)
         if fault is not None:
             seen.fault = _describe(fault)
-            self._wait(fault.delay)
+            self.pause(fault.delay)
             if fault.drop:
-                return -1, {}, b""
+                return Reply(-1)
             if fault.malformed:
-                return 200, {"Content-Type": "application/json"}, b'{"predictions": [{"masks": [[[1, 2], [3'
+                return Reply(200, b'{"predictions": [{"masks": [[[1, 2], [3')
             if fault.status is not None:
                 extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                status, headers_out, body = _json(fault.status, {"message": fault.message or _default_message(fault.status)})
-                return status, {**headers_out, **extra}, body
+                return Reply(fault.status, {"message": fault.message or _default_message(fault.status)}, extra)
 
         key, channel = _find_key(query, headers, data)
         seen.key_channel, seen.key_ok = channel, (key is not None and secrets.compare_digest(key, self.api_key))
         if not seen.key_ok:
-            return _json(401, {"message": UNAUTHORIZED})
+            return Reply(401, {"message": UNAUTHORIZED})
         if seen.path == SAM2_PATH and request.sam2_version_id not in SAM2_VERSION_IDS:
-            return _json(400, {"message": "Invalid Model ID sent in request."})
+            return Reply(400, {"message": "Invalid Model ID sent in request."})
         if isinstance(image, str):
-            return _json(400, {"message": f"Could not load input image. Cause: {image}"})
+            return Reply(400, {"message": f"Could not load input image. Cause: {image}"})
         if not seen.boxes_xyxy or len(seen.boxes_xyxy) != len(seen.prompts):
-            return _json(400, {"message": "Error with model input. Cause: the test server answers box prompts only"})
+            return Reply(400, {"message": "Error with model input. Cause: the test server answers box prompts only"})
         problem = self._check_boxes(seen.boxes_xyxy)
         if problem:
             with self._lock:
                 self.problems.append(problem)
-            return _json(400, {"message": f"Error with model input. Cause: {problem}"})
+            return Reply(400, {"message": f"Error with model input. Cause: {problem}"})
 
         started = time.perf_counter()
-        self._wait(self.delay)
+        self.pause(self.delay)
         boxes = seen.boxes_xyxy[:1] if seen.path == SAM3_PATH else seen.boxes_xyxy
         height, width = image.shape[:2]
         fmt = request.format
@@ -354,14 +321,14 @@ class RoboflowTestServer(LoopbackServer):
         elif fmt == "rle":
             encode, name = encode_rle, "rle"
         elif seen.path == SAM3_PATH:  # SAM3 answers an unknown format with no predictions
-            return _json(200, {"predictions": [], "time": time.perf_counter() - started})
+            return Reply(200, {"predictions": [], "time": time.perf_counter() - started})
         else:  # SAM2 raises ValueError(f"Invalid format {format}"), which the server turns into a 500
-            return _json(500, {"message": "Internal error."})
+            return Reply(500, {"message": "Internal error."})
         predictions = [
             {"masks": encode(reference_mask(box, height, width, self.shape)), "confidence": confidence_for(box), "format": name}
             for box in boxes
         ]
-        return _json(200, {"predictions": predictions, "time": time.perf_counter() - started})
+        return Reply(200, {"predictions": predictions, "time": time.perf_counter() - started})
 
     def _decode_image(self, seen: SeenRequest, image: _Image) -> np.ndarray | str:
         import cv2
@@ -390,42 +357,7 @@ class RoboflowTestServer(LoopbackServer):
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    app: RoboflowTestServer
-    protocol_version = "HTTP/1.1"
-    server_version = "roboflow-test-server"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        status, headers, body = self.app.handle(parts.path, parse_qs(parts.query), self.headers, raw)
-        if status < 0:  # drop the connection without an answer
-            self.close_connection = True
-            return
-        self._send(status, headers, body)
-
-    def do_GET(self) -> None:
-        self._send(*_json(405 if urlsplit(self.path).path in (SAM2_PATH, SAM3_PATH) else 404,
-                          {"detail": "Method Not Allowed"}))
-
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-RoboflowTestServer.handler = _Handler
-
-
-def _json(status: int, payload: Any, default: Callable[[Any], Any] | None = None) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload, default=default).encode("utf-8")
+RoboflowTestServer.handler = JsonHandler
 
 
 def _find_key(query: dict[str, list[str]], headers: Any, data: Any) -> tuple[str | None, str | None]:
@@ -466,15 +398,16 @@ def _describe(fault: Fault) -> str:
 @contextmanager
 def offline_segmenter(name: str, workdir: Path) -> Iterator[Segmenter]:
     """A roboflow-* segmenter for ``name`` pointed at a running test server, not yet loaded."""
-    from segkit.plugins.host import get_host
-
+    from segkit_roboflow import SAM2_BACKENDS, RoboflowSam2Segmenter, RoboflowSam3Segmenter
     from segkit_roboflow.options import RoboflowOptions
 
-    entry = get_host().backend(name)
     with RoboflowTestServer() as server:
         options = RoboflowOptions(api_url=server.url, api_key=server.api_key, timeout=10, max_tries=2,
                                   backoff=0.05, max_backoff=0.2)
-        yield entry.create(options)
+        if name in SAM2_BACKENDS:
+            yield RoboflowSam2Segmenter(name, options, version_id=SAM2_BACKENDS[name])
+        else:
+            yield RoboflowSam3Segmenter(name, options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

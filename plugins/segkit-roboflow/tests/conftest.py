@@ -4,13 +4,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from segkit.plugins.host import get_host
-from segkit.plugins.segmenter import Segmenter
-from segkit_roboflow.options import RoboflowOptions
+import segkit
+from segkit_http.testing import FAST_RETRIES
 from segkit_roboflow.testing import RoboflowTestServer
 
 # Short waits everywhere (also used by the tests' own option sets): the loopback server answers in milliseconds.
-FAST = {"timeout": 5.0, "max_tries": 3, "backoff": 0.02, "max_backoff": 0.1}
+FAST = {**FAST_RETRIES, "backoff": 0.02, "max_backoff": 0.1}
 
 
 @pytest.fixture
@@ -20,14 +19,12 @@ def server() -> Iterator[RoboflowTestServer]:
 
 
 @pytest.fixture
-def make_segmenter(server: RoboflowTestServer) -> Iterator[Callable[..., Segmenter]]:
+def make_segmenter(server: RoboflowTestServer) -> Iterator[Callable[..., segkit.Segmenter]]:
     """``make_segmenter(name, **options)``: a loaded roboflow-* segmenter pointed at ``server``."""
-    made: list[Segmenter] = []
+    made: list[segkit.Segmenter] = []
 
-    def make(name: str = "roboflow-sam2-tiny", **overrides: Any) -> Segmenter:
-        values = {"api_url": server.url, "api_key": server.api_key, **FAST, **overrides}
-        segmenter = get_host().backend(name).create(RoboflowOptions(**values))
-        segmenter.load()
+    def make(name: str = "roboflow-sam2-tiny", **overrides: Any) -> segkit.Segmenter:
+        segmenter = segkit.get_backend(name, **{"api_url": server.url, "api_key": server.api_key, **FAST, **overrides})
         made.append(segmenter)
         return segmenter
 

@@ -1,5 +1,5 @@
-"""`segkit run` with the roboflow backends against the loopback server: outputs, settings, errors,
-and the key in no output at all."""
+"""`segkit run` with the roboflow backends against the loopback server: outputs, settings, errors, a
+server that is not there, and the key in no output at all, not even in pieces."""
 
 from __future__ import annotations
 
@@ -7,32 +7,33 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from segkit.outputs.reading import read_mask
 from segkit.testing import sample_image
-from segkit_roboflow.testing import SAM2_PATH, SAM3_PATH, Fault, fill_holes, pixels_digest, reference_mask
+from segkit_http.testing import assert_no_secret, closed_port, fast_flags, run_segkit
+from segkit_roboflow.testing import SAM2_PATH, SAM3_PATH, Fault, RoboflowTestServer, fill_holes, pixels_digest, reference_mask
 
 NO_KEYS = {"ROBOFLOW_API_KEY": None, "SEGKIT_ROBOFLOW_API_KEY": None, "SEGKIT_ROBOFLOW_API_URL": None,
            "SEGKIT_ROBOFLOW_FORMAT": None}
 
 
 def flags(server, *more: str) -> list[str]:
-    pairs = [f"roboflow.api_url={server.url}", "roboflow.timeout=5", "roboflow.backoff=0.01",
-             "roboflow.max_backoff=0.05", *more]
-    return [arg for pair in pairs for arg in ("-O", pair)]
+    return ["-O", f"roboflow.api_url={server.url}", *fast_flags("roboflow"), *(arg for pair in more for arg in ("-O", pair))]
 
 
 def env(key: str, **more) -> dict:
     return {**NO_KEYS, "ROBOFLOW_API_KEY": key, **more}
 
 
+def read_mask(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L")) > 0
+
+
 def assert_no_key(result, *keys: str) -> None:
     """The key is nowhere: not on the terminal, not in failures.json, the per-image JSON or any file."""
     for key in keys:
-        assert key not in result.output
-        for path in result.out.rglob("*"):
-            if path.is_file():
-                assert key.encode() not in path.read_bytes(), path
+        assert_no_secret(key, result.output, folder=result.out)
 
 
 def test_run_writes_exact_masks_and_records_settings(segkit_cli, server):
@@ -83,7 +84,7 @@ def test_missing_key_is_one_clear_line(segkit_cli, server):
 
 @pytest.mark.parametrize("transport", ["auto", "query"])
 def test_wrong_key_stops_the_run_with_one_line_and_leaks_nothing(segkit_cli, server, transport):
-    wrong = "rf_wrong_but_plausible_key_42"
+    wrong = "rf_WRONGbutPlausible42"
     result = segkit_cli.run("roboflow-sam2-tiny", extra=flags(server, f"roboflow.api_key_transport={transport}"),
                             env=env(wrong))
     assert result.exit_code == 1, result.output
@@ -92,8 +93,8 @@ def test_wrong_key_stops_the_run_with_one_line_and_leaks_nothing(segkit_cli, ser
                     "Unauthorized access to roboflow API - check API key and make sure the key is valid for workspace"
                     " you use); check the key in ROBOFLOW_API_KEY (or options.roboflow.api_key)")
     assert "Traceback" not in result.output
-    assert 1 <= len(server.seen()) <= 2  # images already in flight stop too; nothing is retried
-    assert {s.key_channel for s in server.seen()} == {"query" if transport == "query" else "body"}
+    assert 1 <= len(server.seen()) <= 2  # images already in flight stop too (cut off mid-request); nothing is retried
+    assert {s.key_channel for s in server.seen() if s.payload is not None} == {"query" if transport == "query" else "body"}
     assert_no_key(result, wrong, server.api_key)
 
 
@@ -106,8 +107,8 @@ def test_an_image_whose_requests_keep_failing_is_recorded_and_the_run_goes_on(se
     assert "1 image(s) failed" in result.output and "Traceback" not in result.output
     failures = json.loads((result.out / "failures.json").read_text(encoding="utf-8"))
     assert [f["image"] for f in failures] == ["sample01.png"]
-    assert failures[0]["error"].startswith("sample01.png: /sam2/segment_image at http://127.0.0.1:")
-    assert "failed after 2 tries: HTTP 500 Internal Server Error" in failures[0]["error"]
+    assert failures[0]["error"].startswith(f"sample01.png: {server.url}/sam2/segment_image failed after 2 tries:"
+                                           " HTTP 500 Internal Server Error: upstream said api_key=***")
     good = json.loads((result.out / "json" / "sample00.json").read_text(encoding="utf-8"))
     assert good["failed_backends"] == {} and len(good["detections"]) == 3
     failed = json.loads((result.out / "json" / "sample01.json").read_text(encoding="utf-8"))
@@ -121,3 +122,32 @@ def test_bad_option_value_is_one_line(segkit_cli, server):
     assert result.exit_code == 2
     (line,) = error_lines(result)
     assert "option roboflow.format: Input should be 'rle' or 'polygon'" in line
+
+
+def test_a_server_that_is_not_there_is_one_line_at_the_start_and_no_image_is_written(segkit_cli):
+    port = closed_port()
+    result = segkit_cli.run("roboflow-sam2-tiny", extra=["-O", f"roboflow.api_url=http://127.0.0.1:{port}"],
+                            env=env("rf_Zq8Lw3Xn5Vt7"))
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [f"error: roboflow-sam2-tiny: cannot connect to http://127.0.0.1:{port} (Connection refused);"
+                                   " check -O roboflow.api_url=URL and that the server runs and is reachable from here"]
+    assert "Traceback" not in result.output
+    assert [p.relative_to(result.out) for p in result.out.rglob("*") if p.is_file() and p.name != ".segkit.lock"] == []
+
+
+@pytest.mark.parametrize("transport", ["query", "body"])
+def test_a_key_the_server_repeats_is_in_no_output(segkit_cli, transport):
+    key = "rf_Zq8Lw3Xn5Vt7"  # no sk- prefix: masked because it is the key, not because of its shape
+    with RoboflowTestServer(api_key=key) as server:
+        bad = pixels_digest(sample_image(1))
+        # cut at 300 characters inside the key, and quoted as a URL parameter
+        server.inject(Fault(status=500, times=None, match=lambda seen: seen.image_digest == bad,
+                            message="x" * 290 + f" {key} (POST {server.url}/sam2/segment_image?api_key={key})"))
+        data = segkit_cli.dataset
+        out = segkit_cli.root / "out"
+        result = run_segkit("run", "-b", "roboflow-sam2-tiny", "-i", data.images, "-d", data.detections, "-o", out,
+                            "--conf", "0", *flags(server, f"roboflow.api_key_transport={transport}", "roboflow.max_tries=2"),
+                            env=env(key))
+    assert result.returncode == 1, result.stderr
+    assert "sample01.png" in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert_no_secret(key, result.stdout, result.stderr, folder=out)

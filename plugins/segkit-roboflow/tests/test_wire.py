@@ -1,5 +1,6 @@
 """The loopback server speaks the API's wire format: driven through the real inference-sdk client and
-through raw HTTP, including the server's request validation (422) and its key check (401)."""
+through raw HTTP, including the server's request validation (422) and its key check (401); and the
+backends' requests are the SDK's, field for field."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-import requests
-from inference_sdk import InferenceConfiguration, InferenceHTTPClient
-from inference_sdk.http.errors import HTTPCallErrorError
+
+pytest.importorskip("inference_sdk", reason="the wire tests need segkit-roboflow[test] (inference-sdk)")
+import requests  # noqa: E402
+from inference_sdk import InferenceConfiguration, InferenceHTTPClient  # noqa: E402
+from inference_sdk.http.errors import HTTPCallErrorError  # noqa: E402
 
 from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_roboflow.decode import decode_rle
@@ -50,6 +53,31 @@ def test_sdk_sam2_call_gets_one_rle_mask_per_box_in_order(server):
     assert (seen.path, seen.sam2_version_id, seen.format, seen.multimask_output) == (SAM2_PATH, "hiera_small", "rle", False)
     assert seen.key_channel == "body"  # a non-Roboflow URL: the SDK puts the key in the JSON body
     assert seen.image_encoding == "png" and seen.image_digest == pixels_digest(image)
+
+
+@pytest.mark.parametrize("transport, sdk_transport", [("body", "legacy"), ("header", "header")])
+@pytest.mark.parametrize("name", ["roboflow-sam2-large", "roboflow-sam3"])
+def test_the_backends_send_what_the_sdk_sends(server, make_segmenter, name, transport, sdk_transport):
+    image, boxes = sample_image(seed=4), SAMPLE_BOXES[1:2]
+    make_segmenter(name, multimask=False, api_key_transport=transport).segment(image, boxes)
+    client = client_for(server, transport=sdk_transport)
+    if name == "roboflow-sam3":
+        client.sam3_visual_segment(inference_input=png_b64(image), prompts=box_prompts(boxes), multimask_output=False,
+                                   mask_input_format="rle")
+    else:
+        client.sam2_segment_image(inference_input=png_b64(image), prompts=box_prompts(boxes), sam2_version_id="hiera_large",
+                                  multimask_output=False, mask_input_format="rle")
+    ours, sdks = server.seen()
+    assert ours.payload == sdks.payload and (ours.path, ours.key_channel) == (sdks.path, sdks.key_channel)
+    assert ours.status == sdks.status == 200
+
+
+def test_query_transport_is_the_sdks_v0_mode(server, make_segmenter):
+    make_segmenter("roboflow-sam2-tiny", api_key_transport="query").segment(sample_image(), SAMPLE_BOXES[:1])
+    client_for(server).select_api_v0().sam2_segment_image(inference_input=png_b64(sample_image()),
+                                                         prompts=box_prompts(SAMPLE_BOXES[:1]), mask_input_format="rle")
+    ours, sdks = server.seen()
+    assert ours.payload == sdks.payload and ours.key_channel == sdks.key_channel == "query"
 
 
 def test_sdk_numpy_input_would_be_lossy_jpeg_read_as_bgr(server):

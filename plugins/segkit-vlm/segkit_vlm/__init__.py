@@ -1,10 +1,10 @@
 """segkit-vlm: boxes from a vision-language model served behind an OpenAI-compatible chat completions
 API (vLLM, SGLang, Ollama, DashScope), for `segkit detect`.
 
-Importing this module is cheap: requests is imported when the detector loads.
+Importing this module is cheap: the HTTP client is made when the detector loads.
 """
 
-from segkit.plugins.hookspecs import hookimpl
+from segkit import hookimpl
 
 from segkit_vlm.detector import VlmDetector
 

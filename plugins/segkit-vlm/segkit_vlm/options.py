@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from segkit_http import check_api_url
 
 LOCAL_API_URL = "http://localhost:8000/v1"  # vLLM's and SGLang's default; Ollama: http://localhost:11434/v1
 KEY_ENV = "OPENAI_API_KEY"  # the convention of OpenAI-compatible clients
@@ -25,7 +26,7 @@ class VlmOptions(BaseModel):
     max_tokens: int = Field(4096, ge=1, le=1_000_000, description="longest answer asked for; an answer cut off there keeps its complete boxes")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature (0: the model's most likely answer)")
     concurrency: int = Field(4, ge=1, le=64, description="images in flight at once")
-    timeout: float = Field(120.0, ge=0, description="seconds to wait for one answer; 0 waits forever")
+    timeout: float = Field(120.0, ge=0, description="seconds one request may take, connect and every read included; 0 waits forever")
     max_tries: int = Field(3, ge=1, le=10, description="tries per image on 429, 408, 5xx, timeouts and connection errors")
     backoff: float = Field(1.0, ge=0, le=60, description="delay before the first retry in seconds; doubles each retry, with jitter")
     max_backoff: float = Field(20.0, ge=0, le=600, description="longest delay between two tries in seconds")
@@ -38,15 +39,8 @@ class VlmOptions(BaseModel):
     @field_validator("api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        if url.endswith("/chat/completions"):
-            url = url[: -len("/chat/completions")]  # the endpoint given in full: keep its base
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL such as {LOCAL_API_URL}")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError(f"must not carry a query, fragment or credentials; give the key through {KEY_ENV}")
-        return url
+        url = value.strip().rstrip("/").removesuffix("/chat/completions")  # the endpoint given in full: its base
+        return check_api_url(url, LOCAL_API_URL, KEY_ENV)
 
     @field_validator("api_key_env")
     @classmethod
@@ -62,12 +56,3 @@ def resolve_api_key(options: VlmOptions, environ=None) -> str | None:
     value = (os.environ if environ is None else environ).get(options.api_key_env, "").strip()
     return value or None
 
-
-def api_host(api_url: str) -> str:
-    """scheme://host[:port][/path] of the API: safe to show and record (no credentials, no query)."""
-    parts = urlsplit(api_url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"

@@ -22,21 +22,19 @@ that is not JSON) and consumed in order.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import math
 import secrets
-import socket
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from segkit.testing.loopback import LoopbackServer
+from segkit_http.testing import JsonHandler, Reply, StandInServer, pixels_digest
+
+__all__ = ["ChatCompletionsTestServer", "Fault", "Seen", "pixels_digest", "qwen25_input_size", "render_boxes"]
 
 Style = Literal["qwen2.5-vl", "qwen3-vl"]
 PATH = "/v1/chat/completions"
@@ -61,12 +59,6 @@ def qwen25_input_size(width: int, height: int, max_pixels: int = QWEN25_DEFAULT_
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return w_bar, h_bar
-
-
-def pixels_digest(rgb: np.ndarray) -> str:
-    """A hash of an RGB image's pixels and shape (what the server compares with what was sent)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    return hashlib.sha1(repr(rgb.shape).encode() + rgb.tobytes()).hexdigest()
 
 
 def render_boxes(boxes: Sequence[tuple[str, Sequence[float]]], width: int, height: int, style: Style,
@@ -97,6 +89,9 @@ class Fault:
     image: str | None = None  # only requests for the picture with this pixels_digest
     times: int | None = 1
 
+    def matches(self, seen: "Seen") -> bool:
+        return self.image in (None, seen.image_digest)
+
 
 @dataclass
 class Seen:
@@ -117,14 +112,7 @@ class Seen:
     answer: str | None = None
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: dict[str, Any] | bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class ChatCompletionsTestServer(LoopbackServer):
+class ChatCompletionsTestServer(StandInServer):
     """A loopback stand-in for an OpenAI-compatible server serving a Qwen-VL model (see the module doc)."""
 
     thread_name = "chat-test-server"
@@ -137,10 +125,7 @@ class ChatCompletionsTestServer(LoopbackServer):
         self.api_key = api_key if api_key is not None else f"sk-test-{secrets.token_hex(12)}"
         self.max_pixels = max_pixels
         self.boxes: dict[str, list[tuple[str, tuple[float, float, float, float]]]] = {}
-        self.requests: list[Seen] = []
-        self._faults: list[Fault] = []
         super().__init__()
-        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -154,42 +139,22 @@ class ChatCompletionsTestServer(LoopbackServer):
         with self._lock:
             self.boxes[pixels_digest(rgb)] = [(label, tuple(float(v) for v in box)) for label, box in boxes]
 
-    def inject(self, *faults: Fault) -> None:
-        with self._lock:
-            self._faults.extend(faults)
-
-    def seen(self) -> list[Seen]:
-        with self._lock:
-            return list(self.requests)
-
     # -- the far side of the wire ----------------------------------------------------------------
 
-    def handle(self, path: str, headers: Any, raw: bytes) -> _Reply:
+    def respond(self, path: str, query: dict[str, list[str]], headers: Any, raw: bytes) -> Reply:
         seen = Seen(path=path, started=time.perf_counter(), authorization=headers.get("Authorization"))
-        with self._lock:
-            self.requests.append(seen)
+        self.record(seen)
         reply = self._answer(seen, raw)
         seen.status = reply.status
         return reply
 
-    def _take_fault(self, seen: Seen) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.image not in (None, seen.image_digest):
-                    continue
-                if fault.times is None or fault.times > 0:
-                    if fault.times is not None:
-                        fault.times -= 1
-                    return fault
-        return None
-
-    def _answer(self, seen: Seen, raw: bytes) -> _Reply:
+    def _answer(self, seen: Seen, raw: bytes) -> Reply:
         if seen.path != PATH:
-            return _Reply(404, {"detail": "Not Found"})
+            return Reply(404, {"detail": "Not Found"})
         given = (seen.authorization or "").removeprefix("Bearer ").strip()
         seen.key_ok = bool(self.api_key) and secrets.compare_digest(given.encode(), self.api_key.encode())
         if self.api_key and not seen.key_ok:
-            return _Reply(401, {"error": {
+            return Reply(401, {"error": {
                 "message": f"Incorrect API key provided: {given or '(none)'}. You can find your API key at https://example.invalid/keys.",
                 "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
         try:
@@ -200,22 +165,22 @@ class ChatCompletionsTestServer(LoopbackServer):
             return self._bad(seen, "the body is not a JSON object")
         seen.model, seen.max_tokens, seen.temperature = request.get("model"), request.get("max_tokens"), request.get("temperature")
         if seen.model != self.model:
-            return _Reply(404, {"object": "error", "message": f"The model `{seen.model}` does not exist.",
-                                "type": "NotFoundError", "param": None, "code": 404})
+            return Reply(404, {"object": "error", "message": f"The model `{seen.model}` does not exist.",
+                               "type": "NotFoundError", "param": None, "code": 404})
         image = self._read_messages(seen, request.get("messages"))
         if isinstance(image, str):
             return self._bad(seen, image)
 
-        fault = self._take_fault(seen)
-        if fault is not None and fault.delay > 0:
-            self._stopping.wait(fault.delay)
+        fault = self.take_fault(seen)
+        if fault is not None:
+            self.pause(fault.delay)
         if fault is not None and fault.raw is not None:
-            return _Reply(200, fault.raw)
+            return Reply(200, fault.raw)
         if fault is not None and (fault.status is not None or fault.body is not None):
             status = fault.status or 500
             body = fault.body or {"error": {"message": f"test server fault {status}", "type": "server_error", "code": status}}
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            return _Reply(status, body, headers)
+            return Reply(status, body, headers)
 
         height, width = image.shape[:2]
         boxes = self.boxes.get(seen.image_digest or "", [("object", MIDDLE)])
@@ -226,7 +191,7 @@ class ChatCompletionsTestServer(LoopbackServer):
         if fault is not None and fault.cut_at is not None:
             text, finish = text[: fault.cut_at], "length"
         seen.answer = text
-        return _Reply(200, {
+        return Reply(200, {
             "id": f"chatcmpl-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(time.time()),
             "model": self.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
@@ -262,38 +227,12 @@ class ChatCompletionsTestServer(LoopbackServer):
         seen.image_size, seen.image_digest = (rgb.shape[1], rgb.shape[0]), pixels_digest(rgb)
         return rgb
 
-    def _bad(self, seen: Seen, problem: str) -> _Reply:
+    def _bad(self, seen: Seen, problem: str) -> Reply:
         seen.problem = problem
-        return _Reply(400, {"object": "error", "message": problem, "type": "BadRequestError", "param": None, "code": 400})
+        return Reply(400, {"object": "error", "message": problem, "type": "BadRequestError", "param": None, "code": 400})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    app: ChatCompletionsTestServer
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        # As uvicorn does: headers and body go out in two writes, and with Nagle's algorithm the second
-        # waits for the client's delayed ACK (40 ms a request on Linux).
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
-        length = int(self.headers.get("Content-Length") or 0)
-        reply = self.app.handle(self.path, self.headers, self.rfile.read(length))
-        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-ChatCompletionsTestServer.handler = _Handler
+ChatCompletionsTestServer.handler = JsonHandler
 
 
 def main() -> None:

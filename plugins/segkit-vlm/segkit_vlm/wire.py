@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-DETAIL_LIMIT = 300
+from segkit_http import server_words
+
+ENDPOINT = "/chat/completions"
 
 
 class WireError(Exception):
@@ -60,7 +62,7 @@ def answer_of(response: Any) -> tuple[str, dict[str, Any]]:
         raise WireError(f"the server answered with a JSON {type(response).__name__}, not a chat completion object")
     choices = response.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        said = error_detail(response)
+        said = server_words(response)
         raise WireError("the server's answer has no choices" + (f" ({said})" if said else ""))
     choice = choices[0]
     message = choice.get("message")
@@ -76,27 +78,6 @@ def answer_of(response: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(usage, dict):
         info["usage"] = {k: v for k, v in usage.items() if k in ("prompt_tokens", "completion_tokens", "total_tokens") and isinstance(v, int)}
     return content, info
-
-
-def error_detail(body: Any) -> str:
-    """The server's own words about an error, short: OpenAI's and vLLM's error objects, or plain text."""
-    if isinstance(body, (bytes, bytearray)):
-        text = bytes(body[: 64 * 1024]).decode("utf-8", "replace")
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = text
-    if isinstance(body, dict):
-        error = body.get("error")
-        source = error if isinstance(error, dict) else body
-        said = source.get("message") or source.get("detail") or (error if isinstance(error, str) else "")
-        text = str(said) if said else ""
-    elif isinstance(body, str):
-        text = "" if body.lstrip().startswith("<") else body  # an HTML error page from a proxy says nothing useful
-    else:
-        text = ""
-    text = " ".join(text.split())
-    return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 3] + "..."
 
 
 def error_code(body: Any) -> str:

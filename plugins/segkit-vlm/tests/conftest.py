@@ -4,12 +4,9 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from segkit.plugins.host import get_host
-from segkit_vlm.options import VlmOptions
+import segkit
+from segkit_http.testing import FAST_RETRIES
 from segkit_vlm.testing import ChatCompletionsTestServer
-
-# Short waits everywhere: the loopback server answers in milliseconds.
-FAST = {"timeout": 5.0, "max_tries": 3, "backoff": 0.01, "max_backoff": 0.05}
 
 
 @pytest.fixture
@@ -25,9 +22,7 @@ def make_detector(server, monkeypatch) -> Iterator[Callable[..., Any]]:
     monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
 
     def make(**overrides: Any):
-        values = {"model": server.model, "api_url": server.url, **FAST, **overrides}
-        detector = get_host().detector("vlm").create(VlmOptions(**values))
-        detector.load()
+        detector = segkit.get_detector("vlm", **{"model": server.model, "api_url": server.url, **FAST_RETRIES, **overrides})
         made.append(detector)
         return detector
 

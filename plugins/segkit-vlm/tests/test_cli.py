@@ -1,6 +1,7 @@
 """`segkit detect` on the example photographs against the loopback server, then `segkit run` on what it
 wrote: boxes land where they should for Qwen2.5-VL and Qwen3-VL answers, cut-off answers keep their
-complete boxes, retries, a refused key (one line, exit 2, never shown), timeouts, resuming."""
+complete boxes, retries, a refused key (one line, exit 2, never shown), timeouts, a server that is not
+there (one line at the start), a key repeated by the server or the model (in no output), resuming."""
 
 from __future__ import annotations
 
@@ -11,34 +12,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from segkit.plugins.mock import box_mask
-from segkit.inputs.box_spaces import to_normalized_xyxy
-from segkit.cli import app
-from segkit.inputs.readers.base import ReaderContext
-from segkit.inputs.detection_files import load_detections
-from segkit.inputs.detections import resolve_detections
-from segkit.inputs.images import list_images, load_rgb
-from segkit.plugins.host import get_host
+from segkit import load_rgb
+from segkit_http.testing import assert_no_secret, closed_port, fast_flags, run_segkit
 from segkit_vlm.testing import ChatCompletionsTestServer, Fault, pixels_digest, qwen25_input_size, render_boxes
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROMPT = "Locate every object, output bbox_2d coordinates and labels in JSON format."
-FAST = ["-O", "vlm.backoff=0.01", "-O", "vlm.max_backoff=0.05", "-O", "vlm.timeout=5"]
+FAST = fast_flags("vlm")
 
 
 def example_boxes() -> dict[str, tuple[np.ndarray, list[tuple[str, list[float]]]]]:
-    """The hand-drawn boxes of the example photos, normalized: what the stand-in model 'sees'."""
-    readers = {name: entry.cls() for name, entry in get_host().readers().items()}
-    index = load_detections(EXAMPLES / "detections", readers, "auto", ReaderContext())
+    """The hand-drawn boxes of the example photos, normalized: what the stand-in model 'sees'. The files
+    are Qwen JSON (``bbox_xyxy_norm``, ``label_ja``) or a Qwen answer (``bbox_2d`` in pixels, ``label``)."""
     out = {}
-    for image in list_images(EXAMPLES / "images"):
+    for image in sorted((EXAMPLES / "images").iterdir()):
         rgb = load_rgb(image)
-        size = (rgb.shape[1], rgb.shape[0])
-        _, (_, _, raws), _ = index.lookup(image)
-        detections, _ = resolve_detections(raws, size)
-        out[image.stem] = (rgb, [(d.label, to_normalized_xyxy(d.box, size)) for d in detections])
+        height, width = rgb.shape[:2]
+        data = json.loads((EXAMPLES / "detections" / f"{image.stem}.json").read_text(encoding="utf-8"))
+        boxes = []
+        for entry in data["detections"] if isinstance(data, dict) else data:
+            if "bbox_xyxy_norm" in entry:
+                boxes.append((entry["label_ja"], [float(v) for v in entry["bbox_xyxy_norm"]]))
+            else:
+                x1, y1, x2, y2 = entry["bbox_2d"]
+                boxes.append((entry["label"], [x1 / width, y1 / height, x2 / width, y2 / height]))
+        out[image.stem] = (rgb, boxes)
     return out
 
 
@@ -60,10 +59,21 @@ def serve(style, **kwargs) -> ChatCompletionsTestServer:
     return server
 
 
-def detect(server, photos, out, *extra, key: str | None = None, env: dict | None = None):
-    args = ["detect", "-i", photos, "-o", out, "--prompt", PROMPT, "--model", server.model, "--api-url", server.url, *FAST, *extra]
-    environment = {"OPENAI_API_KEY": server.api_key if key is None else key, **(env or {})}
-    return CliRunner().invoke(app, [str(a) for a in args], env=environment)
+@pytest.fixture
+def segkit(segkit_cli):
+    """``segkit("run", ...)``: the CLI in this process (segkit.testing's runner)."""
+    return lambda *args, env=None: segkit_cli.invoke(*map(str, args), env=env)
+
+
+@pytest.fixture
+def detect(segkit):
+    """``detect(server, photos, out, *flags)``: `segkit detect` against ``server`` with its key."""
+
+    def run(server, photos, out, *extra, key: str | None = None, env: dict | None = None):
+        args = ["detect", "-i", photos, "-o", out, "--prompt", PROMPT, "--model", server.model, "--api-url", server.url, *FAST, *extra]
+        return segkit(*args, env={"OPENAI_API_KEY": server.api_key if key is None else key, **(env or {})})
+
+    return run
 
 
 def written(out: Path, stem: str) -> dict:
@@ -83,7 +93,7 @@ def assert_boxes_land(out: Path, frame_of) -> None:
             assert np.all(error <= tolerance), (stem, detection, box)
 
 
-def test_qwen25_vl_answers_in_pixels_of_its_resized_input_land_on_the_photos(photos, tmp_path):
+def test_qwen25_vl_answers_in_pixels_of_its_resized_input_land_on_the_photos(photos, tmp_path, detect):
     out = tmp_path / "dets"
     with serve("qwen2.5-vl", max_pixels=200704) as server:  # 256*28*28: every example photo is shrunk
         result = detect(server, photos, out, "--box-space", "qwen2.5-vl:200704")
@@ -98,7 +108,7 @@ def test_qwen25_vl_answers_in_pixels_of_its_resized_input_land_on_the_photos(pho
     assert all(s.image_digest for s in server.seen())
 
 
-def test_qwen3_vl_answers_in_per_mille_land_on_the_photos_with_the_space_from_the_model_name(photos, tmp_path):
+def test_qwen3_vl_answers_in_per_mille_land_on_the_photos_with_the_space_from_the_model_name(photos, tmp_path, detect):
     out = tmp_path / "dets"
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         result = detect(server, photos, out)
@@ -107,7 +117,7 @@ def test_qwen3_vl_answers_in_per_mille_land_on_the_photos_with_the_space_from_th
     assert written(out, "coins")["box_space"] == "per-mille"
 
 
-def test_the_wrong_space_is_warned_about_naming_the_likely_one(photos, tmp_path):
+def test_the_wrong_space_is_warned_about_naming_the_likely_one(photos, tmp_path, detect):
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         result = detect(server, photos, tmp_path / "dets", "--box-space", "pixels")
     assert result.exit_code == 0, result.output
@@ -115,11 +125,11 @@ def test_the_wrong_space_is_warned_about_naming_the_likely_one(photos, tmp_path)
     assert "coins.png: boxes do not fit pixels (pixels): boxes reach" in out and "likely 0..1000 (--box-space per-mille" in out
 
 
-def test_segkit_run_segments_what_detect_wrote(photos, tmp_path):
+def test_segkit_run_segments_what_detect_wrote(photos, tmp_path, detect, segkit):
     dets, runs = tmp_path / "dets", tmp_path / "runs"
     with serve("qwen2.5-vl", max_pixels=200704) as server:
         assert detect(server, photos, dets, "--box-space", "qwen2.5-vl:200704").exit_code == 0
-    result = CliRunner().invoke(app, ["run", "-i", str(photos), "-d", str(dets), "-o", str(runs), "-b", "mock", "--conf", "0"])
+    result = segkit("run", "-i", photos, "-d", dets, "-o", runs, "-b", "mock", "--conf", "0")
     assert result.exit_code == 0, result.output
     for stem, (rgb, boxes) in TRUTH.items():
         record = json.loads((runs / "json" / f"{stem}.json").read_text(encoding="utf-8"))
@@ -131,10 +141,12 @@ def test_segkit_run_segments_what_detect_wrote(photos, tmp_path):
             half_a_model_pixel = np.array([width / frame_w, height / frame_h] * 2) / 2 + 1e-3
             assert np.all(np.abs(pixels - np.array(box) * ([width, height] * 2)) <= half_a_model_pixel)
             mask = np.asarray(Image.open(runs / detection["backends"]["mock"]["mask"])) > 0
-            np.testing.assert_array_equal(mask, box_mask(pixels, height, width))
+            rows, columns = np.nonzero(mask)  # the mock backend fills the box: a full rectangle on it
+            assert mask.sum() == (np.ptp(rows) + 1) * (np.ptp(columns) + 1)
+            assert np.all(np.abs([columns.min(), rows.min(), columns.max() + 1, rows.max() + 1] - pixels) <= 1)
 
 
-def test_a_cut_off_answer_keeps_its_complete_boxes_and_says_how_to_avoid_it(photos, tmp_path):
+def test_a_cut_off_answer_keeps_its_complete_boxes_and_says_how_to_avoid_it(photos, tmp_path, detect):
     out = tmp_path / "dets"
     rgb, boxes = TRUTH["coins"]  # seven coins: the answer is cut inside the fourth
     answer = render_boxes(boxes, rgb.shape[1], rgb.shape[0], "qwen3-vl")
@@ -154,7 +166,7 @@ def test_a_cut_off_answer_keeps_its_complete_boxes_and_says_how_to_avoid_it(phot
     assert len(written(out, "rocket")["detections"]) == len(TRUTH["rocket"][1])  # the other images are whole
 
 
-def test_retries_on_429_and_503_finish_every_image(photos, tmp_path):
+def test_retries_on_429_and_503_finish_every_image(photos, tmp_path, detect):
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         server.inject(Fault(status=429, retry_after=0.01, times=2), Fault(status=503, times=2))
         result = detect(server, photos, tmp_path / "dets")
@@ -164,7 +176,7 @@ def test_retries_on_429_and_503_finish_every_image(photos, tmp_path):
     assert len(list((tmp_path / "dets").glob("*.json"))) == 5
 
 
-def test_a_refused_key_is_one_line_exit_2_and_never_shown(photos, tmp_path):
+def test_a_refused_key_is_one_line_exit_2_and_never_shown(photos, tmp_path, detect):
     wrong = "sk-live-WRONGKEY0123456789abcdef"
     out = tmp_path / "dets"
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
@@ -180,7 +192,7 @@ def test_a_refused_key_is_one_line_exit_2_and_never_shown(photos, tmp_path):
     assert not any("WRONGKEY" in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
 
 
-def test_the_key_can_come_from_another_variable(photos, tmp_path):
+def test_the_key_can_come_from_another_variable(photos, tmp_path, detect):
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         result = detect(server, photos, tmp_path / "dets", "--api-key-env", "DASHSCOPE_API_KEY", "--limit", "1",
                         key="", env={"DASHSCOPE_API_KEY": server.api_key})
@@ -190,18 +202,18 @@ def test_the_key_can_come_from_another_variable(photos, tmp_path):
     assert not any(key_text in p.read_text() for p in (tmp_path / "dets").glob("*.json"))
 
 
-def test_images_that_time_out_fail_alone_and_the_run_says_so(photos, tmp_path):
+def test_images_that_time_out_fail_alone_and_the_run_says_so(photos, tmp_path, detect):
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         server.inject(Fault(delay=1.0, image=pixels_digest(TRUTH["chelsea"][0]), times=None))
         result = detect(server, photos, tmp_path / "dets", "-O", "vlm.timeout=0.2", "-O", "vlm.max_tries=2")
     assert result.exit_code == 1
     said = " ".join(result.output.split())
-    assert f"failed: chelsea.jpg: vlm: {server.url}/chat/completions failed after 2 tries: no answer within 0.2 s" in said
+    assert f"failed: chelsea.jpg: vlm: {server.url}/chat/completions failed after 2 tries: did not answer within 0.2 s (timeout: raise it with -O vlm.timeout=SECONDS)" in said
     assert "1 image(s) failed" in said and "Traceback" not in said
     assert sorted(p.stem for p in (tmp_path / "dets").glob("*.json")) == ["astronaut", "coffee", "coins", "rocket"]
 
 
-def test_a_second_run_skips_what_is_done_and_a_new_prompt_asks_again(photos, tmp_path):
+def test_a_second_run_skips_what_is_done_and_a_new_prompt_asks_again(photos, tmp_path, detect, segkit):
     out = tmp_path / "dets"
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         assert detect(server, photos, out).exit_code == 0
@@ -210,14 +222,13 @@ def test_a_second_run_skips_what_is_done_and_a_new_prompt_asks_again(photos, tmp
         assert f"0 images asked, 5 already done, 0 failed; {BOXES} boxes" in again.output
         forced = detect(server, photos, out, "--force", "--limit", "1")
         assert len(server.seen()) == 6 and forced.exit_code == 0
-        changed = CliRunner().invoke(app, ["detect", "-i", str(photos), "-o", str(out), "--prompt", "Find the coins.",
-                                           "--model", server.model, "--api-url", server.url, *FAST],
-                                     env={"OPENAI_API_KEY": server.api_key})
+        changed = segkit("detect", "-i", photos, "-o", out, "--prompt", "Find the coins.", "--model", server.model,
+                         "--api-url", server.url, *FAST, env={"OPENAI_API_KEY": server.api_key})
         assert changed.exit_code == 0 and len(server.seen()) == 11
     assert written(out, "coins")["prompt"] == "Find the coins."
 
 
-def test_an_answer_without_boxes_fails_its_image_and_is_kept(photos, tmp_path):
+def test_an_answer_without_boxes_fails_its_image_and_is_kept(photos, tmp_path, detect, segkit):
     out = tmp_path / "dets"
     with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct") as server:
         server.inject(Fault(answer="I'm sorry, I cannot see any coins.", image=pixels_digest(TRUTH["coins"][0])))
@@ -228,7 +239,7 @@ def test_an_answer_without_boxes_fails_its_image_and_is_kept(photos, tmp_path):
             f" {out / 'unreadable' / 'coins.txt'}") in said
     assert (out / "unreadable" / "coins.txt").read_text() == "I'm sorry, I cannot see any coins."
     assert not (out / "coins.json").exists()
-    runs = CliRunner().invoke(app, ["run", "-i", str(photos), "-d", str(out), "-o", str(tmp_path / "r"), "-b", "mock"])
+    runs = segkit("run", "-i", photos, "-d", out, "-o", tmp_path / "r", "-b", "mock")
     assert "unreadable" not in runs.output  # the kept answer is not taken for a detection file
 
 
@@ -239,17 +250,49 @@ def test_an_answer_without_boxes_fails_its_image_and_is_kept(photos, tmp_path):
     (["--prompt", " "], "--prompt is empty"),
     (["-O", "vlm.api_url=ftp://x"], "option vlm.api_url: Value error, must be an http(s) URL"),
 ])
-def test_bad_arguments_are_one_line_and_exit_2(photos, tmp_path, extra, message):
+def test_bad_arguments_are_one_line_and_exit_2(photos, tmp_path, extra, message, segkit):
     args = ["detect", "-i", str(photos), "-o", str(tmp_path / "d"), "--prompt", PROMPT, "--model", "Qwen/Qwen3-VL-8B-Instruct", *extra]
-    result = CliRunner().invoke(app, args, env={"OPENAI_API_KEY": "sk-live-abcdefgh12345678"})
+    result = segkit(*args, env={"OPENAI_API_KEY": "sk-live-abcdefgh12345678"})
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in " ".join(result.output.split())
     assert "Traceback" not in result.output and "sk-live" not in result.output
 
 
-def test_plugins_lists_the_detector():
-    result = CliRunner().invoke(app, ["plugins", "--json"], env={"SEGKIT_VLM_MODEL": "Qwen/Qwen3-VL-8B-Instruct"})
+def test_plugins_lists_the_detector(segkit):
+    result = segkit("plugins", "--json", env={"SEGKIT_VLM_MODEL": "Qwen/Qwen3-VL-8B-Instruct"})
     detectors = json.loads(result.output)["detectors"]
     assert [(d["name"], d["plugin"], d["ready"], d["reader"], d["options"]) for d in detectors] == [("vlm", "vlm", True, "qwen-grounding", "vlm")]
     vlm = next(p for p in json.loads(result.output)["plugins"] if p["name"] == "vlm")
     assert vlm["hooks"] == ["register_detectors"] and vlm["distribution"].startswith("segkit-vlm ")
+
+
+def test_a_server_that_is_not_there_is_one_line_at_the_start_and_nothing_is_written(photos, tmp_path, segkit):
+    port, out = closed_port(), tmp_path / "dets"
+    result = segkit("detect", "-i", photos, "-o", out, "--prompt", PROMPT, "--model", "Qwen/Qwen3-VL-8B-Instruct",
+                    "--api-url", f"http://127.0.0.1:{port}/v1", env={"OPENAI_API_KEY": None})
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [f"error: vlm: cannot connect to http://127.0.0.1:{port}/v1 (Connection refused);"
+                                          " check --api-url and that the server runs and is reachable from here"]
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_a_key_the_server_or_the_model_repeats_is_in_no_output(photos, tmp_path):
+    key = "rf_ABCDEF123456"  # no sk- prefix
+    out = tmp_path / "dets"
+    digest = {stem: pixels_digest(rgb) for stem, (rgb, _) in TRUTH.items()}
+    with serve("qwen3-vl", model="Qwen/Qwen3-VL-8B-Instruct", api_key=key) as server:
+        server.inject(
+            Fault(answer=f'```json\n[{{"bbox_2d": [10, 10, 200, 200], "label": "{key}"}}]\n``` (asked with key {key})',
+                  image=digest["coins"]),
+            Fault(answer=f"I cannot see anything. Your key is {key}.", image=digest["chelsea"]),  # kept as unreadable
+            Fault(status=500, body={"error": {"message": "x" * 290 + f" {key} (api_key={key})"}},  # cut inside the key
+                  image=digest["rocket"], times=None),
+        )
+        result = run_segkit("detect", "-i", photos, "-o", out, "--prompt", PROMPT, "--model", server.model,
+                            "--api-url", server.url, *FAST, "-O", "vlm.max_tries=2", env={"OPENAI_API_KEY": key})
+    assert result.returncode == 1, result.stderr
+    said = " ".join((result.stdout + result.stderr).split())
+    assert "rocket.jpg: vlm:" in said and "chelsea.jpg" in said and "Traceback" not in said
+    assert json.loads((out / "coins.json").read_text(encoding="utf-8"))["detections"][0]["label"] == "***"
+    assert (out / "unreadable" / "chelsea.txt").read_text() == "I cannot see anything. Your key is ***."
+    assert_no_secret(key, result.stdout, result.stderr, folder=out)

@@ -4,18 +4,10 @@ import re
 
 import pytest
 
-from segkit.inputs.box_spaces import PER_MILLE, BoxSpace
-from segkit.errors import ConfigError
-from segkit.plugins.options import resolve_options
-from segkit.plugins.host import get_host
-from segkit.redact import redact
+import segkit
+from segkit import PER_MILLE, BoxSpace, ConfigError, redact
 from segkit_vlm import VlmDetector
 from segkit_vlm.options import VlmOptions, resolve_api_key
-
-
-def test_registered_as_a_detector():
-    entry = get_host().detector("vlm")
-    assert entry.cls is VlmDetector and entry.plugin == "vlm" and VlmDetector.reader == "qwen-grounding"
 
 
 @pytest.mark.parametrize("given, kept", [
@@ -36,14 +28,8 @@ def test_api_urls(given, kept):
 ])
 def test_bad_options_are_one_line_that_never_echo_a_key(field, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as caught:
-        resolve_options(VlmDetector, {}, {"vlm": {field: value}})
+        segkit.get_detector("vlm", **{field: value})
     assert "sk-" not in redact(str(caught.value))  # what the CLI prints
-
-
-def test_flags_environment_and_config_make_the_options():
-    options = resolve_options(VlmDetector, {"vlm": {"model": "from-config", "max_tokens": 10}},
-                              {"vlm": {"model": "from-flag"}}, environ={"SEGKIT_VLM_MAX_TOKENS": "20"})
-    assert options.model == "from-flag" and options.max_tokens == 20
 
 
 def test_readiness_needs_a_model_and_says_where_the_key_comes_from(monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from segkit.testing import sample_image
-from segkit_vlm.wire import WireError, answer_of, chat_request, error_code, error_detail, png_data_url
+from segkit_vlm.wire import WireError, answer_of, chat_request, error_code, png_data_url
 
 
 def test_the_image_travels_as_a_lossless_png_data_url():
@@ -58,19 +58,6 @@ def test_content_given_as_parts_is_joined():
 def test_answers_without_text_say_what_is_missing(response, message):
     with pytest.raises(WireError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
         answer_of(response)
-
-
-@pytest.mark.parametrize("body, detail", [
-    (b'{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}', "Rate limit reached"),
-    (b'{"object": "error", "message": "The model `x` does not exist.", "type": "NotFoundError", "code": 404}', "The model `x` does not exist."),
-    (b'{"detail": "Not Found"}', "Not Found"),
-    (b"<html><body>502 Bad Gateway</body></html>", ""),
-    (b"upstream   timed\n out", "upstream timed out"),
-    (b"x" * 1000, "x" * 297 + "..."),
-    (b"\xff\xfe broken", "\ufffd\ufffd broken"),
-])
-def test_error_details_are_the_servers_words_short(body, detail):
-    assert error_detail(body) == detail
 
 
 def test_error_codes_carry_no_message():
