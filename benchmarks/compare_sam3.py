@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path

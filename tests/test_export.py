@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from compare_helpers import DATASET, all_boxes, inset_iou
+from compare_helpers import all_boxes, inset_iou
 from export_helpers import run_folder, shape_backends, summary, tree  # noqa: F401
 
 import segkit

@@ -155,8 +155,7 @@ class PageWriter:
         self._chunk = _Chunk(0, 0, 0)
         self._lock = threading.Lock()
         self._detections = 0
-        # The plotting and font libraries take a second to import: meanwhile the images are added.
-        threading.Thread(target=_import_libraries, name="page-imports", daemon=True).start()
+        self._importing = False
 
     # ------------------------------------------------------------ per image
     def add(self, record: ImageRecord) -> None:
@@ -173,6 +172,11 @@ class PageWriter:
                 self.problem = f"{record.image}: {type(exc).__name__}: {exc}"
 
     def _add(self, record: ImageRecord) -> None:
+        if not self._importing and len(record.backends) + len(record.failed_backends) > 1:
+            # Two backends make plots; the plotting library takes a second to import: meanwhile the images
+            # are added. One backend has nothing to plot (unless scored later), so none of it is paid for.
+            self._importing = True
+            threading.Thread(target=_import_libraries, name="page-imports", daemon=True).start()
         detections = record.detections
         if self._chunk.full(self.settings, len(detections)):
             self._flush()

@@ -26,7 +26,7 @@ from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_metrics import pairwise_ious_by_id
 from segkit.outputs.mask_png import encode_mask_png
 from segkit.outputs.mask_set import MaskSet
-from segkit.outputs.panels import PanelGeometry, PanelLayer, render_panel, to_panel
+from segkit.outputs.panels import Downscaled, PanelGeometry, PanelLayer, render_panel, to_panel
 from segkit.outputs.previews import preview_geometry, preview_mask, write_preview
 from segkit.outputs.quality import mask_flags
 from segkit.outputs.records import (
@@ -149,6 +149,7 @@ def finish_image(
     image = combine_records(records, pair_ious, None, {o.record.backend: o.record_file for o in outputs}, pairs)
 
     panel_file, panel = None, "none"
+    scaled = Downscaled(rgb) if rgb is not None else None  # the panel's column, then the preview from it
     path = layout.panel_path(stem)
     if settings.panels == "none" or not redraw or rgb is None:
         if path.is_file() and not redraw:
@@ -162,14 +163,14 @@ def finish_image(
         detections = [Detection(d.id, d.label, tuple(d.bbox_xyxy_px), d.confidence, {}) for d in image.detections]  # type: ignore[arg-type]
         layers = {name: _aligned_layer(sink, detections) for name, sink in sinks.items()}
         found = {name: sink.instance_layer() for name, sink in concept.items()}
-        write_jpeg(path, render_panel(rgb, detections, layers, settings.viz, title=image.image, instances=found),
+        write_jpeg(path, render_panel(rgb, detections, layers, settings.viz, title=image.image, instances=found, scaled=scaled),
                    settings.viz.jpeg_quality)
         panel_file, panel = layout.relative(path), "drawn"
     if panel_file:
         image.panel = panel_file
         image.files.append(panel_file)
     if settings.page:
-        image.preview = write_preview(layout, stem, rgb, (image.width, image.height), settings.viz.preview_side,
+        image.preview = write_preview(layout, stem, scaled, (image.width, image.height), settings.viz.preview_side,
                                       {name: sink.preview_masks for name, sink in sinks.items()})
         if image.preview.file:
             image.files.append(image.preview.file)

@@ -13,14 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-import cv2
 import numpy as np
 
 from segkit.outputs.files import write_jpeg
 from segkit.outputs.layout import OutputLayout
 from segkit.outputs.mask_metrics import Placed
 from segkit.outputs.mask_set import extent
-from segkit.outputs.panels import PanelGeometry, to_panel
+from segkit.outputs.panels import Downscaled, PanelGeometry, to_panel
 from segkit.outputs.records import Preview, PreviewMask
 
 JPEG_QUALITY = 82
@@ -102,7 +101,7 @@ def preview_mask(mask: np.ndarray, bbox_xywh: tuple[int, int, int, int] | None, 
 def write_preview(
     layout: OutputLayout,
     stem: str,
-    rgb: np.ndarray | None,
+    rgb: np.ndarray | Downscaled | None,
     size: tuple[int, int],
     side: int,
     masks: Mapping[str, Mapping[int, PreviewMask]],
@@ -110,14 +109,16 @@ def write_preview(
     """The image's picture (``html/img/<key>.jpg``) and its masks at preview scale, as its record keeps them.
 
     Without ``rgb`` (a compare that did not read the originals) an existing picture of the same size is
-    kept; with none, the page draws the masks on grey. A picture that cannot be written (html/ read-only)
+    kept; with none, the page draws the masks on grey. ``rgb`` may be the image's ``Downscaled`` (the panel's
+    column, already made, is then shrunk further instead of the original). A picture that cannot be written (html/ read-only)
     is left out the same way: the page is not worth failing the image for."""
     width, height = size
     geometry = preview_geometry(width, height, side)
     path = layout.preview_path(stem)
     file = None
-    if rgb is not None and rgb.shape[:2] == (height, width):
-        small = rgb if geometry.size == size else shrink(rgb, geometry.size)
+    scaled = rgb if isinstance(rgb, Downscaled) or rgb is None else Downscaled(rgb)
+    if scaled is not None and scaled.rgb.shape[:2] == (height, width):
+        small = scaled.to(geometry.size)
         try:
             write_jpeg(path, small, JPEG_QUALITY)
             file = layout.relative(path)
@@ -127,20 +128,6 @@ def write_preview(
         file = layout.relative(path)
     return Preview(file=file, width=geometry.size[0], height=geometry.size[1],
                    masks={name: dict(by_id) for name, by_id in masks.items()})
-
-
-def shrink(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``rgb`` scaled down to ``size`` (width, height), fast: OpenCV's area filter is ten times faster by a
-    whole factor (the image cropped by less than that factor to make it exact), then linear interpolation
-    does the rest, under 2x, where it loses nothing visible."""
-    height, width = rgb.shape[:2]
-    k = min(width // size[0], height // size[1])
-    if k >= 2:
-        w, h = width // k * k, height // k * k
-        rgb = cv2.resize(rgb[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
 
 
 def _picture_of_size(path: Path, size: tuple[int, int]) -> bool:

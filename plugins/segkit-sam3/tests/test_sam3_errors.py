@@ -65,7 +65,7 @@ def test_a_file_that_is_no_checkpoint_is_not_ready(tmp_path):
     assert not readiness.ready
     reason = only_line(readiness.reason)
     assert reason.startswith(f"checkpoint {tmp_path / 'sam3.pt'} is not a PyTorch checkpoint (it holds HTML")
-    assert f"replace it with the official sam3.pt: request access to https://huggingface.co/facebook/sam3" in reason
+    assert "replace it with the official sam3.pt: request access to https://huggingface.co/facebook/sam3" in reason
     with pytest.raises(BackendNotReady, match="is not a PyTorch checkpoint"):
         segmenter(tmp_path / "sam3.pt").load()
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from segkit import BackendNotReady, Segmentation
-from segkit.testing import SAMPLE_BOXES, SegmenterContract, sample_image
+from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_torch import CheckpointError, TorchOptions, TorchSegmenter
 
 

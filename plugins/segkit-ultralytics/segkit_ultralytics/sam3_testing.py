@@ -15,7 +15,6 @@ process and hard-linked into each test's folder; nothing is downloaded.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 from contextlib import contextmanager
 from pathlib import Path
