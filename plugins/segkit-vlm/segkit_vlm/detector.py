@@ -97,8 +97,13 @@ class VlmDetector(Detector):
         return {"model": options.model, "api_url": api_host(options.api_url), "max_tokens": options.max_tokens,
                 "temperature": options.temperature}
 
+    def cancel(self) -> None:
+        """Ctrl-C: the requests in flight give up at once, and so does every later one."""
+        if self._http is not None:
+            self._http.abort()
+
     def close(self) -> None:
-        """Stops requests in flight at once (segkit calls this as soon as a run is interrupted)."""
+        """Stops requests in flight at once."""
         if self._http is not None:
             self._http.abort()
 

@@ -4,9 +4,16 @@ what fails one image, the deadline, Ctrl-C, and the key kept out of every messag
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
+import numpy as np
+
 import pytest
+from PIL import Image
 
 import segkit
 from segkit import BackendFatalError, ConfigError, ImageFailed
@@ -185,3 +192,30 @@ def test_a_key_the_model_or_the_server_repeats_is_masked(monkeypatch):
         detector.close()
     assert answer.text == '[{"bbox_2d": [1, 2, 30, 40], "label": "***"}] my key is ***'
     assert_no_secret(key, answer.text, repr(answer.info), str(caught.value))
+
+
+def test_ctrl_c_stops_segkit_detect_on_a_held_request_within_seconds(tmp_path, monkeypatch):
+    """The whole command, as a user presses Ctrl-C: the server holds every request (no deadline set), the
+    run ends within a few seconds with exit 130, one line, and no traceback."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(4):
+        Image.fromarray(np.full((32, 48, 3), 40 * k, np.uint8)).save(images / f"p{k}.png")
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    with DripServer(interval=3600) as server:
+        proc = subprocess.Popen([sys.executable, "-m", "segkit", "detect", "-i", str(images), "-o", str(tmp_path / "d"),
+                                 "--prompt", "x", "--model", "m", "--box-space", "pixels", "--api-url", server.origin + "/v1",
+                                 "-O", "vlm.timeout=0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.time() + 60
+        while server.requests < 1 and time.time() < deadline:
+            time.sleep(0.02)
+        assert server.requests >= 1, f"segkit detect never reached the server: {proc.poll()}"
+        pressed = time.time()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.time() - pressed
+    assert proc.returncode == 130, stderr
+    assert took < 5, f"Ctrl-C took {took:.1f} s to stop the run"
+    assert "Traceback" not in stdout + stderr and "interrupted" in stderr
