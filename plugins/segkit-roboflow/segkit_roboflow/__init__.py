@@ -1,11 +1,11 @@
-"""segkit backends for the Roboflow hosted API (its wire format, as inference-sdk speaks it).
+"""segkit backends for the Roboflow hosted API, via inference-sdk's client with segkit-http underneath.
 
     roboflow-sam2-tiny, roboflow-sam2-small, roboflow-sam2-b+, roboflow-sam2-large   /sam2/segment_image
     roboflow-sam3                                                                     /sam3/visual_segment
 
 Set ROBOFLOW_API_KEY; choose the server with -O roboflow.api_url=URL (hosted serverless by default, a
 local inference server, or a dedicated deployment). Other options: see ``RoboflowOptions``.
-The mask decoders (OpenCV, pycocotools) are imported only when a backend segments.
+inference-sdk and the mask decoders (OpenCV, pycocotools) are imported only when a backend loads or segments.
 """
 
 from __future__ import annotations

@@ -192,6 +192,7 @@ class SeenRequest:
     key_channel: str | None = None  # "query", "body" or "header"
     key_ok: bool = False
     content_length: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # as sent (User-Agent, Content-Type, ...)
     payload: Any = None  # the JSON body as sent
     sam2_version_id: str | None = None
     format: str | None = None
@@ -242,7 +243,7 @@ class RoboflowTestServer(StandInServer):
     # -- the far side of the wire ----------------------------------------------------------------
 
     def respond(self, path: str, query: dict[str, list[str]], headers: Any, raw: bytes) -> Reply:
-        seen = SeenRequest(path=path, started=time.perf_counter(), content_length=len(raw))
+        seen = SeenRequest(path=path, started=time.perf_counter(), content_length=len(raw), headers=dict(headers.items()))
         self.record(seen)
         with self._lock:
             self._in_flight += 1

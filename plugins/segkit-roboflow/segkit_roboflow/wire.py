@@ -1,8 +1,7 @@
-"""What goes over the wire, as inference-sdk 1.8 sends it: the image as lossless PNG, box prompts, where the
-key travels, and the predictions coming back.
+"""What the backends hand inference-sdk and read back from it: the image as lossless PNG, box prompts, and
+the predictions coming back. The SDK builds the request around them::
 
-Request (``POST {api_url}/sam2/segment_image`` or ``/sam3/visual_segment``)::
-
+    POST {api_url}/sam2/segment_image (or /sam3/visual_segment)
     {"sam2_version_id": "hiera_large",            # SAM2 only
      "multimask_output": true, "format": "rle",   # or "json" (polygons)
      "prompts": {"prompts": [{"box": {"x": 36.0, "y": 41.0, "width": 52.0, "height": 58.0}}]},
@@ -24,34 +23,6 @@ from segkit_roboflow.decode import MaskDecodeError, decode_prediction
 # The API's names for the mask encodings: SAM2's /sam2/segment_image knows "json" (polygons), "rle"
 # and "binary"; SAM3's /sam3/visual_segment also accepts "polygon". "json" works for both.
 WIRE_FORMAT = {"polygon": "json", "rle": "rle"}
-# inference-sdk's ALL_ROBOFLOW_API_URLS: for these it puts the key in the query string ("v0" mode).
-HOSTED_API_URLS = (
-    "https://detect.roboflow.com", "https://outline.roboflow.com", "https://classify.roboflow.com",
-    "https://infer.roboflow.com", "https://serverless.roboflow.com", "https://serverless.roboflow.one",
-    "https://serverless.roboflow.eu", "https://serverless.roboflow-eu.one", "https://asyncinfer.roboflow.com",
-    "https://asyncinfer.roboflow.one",
-)
-
-
-def segment_request(picture: str, prompts: list[dict[str, Any]], fmt: str, multimask: bool,
-                    version_id: str | None = None) -> dict[str, Any]:
-    """The body of a segment request (without the key)."""
-    body: dict[str, Any] = {"sam2_version_id": version_id} if version_id else {}
-    body.update(multimask_output=multimask, format=WIRE_FORMAT[fmt], prompts={"prompts": prompts},
-                image={"type": "base64", "value": picture})
-    return body
-
-
-def key_placement(api_url: str, transport: str, key: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """(query, body fields, headers) that carry the key: ``auto`` is the SDK's choice, the query string for
-    Roboflow-hosted URLs and the JSON body elsewhere."""
-    if transport == "auto":
-        transport = "query" if api_url.startswith(HOSTED_API_URLS) else "body"
-    if transport == "query":
-        return {"api_key": key}, {}, {}
-    if transport == "body":
-        return {}, {"api_key": key}, {}
-    return {}, {}, {"Authorization": f"Bearer {key}"}
 
 
 class ResponseError(ValueError):
