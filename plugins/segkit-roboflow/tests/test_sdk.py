@@ -106,3 +106,27 @@ def test_cancel_from_another_thread_stops_held_requests(name):
         assert not held.is_alive() and time.perf_counter() - started < 2
         segmenter.close()
     assert isinstance(outcome["error"], BackendFatalError) and str(outcome["error"]) == f"{name}: stopped"
+
+
+def test_an_sdk_without_the_session_hook_is_one_line_at_load(server, monkeypatch):
+    monkeypatch.delattr(executors, "_REQUESTS_SESSION_LOCAL")
+    with pytest.raises(segkit.ConfigError) as caught:
+        segkit.get_backend("roboflow-sam2-tiny", api_url=server.url, api_key=server.api_key)
+    message = str(caught.value)
+    assert "has no per-thread requests session to send through; segkit-roboflow needs inference-sdk>=1.8,<2" in message
+    assert "\n" not in message and server.seen() == []
+
+
+def test_without_inference_sdk_the_backends_are_not_ready(monkeypatch):
+    import importlib.util
+
+    from segkit_roboflow import RoboflowSam3ConceptSegmenter, RoboflowSam3Segmenter
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "inference_sdk" else real(name, *a))
+    monkeypatch.setenv("ROBOFLOW_API_KEY", "rf_key_0123456789")
+    for backend in (RoboflowSam3Segmenter("roboflow-sam3"), RoboflowSam3ConceptSegmenter("roboflow-sam3-concept")):
+        readiness = backend.check_ready()
+        assert not readiness.ready
+        assert readiness.reason == ("inference-sdk is not installed; install it with pip install 'inference-sdk>=1.8,<2'"
+                                    " (segkit-roboflow depends on it)")
