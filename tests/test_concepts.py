@@ -379,3 +379,12 @@ def test_the_ray_engine_writes_what_the_local_engine_writes(ray_cluster, samples
     text = ["run", "-b", "mock-concept", "-p", "shape", "-i", cli.images, "--config", tmp_path / "ray.yaml"]
     assert cli(*text, "-o", tmp_path / "text-local").exit_code == cli(*text, "-o", tmp_path / "text-ray", "--engine", "ray").exit_code == 0
     assert assert_same_outputs(tmp_path / "text-local", tmp_path / "text-ray") > 10
+
+
+from segkit.testing import ConceptSegmenterContract  # noqa: E402
+
+
+class TestMockConceptContract(ConceptSegmenterContract):
+    """The concept contract on the built-in mock-concept (a phrase: the sample's blobs; a box: its ellipse)."""
+
+    backend = "mock-concept"

@@ -5,6 +5,9 @@
     class TestContract(SegmenterContract):   # every contract check for one backend (segkit.testing.contract)
         backend = "my-backend"
 
+    class TestConcepts(ConceptSegmenterContract):   # the same for a concept backend (segkit.testing.concept_contract)
+        backend = "my-concept-backend"
+
     check_segmenter_contract(MySegmenter("my-backend"))   # the segmenting checks on one instance
     masks = MySegmenter("my-backend").segment(sample_image(), SAMPLE_BOXES).masks  # vs sample_masks()
 
@@ -156,11 +159,16 @@ def registered_backends(plugin: str) -> dict[str, "BackendEntry"]:
 
 
 def __getattr__(name: str) -> Any:
-    """``SegmenterContract`` on first use: it imports pytest, which segkit itself does not need."""
+    """``SegmenterContract`` and ``ConceptSegmenterContract`` on first use: they import pytest, which segkit
+    itself does not need."""
     if name == "SegmenterContract":
         from segkit.testing.contract import SegmenterContract
 
         return SegmenterContract
+    if name == "ConceptSegmenterContract":
+        from segkit.testing.concept_contract import ConceptSegmenterContract
+
+        return ConceptSegmenterContract
     raise AttributeError(f"module 'segkit.testing' has no attribute {name!r}")
 
 

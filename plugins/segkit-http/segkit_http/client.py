@@ -97,13 +97,25 @@ class HttpClient:
         """POST ``body`` as JSON to ``path`` (under the API's URL), tried again as needed; the answer's
         JSON object, or HttpError."""
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        target = self._origin.base_path + path + (f"?{urlencode(query)}" if query else "")
         sent = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        return self.exchange("POST", path, data, headers=sent, query=query).value
+
+    def exchange(self, method: str, path: str, data: bytes, *, headers: Mapping[str, str],
+                 query: Mapping[str, str] | str | None = None) -> Answer:
+        """Send ``data`` with exactly ``headers`` to ``path`` (under the API's URL; ``query`` a mapping or
+        an encoded query string), tried again as needed. The 2xx answer, whose body is a JSON object
+        (``answer.value``), or HttpError: this is the whole policy, for callers that build the request
+        themselves (``segkit_http.requests_adapter``)."""
+        if isinstance(query, str):
+            suffix = f"?{query}" if query else ""
+        else:
+            suffix = f"?{urlencode(query)}" if query else ""
+        target = self._origin.base_path + path + suffix
         where = self.where(path)
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._try(where, target, sent, data)
+            outcome = self._try(method, where, target, headers, data)
             if not isinstance(outcome, _Retry):
                 return outcome
             if attempt >= self.retry.max_tries:
@@ -114,12 +126,12 @@ class HttpClient:
             log.info(shorten(f"{self.name}: {outcome.reason}; try {attempt + 1} of {self.retry.max_tries} in {wait:.2f} s", 1000))
             self.sleep(wait)
 
-    def _try(self, where: str, target: str, headers: Mapping[str, str], data: bytes) -> dict[str, Any] | _Retry:
+    def _try(self, method: str, where: str, target: str, headers: Mapping[str, str], data: bytes) -> Answer | _Retry:
         self._raise_if_stopped()
         connection = self._connection()
         with self._slot(), self._in_flight(connection):
             try:
-                answer = connection.exchange("POST", target, headers, data, Deadline(self.timeout), self.max_response_bytes)
+                answer = connection.exchange(method, target, headers, data, Deadline(self.timeout), self.max_response_bytes)
             except Exception as exc:  # sorted out below; what is not a network failure propagates
                 if self._stopped.is_set():
                     raise self._stop_copy() from None
@@ -144,7 +156,7 @@ class HttpClient:
             raise HttpError(f"{where}: the request cannot be sent ({exc})", kind="failed") from None
         raise exc
 
-    def _judge(self, where: str, answer: Answer) -> dict[str, Any] | _Retry:
+    def _judge(self, where: str, answer: Answer) -> Answer | _Retry:
         status = answer.status
         if 200 <= status < 300:
             try:
@@ -153,7 +165,8 @@ class HttpClient:
                 return _Retry("the answer is not JSON")
             if not isinstance(value, dict):
                 raise HttpError(f"{where} answered with a JSON {type(value).__name__}, not an object", kind="answer")
-            return value
+            answer.value = value
+            return answer
         detail = server_words(answer.body)
         said = status_text(status) + (f": {detail}" if detail else "")
         retry_after = retry_after_seconds(answer.headers.get("Retry-After"))

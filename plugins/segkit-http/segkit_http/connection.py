@@ -41,8 +41,11 @@ class TooLarge(Exception):
 
 
 class Answer:
-    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes):
-        self.status, self.headers, self.body = status, headers, body
+    """A whole answer: status, reason phrase, headers, body (and ``value``, its JSON, once judged)."""
+
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes, reason: str = ""):
+        self.status, self.headers, self.body, self.reason = status, headers, body, reason
+        self.value: dict = {}
 
 
 class Connection:
@@ -86,7 +89,7 @@ class Connection:
             data = _read_capped(response, max_bytes)
             if response.will_close:
                 self.close()
-            return Answer(response.status, response.headers, data)
+            return Answer(response.status, response.headers, data, response.reason)
         except BaseException:
             self.close()  # a connection that failed mid-request is never reused
             raise

@@ -1,5 +1,6 @@
 """The roboflow-* segmenters: SAM2 (one request per image, all boxes as prompts) and SAM3 visual
-segment (one request per box, sent concurrently), through segkit-http's client."""
+segment (one request per box, sent concurrently), calling inference-sdk's methods with segkit-http's
+client underneath (``segkit_roboflow.sdk``)."""
 
 from __future__ import annotations
 
@@ -21,25 +22,23 @@ from segkit import (
 )
 from segkit_http import HttpClient, HttpError, api_host
 
-from segkit_roboflow.failures import failure_for
+from segkit_roboflow.failures import failure_for, sdk_failure
 from segkit_roboflow.options import KEY_HELP, RoboflowOptions, resolve_api_key
+from segkit_roboflow.sdk import SdkClient, sdk_missing, sdk_version
 
 SAM2_VERSIONS = ("hiera_tiny", "hiera_small", "hiera_b_plus", "hiera_large")
 
 
-class RoboflowSegmenter(Segmenter):
-    """Shared by the Roboflow backends: options, key, client, decoding."""
+class RoboflowConnection:
+    """What every Roboflow backend shares: the key, segkit-http's client and inference-sdk's client on top."""
 
-    options_key = "roboflow"
-    Options = RoboflowOptions
+    options: RoboflowOptions
+    name: str
     endpoint: ClassVar[str] = ""
 
-    def __init__(self, name: str, options: RoboflowOptions | None = None, **params: Any):
-        super().__init__(name, options, **params)
-        self.options: RoboflowOptions
-        self.max_concurrency = self.options.concurrency
+    def _connect_init(self) -> None:
         self._http: HttpClient | None = None
-        self._key = ""
+        self._sdk: SdkClient | None = None
 
     def _api_key(self) -> str | None:
         key = resolve_api_key(self.options)
@@ -47,54 +46,85 @@ class RoboflowSegmenter(Segmenter):
         return key
 
     def check_ready(self) -> Readiness:
+        missing = sdk_missing()
+        if missing:
+            return Readiness.missing(missing)
         if not self._api_key():
             return Readiness.missing(f"no Roboflow API key: {KEY_HELP}")
         return Readiness.ok(f"{self.endpoint} at {api_host(self.options.api_url)}")
 
     def load(self) -> None:
+        missing = sdk_missing()
+        if missing:
+            raise BackendNotReady(f"backend {self.name!r} is not ready: {missing}")
         key = self._api_key()
         if not key:
             raise BackendNotReady(f"backend {self.name!r} is not ready: no Roboflow API key: {KEY_HELP}")
         options = self.options
-        self._key = key
         self._http = HttpClient(
             self.name, options.api_url, url_option="-O roboflow.api_url=URL", timeout_option="-O roboflow.timeout=SECONDS",
             timeout=options.timeout, retry=RetryPolicy(options.max_tries, options.backoff, options.max_backoff),
             concurrency=options.concurrency, secrets=[key],
         )
         self._http.check_reachable()
+        self._sdk = SdkClient(self._http, options.api_url, key, options.api_key_transport)
 
-    def close(self) -> None:
-        """Stops requests in flight at once (segkit calls this as soon as a run is interrupted)."""
+    def cancel(self) -> None:
+        """Ctrl-C: the requests in flight fail at once, and so does every later one."""
         if self._http is not None:
             self._http.abort()
 
-    def settings(self) -> dict[str, Any]:
+    def close(self) -> None:
+        """Stops requests in flight at once (segkit calls this as soon as a run is interrupted)."""
+        self.cancel()
+
+    def _base_settings(self) -> dict[str, Any]:
         """Everything that shapes the masks, and nothing secret (no key, no query string)."""
         return {
             "api_host": api_host(self.options.api_url),
             "endpoint": self.endpoint,
+            "client": f"inference-sdk {sdk_version()} over segkit-http",
             "format": self.options.format,
-            "multimask_output": self.options.multimask,
             "image_encoding": "png",
             "concurrency": self.options.concurrency,
             "timeout_s": self.options.timeout,
             "max_tries": self.options.max_tries,
         }
 
-    def _request(self, body: dict[str, Any]) -> dict[str, Any]:
-        from segkit_roboflow.wire import key_placement
-
-        if self._http is None:
+    def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
+        """``InferenceHTTPClient.<method>(**arguments)``: its answer, or the failure segkit understands."""
+        if self._http is None or self._sdk is None:
             raise RuntimeError(f"{self.name}: segment() called before load()")
-        query, key_fields, headers = key_placement(self.options.api_url, self.options.api_key_transport, self._key)
         try:
-            return self._http.post_json(self.endpoint, {**body, **key_fields}, headers=headers, query=query)
+            answer = self._sdk.call(method, **arguments)
         except HttpError as exc:
             error = failure_for(exc, self.name, self.endpoint, self._http.host)
             if isinstance(error, BackendFatalError):
                 self._http.abort(error)  # the requests of every other image in flight stop with the same line
             raise error from None
+        except (BackendFatalError, ImageFailed):
+            raise  # the stop error of an abort(error): already the run's answer
+        except Exception as exc:  # noqa: BLE001 - the SDK refusing the input before sending (its errors, requests')
+            raise sdk_failure(exc, self.endpoint) from None
+        if not isinstance(answer, dict):
+            raise ImageFailed(f"{self.endpoint}: unexpected answer: inference-sdk returned {type(answer).__name__}, not an object")
+        return answer
+
+
+class RoboflowSegmenter(RoboflowConnection, Segmenter):
+    """Shared by the Roboflow box backends: options, key, clients, decoding."""
+
+    options_key = "roboflow"
+    Options = RoboflowOptions
+
+    def __init__(self, name: str, options: RoboflowOptions | None = None, **params: Any):
+        super().__init__(name, options, **params)
+        self.options: RoboflowOptions
+        self.max_concurrency = self.options.concurrency
+        self._connect_init()
+
+    def settings(self) -> dict[str, Any]:
+        return {**self._base_settings(), "multimask_output": self.options.multimask}
 
     def _read(self, answer: dict, expected: int, height: int, width: int) -> tuple[list[np.ndarray], list[float]]:
         from segkit_roboflow.wire import ResponseError, read_predictions
@@ -117,14 +147,15 @@ class RoboflowSam2Segmenter(RoboflowSegmenter):
         self.version_id = version_id
 
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        from segkit_roboflow.wire import box_prompts, encode_png_base64, segment_request
+        from segkit_roboflow.wire import WIRE_FORMAT, box_prompts, encode_png_base64
 
         height, width = image.shape[:2]
         if len(boxes) == 0:
             return Segmentation(np.zeros((0, height, width), bool), np.zeros(0))
         prompts = box_prompts(boxes)
-        answer = self._request(segment_request(encode_png_base64(image), prompts, self.options.format,
-                                               self.options.multimask, self.version_id))
+        answer = self._call("sam2_segment_image", inference_input=encode_png_base64(image), prompts=prompts,
+                            sam2_version_id=self.version_id, multimask_output=self.options.multimask,
+                            mask_input_format=WIRE_FORMAT[self.options.format])
         masks, scores = self._read(answer, len(prompts), height, width)
         return Segmentation(np.stack(masks), np.asarray(scores, dtype=np.float64))
 
@@ -153,7 +184,7 @@ class RoboflowSam3Segmenter(RoboflowSegmenter):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        from segkit_roboflow.wire import box_prompts, encode_png_base64, segment_request
+        from segkit_roboflow.wire import WIRE_FORMAT, box_prompts, encode_png_base64
 
         height, width = image.shape[:2]
         if len(boxes) == 0:
@@ -161,7 +192,8 @@ class RoboflowSam3Segmenter(RoboflowSegmenter):
         picture = encode_png_base64(image)
 
         def one(prompt: dict) -> tuple[np.ndarray, float]:
-            answer = self._request(segment_request(picture, [prompt], self.options.format, self.options.multimask))
+            answer = self._call("sam3_visual_segment", inference_input=picture, prompts=[prompt],
+                                multimask_output=self.options.multimask, mask_input_format=WIRE_FORMAT[self.options.format])
             masks, scores = self._read(answer, 1, height, width)
             return masks[0], scores[0]
 

@@ -12,7 +12,7 @@ A fatal error names the backend itself; segkit prefixes an image's failure with 
 from __future__ import annotations
 
 from segkit import BackendFatalError, ImageFailed, status_text
-from segkit_http import HttpError
+from segkit_http import HttpError, shorten
 
 from segkit_roboflow.options import KEY_ENV
 
@@ -45,3 +45,10 @@ def failure_for(exc: HttpError, backend: str, endpoint: str, host: str) -> Excep
 def _first_sentence(text: str) -> str:
     head, dot, _ = text.partition(". ")
     return head if dot else text
+
+
+def sdk_failure(exc: Exception, endpoint: str) -> ImageFailed:
+    """inference-sdk (or requests under it) refusing a call before anything was sent: that image fails,
+    in one line, with the key masked."""
+    words = shorten(" ".join(str(exc).split()) or type(exc).__name__, 300)
+    return ImageFailed(f"{endpoint}: inference-sdk could not send the request ({type(exc).__name__}: {words})")

@@ -41,6 +41,26 @@ class RoboflowOptions(BaseModel):
         "query, body, or header (Authorization: Bearer, inference servers >= 1.5.0)",
     )
 
+    # roboflow-sam3-concept only (/sam3/concept_segment)
+    output_prob_thresh: float = Field(
+        0.5, ge=0, le=1, description="roboflow-sam3-concept: the server keeps instances whose confidence is at least this"
+    )
+    nms_iou_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="roboflow-sam3-concept: the server's NMS across a request's concepts (mask IoU above it: the less confident"
+        " instance is dropped); unset: no NMS",
+    )
+    concept_model_id: str = Field(
+        "sam3/sam3_final", min_length=1, description="roboflow-sam3-concept: model_id of the SAM 3 model on the server"
+    )
+
+    @field_validator("nms_iou_threshold", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:

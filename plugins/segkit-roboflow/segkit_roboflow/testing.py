@@ -1,7 +1,8 @@
 """Offline testing of the Roboflow backends: a loopback server that speaks the API's wire format.
 
 ``RoboflowTestServer`` is a real HTTP server on 127.0.0.1 (an ephemeral port, a thread per request)
-implementing ``POST /sam2/segment_image`` and ``POST /sam3/visual_segment`` as roboflow/inference does:
+implementing ``POST /sam2/segment_image``, ``POST /sam3/visual_segment`` and ``POST /sam3/concept_segment``
+as roboflow/inference does:
 
 * the body is validated like FastAPI validates the server's pydantic models: a malformed body gets
   422 with an ``HTTPValidationError`` body (``{"detail": [{"type", "loc", "msg", "input"}]}``);
@@ -15,6 +16,13 @@ implementing ``POST /sam2/segment_image`` and ``POST /sam3/visual_segment`` as r
   corner square, by default) and a confidence (``confidence_for``), encoded as the server encodes:
   ``json`` -> outer contours from ``cv2.findContours(RETR_EXTERNAL, CHAIN_APPROX_SIMPLE)``, ``rle`` ->
   COCO RLE. SAM3 answers only a request's first prompt, as its docs warn.
+* ``/sam3/concept_segment`` takes 1 to 16 prompts (more: 422, as the API's schema says), exemplar boxes
+  TOP-LEFT-based ``{x, y, width, height}`` or ``{x0, y0, x1, y1}`` with one ``box_labels`` entry per box,
+  and answers ``prompt_results`` (``prompt_index``, ``echo``, ``predictions``) in ``rle`` or ``polygon``.
+  Its "model" is ``concept_instances``: a phrase's colour words find every blob of that colour
+  (``colour_blobs``), a positive exemplar the blobs of its blob's colour, a negative one leaves out the
+  blob it covers; confidence is ``blob_confidence`` (how much of its box a blob fills), thresholded by
+  ``output_prob_thresh`` (per prompt or per request), with cross-prompt NMS when ``nms_iou_threshold`` is set.
 
 Faults are injected with ``server.inject(Fault(...))`` (429, 503, 401, slow answers, bodies that are not
 JSON, dropped connections), consumed in order; ``delay`` slows every answer (for throughput runs).
@@ -35,13 +43,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from segkit import Segmenter
+from segkit import ConceptSegmenter, Segmenter
 from segkit_http.testing import JsonHandler, Reply, StandInServer, pixels_digest
 
 SAM2_PATH = "/sam2/segment_image"
 SAM3_PATH = "/sam3/visual_segment"
+CONCEPT_PATH = "/sam3/concept_segment"
+MAX_CONCEPT_PROMPTS = 16
 SAM2_VERSION_IDS = ("hiera_tiny", "hiera_small", "hiera_b_plus", "hiera_large")
 UNAUTHORIZED = (
     "Unauthorized access to roboflow API - check API key and make sure the key is valid for workspace you use. "
@@ -91,6 +101,55 @@ class _SegmentationRequest(BaseModel):
     multimask_output: bool = True
 
 
+class _TopLeftBox(BaseModel):
+    """Sam3's Box: x, y = the TOP-LEFT corner (unlike SAM2's centre boxes)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
+
+
+class _CornerBox(BaseModel):
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+class _Sam3Prompt(BaseModel):
+    type: str
+    text: str | None = None
+    output_prob_thresh: float | None = None
+    boxes: list[_TopLeftBox | _CornerBox] | None = None
+    box_labels: list[int | bool] | None = None
+
+    @model_validator(mode="after")
+    def _labels_per_box(self):
+        if self.boxes and (self.box_labels is None or len(self.box_labels) != len(self.boxes)):
+            raise ValueError("box_labels must give one label per box")
+        return self
+
+
+class _ConceptRequest(BaseModel):
+    """Sam3SegmentationRequest (POST /sam3/concept_segment)."""
+
+    api_key: str | None = None
+    image: _Image
+    prompts: list[_Sam3Prompt] = Field(min_length=1, max_length=MAX_CONCEPT_PROMPTS)
+    format: str = "polygon"
+    image_id: str | None = None
+    output_prob_thresh: float = 0.5
+    model_id: str = "sam3/sam3_final"
+    nms_iou_threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
 # -- what the server draws -------------------------------------------------------------------------
 
 
@@ -123,6 +182,96 @@ def reference_mask(box: Sequence[float], height: int, width: int, shape: str = "
     if shape not in ("ring", "blobs"):
         raise ValueError(f"unknown shape {shape!r}")
     return mask
+
+
+COLOURS = ("red", "green", "blue")  # what a phrase may name, by channel
+EVERYTHING = frozenset({"shape", "shapes", "thing", "things", "object", "objects"})
+MIN_BLOB_AREA = 16
+
+
+def colour_blobs(image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The stand-in's "objects": 8-connected blobs of at least MIN_BLOB_AREA pixels whose colour is clearly
+    red, green or blue (that channel at least 150, and 80 above the others), as (colour, mask), colour by
+    colour, each colour's blobs in raster order of their first pixel."""
+    import cv2
+
+    rgb = image.astype(np.int32)
+    blobs = []
+    for channel, colour in enumerate(COLOURS):
+        others = np.delete(rgb, channel, axis=2).max(axis=2)
+        standing = ((rgb[..., channel] >= 150) & (rgb[..., channel] - others >= 80)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(standing, connectivity=8)
+        blobs += [(colour, labels == k) for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] >= MIN_BLOB_AREA]
+    return blobs
+
+
+def blob_confidence(mask: np.ndarray) -> float:
+    """The stand-in's confidence for an instance: 0.35 + 0.6 x the share of its bounding box it fills (a
+    square 0.95, a disc about 0.82, a right triangle about 0.65)."""
+    ys, xs = np.nonzero(mask)
+    fill = len(xs) / float((xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1))
+    return round(0.35 + 0.6 * fill, 4)
+
+
+def _overlap(mask: np.ndarray, box: Sequence[float]) -> int:
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    return int(mask[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)].sum())
+
+
+def concept_instances(image: np.ndarray, prompts: Sequence[Any], default_thresh: float,
+                      nms_iou: float | None) -> list[list[tuple[np.ndarray, float]]]:
+    """What the stand-in finds for each prompt, as (mask, confidence) lists in prompt order:
+
+    * a phrase's colour words (red, green, blue) select the blobs of those colours; "shape", "thing" or
+      "object" selects every blob; other words select nothing ("person" finds nobody);
+    * a positive exemplar box selects the blobs of the colour of the blob it covers most; a negative one
+      leaves out the blobs it covers at least half of;
+    * an instance is kept when its confidence is above the prompt's ``output_prob_thresh`` (else the
+      request's); with ``nms_iou_threshold``, instances of all prompts are taken by falling confidence (the
+      earlier prompt first on a tie) and one whose mask IoU with a kept one is above it is dropped
+      (cross-prompt NMS).
+    """
+    import re
+
+    blobs = colour_blobs(image)
+    found: list[list[tuple[np.ndarray, float]]] = []
+    for index, prompt in enumerate(prompts):
+        words = set(re.findall(r"[a-z]+", (prompt.text or "").lower()))
+        colours = set(COLOURS) if words & EVERYTHING else words & set(COLOURS)
+        left_out: set[int] = set()
+        for box, label in zip(prompt.boxes or [], prompt.box_labels or []):
+            xyxy = box.xyxy()
+            if bool(label):
+                covered = [(_overlap(mask, xyxy), colour) for colour, mask in blobs]
+                best = max(covered, default=(0, ""))
+                if best[0] > 0:
+                    colours.add(best[1])
+            else:
+                left_out |= {k for k, (_, mask) in enumerate(blobs) if 2 * _overlap(mask, xyxy) >= mask.sum()}
+        threshold = prompt.output_prob_thresh if prompt.output_prob_thresh is not None else default_thresh
+        kept = []
+        for k, (colour, mask) in enumerate(blobs):
+            confidence = blob_confidence(mask)
+            if colour in colours and k not in left_out and confidence > threshold:
+                kept.append((mask, confidence))
+        found.append(kept)
+    if nms_iou is None:
+        return found
+    order = sorted(((confidence, -index, -k) for index, kept in enumerate(found) for k, (_, confidence) in enumerate(kept)),
+                   reverse=True)
+    survivors: list[np.ndarray] = []
+    keep: set[tuple[int, int]] = set()
+    for _, index, k in order:
+        mask = found[-index][-k][0]
+        if all(_iou(mask, other) <= nms_iou for other in survivors):
+            survivors.append(mask)
+            keep.add((-index, -k))
+    return [[item for k, item in enumerate(kept) if (index, k) in keep] for index, kept in enumerate(found)]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
 def confidence_for(box: Sequence[float]) -> float:
@@ -192,6 +341,7 @@ class SeenRequest:
     key_channel: str | None = None  # "query", "body" or "header"
     key_ok: bool = False
     content_length: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # as sent (User-Agent, Content-Type, ...)
     payload: Any = None  # the JSON body as sent
     sam2_version_id: str | None = None
     format: str | None = None
@@ -201,7 +351,10 @@ class SeenRequest:
     image_shape: tuple[int, ...] | None = None
     image_digest: str | None = None
     prompts: list[dict] = field(default_factory=list)
-    boxes_xyxy: list[tuple[float, float, float, float]] = field(default_factory=list)
+    boxes_xyxy: list[tuple[float, float, float, float]] = field(default_factory=list)  # box prompts or exemplars
+    model_id: str | None = None  # /sam3/concept_segment
+    output_prob_thresh: float | None = None
+    nms_iou_threshold: float | None = None
     status: int | None = None
     fault: str | None = None
     finished: float | None = None
@@ -242,7 +395,7 @@ class RoboflowTestServer(StandInServer):
     # -- the far side of the wire ----------------------------------------------------------------
 
     def respond(self, path: str, query: dict[str, list[str]], headers: Any, raw: bytes) -> Reply:
-        seen = SeenRequest(path=path, started=time.perf_counter(), content_length=len(raw))
+        seen = SeenRequest(path=path, started=time.perf_counter(), content_length=len(raw), headers=dict(headers.items()))
         self.record(seen)
         with self._lock:
             self._in_flight += 1
@@ -256,10 +409,10 @@ class RoboflowTestServer(StandInServer):
         return reply
 
     def respond_get(self, path: str) -> Reply:
-        return Reply(405 if path in (SAM2_PATH, SAM3_PATH) else 404, {"detail": "Method Not Allowed"})
+        return Reply(405 if path in (SAM2_PATH, SAM3_PATH, CONCEPT_PATH) else 404, {"detail": "Method Not Allowed"})
 
     def _answer(self, seen: SeenRequest, query, headers, raw: bytes) -> Reply:
-        if seen.path not in (SAM2_PATH, SAM3_PATH):
+        if seen.path not in (SAM2_PATH, SAM3_PATH, CONCEPT_PATH):
             return Reply(404, {"detail": "Not Found"})
         try:
             data = seen.payload = json.loads(raw.decode("utf-8"))
@@ -267,12 +420,15 @@ class RoboflowTestServer(StandInServer):
             pos = getattr(exc, "pos", 0)
             return Reply(422, {"detail": [{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
                                            "input": {}, "ctx": {"error": str(getattr(exc, "msg", exc))}}]})
+        model = _ConceptRequest if seen.path == CONCEPT_PATH else _SegmentationRequest
         try:
-            request = _SegmentationRequest.model_validate(data)
+            request = model.model_validate(data)
         except ValidationError as exc:
             detail = [{"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"], "input": e.get("input")}
                       for e in exc.errors(include_url=False)]
             return Reply(422, {"detail": detail})
+        if isinstance(request, _ConceptRequest):
+            return self._answer_concepts(seen, query, headers, data, request)
 
         seen.sam2_version_id = request.sam2_version_id if seen.path == SAM2_PATH else None
         seen.format, seen.multimask_output, seen.image_type = request.format, request.multimask_output, request.image.type
@@ -282,23 +438,9 @@ class RoboflowTestServer(StandInServer):
                 b = prompt.box
                 seen.boxes_xyxy.append((b.x - b.width / 2, b.y - b.height / 2, b.x + b.width / 2, b.y + b.height / 2))
         image = self._decode_image(seen, request.image)
-
-        fault = self.take_fault(seen)
-        if fault is not None:
-            seen.fault = _describe(fault)
-            self.pause(fault.delay)
-            if fault.drop:
-                return Reply(-1)
-            if fault.malformed:
-                return Reply(200, b'{"predictions": [{"masks": [[[1, 2], [3')
-            if fault.status is not None:
-                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                return Reply(fault.status, {"message": fault.message or _default_message(fault.status)}, extra)
-
-        key, channel = _find_key(query, headers, data)
-        seen.key_channel, seen.key_ok = channel, (key is not None and secrets.compare_digest(key, self.api_key))
-        if not seen.key_ok:
-            return Reply(401, {"message": UNAUTHORIZED})
+        refused = self._fault_or_key(seen, query, headers, data)
+        if refused is not None:
+            return refused
         if seen.path == SAM2_PATH and request.sam2_version_id not in SAM2_VERSION_IDS:
             return Reply(400, {"message": "Invalid Model ID sent in request."})
         if isinstance(image, str):
@@ -330,6 +472,55 @@ class RoboflowTestServer(StandInServer):
         ]
         return Reply(200, {"predictions": predictions, "time": time.perf_counter() - started})
 
+    def _fault_or_key(self, seen: SeenRequest, query, headers, data) -> Reply | None:
+        """The next injected fault that matches, else the key check's 401, else None."""
+        fault = self.take_fault(seen)
+        if fault is not None:
+            seen.fault = _describe(fault)
+            self.pause(fault.delay)
+            if fault.drop:
+                return Reply(-1)
+            if fault.malformed:
+                return Reply(200, b'{"predictions": [{"masks": [[[1, 2], [3')
+            if fault.status is not None:
+                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                return Reply(fault.status, {"message": fault.message or _default_message(fault.status)}, extra)
+        key, channel = _find_key(query, headers, data)
+        seen.key_channel, seen.key_ok = channel, (key is not None and secrets.compare_digest(key, self.api_key))
+        if not seen.key_ok:
+            return Reply(401, {"message": UNAUTHORIZED})
+        return None
+
+    def _answer_concepts(self, seen: SeenRequest, query, headers, data, request: _ConceptRequest) -> Reply:
+        seen.format, seen.image_type, seen.model_id = request.format, request.image.type, request.model_id
+        seen.output_prob_thresh, seen.nms_iou_threshold = request.output_prob_thresh, request.nms_iou_threshold
+        seen.prompts = [p.model_dump(exclude_none=True) for p in request.prompts]
+        seen.boxes_xyxy = [box.xyxy() for p in request.prompts for box in (p.boxes or [])]
+        image = self._decode_image(seen, request.image)
+        refused = self._fault_or_key(seen, query, headers, data)
+        if refused is not None:
+            return refused
+        if isinstance(image, str):
+            return Reply(400, {"message": f"Could not load input image. Cause: {image}"})
+        problem = self._check_boxes(seen.boxes_xyxy, "read top-left-based: x2 = x + width")
+        if problem:
+            with self._lock:
+                self.problems.append(problem)
+            return Reply(400, {"message": f"Error with model input. Cause: {problem}"})
+        if request.format not in ("polygon", "rle"):
+            return Reply(400, {"message": f"Error with model input. Cause: unknown format {request.format!r}"})
+        started = time.perf_counter()
+        self.pause(self.delay)
+        encode = encode_rle if request.format == "rle" else encode_polygons
+        found = concept_instances(image, request.prompts, request.output_prob_thresh, request.nms_iou_threshold)
+        results = []
+        for index, prompt in enumerate(request.prompts):
+            predictions = [{"masks": encode(mask), "confidence": confidence, "format": request.format}
+                           for mask, confidence in found[index]]
+            echo = {"prompt_index": index, "type": prompt.type, "text": prompt.text, "num_boxes": len(prompt.boxes or [])}
+            results.append({"prompt_index": index, "echo": echo, "predictions": predictions})
+        return Reply(200, {"prompt_results": results, "time": time.perf_counter() - started})
+
     def _decode_image(self, seen: SeenRequest, image: _Image) -> np.ndarray | str:
         import cv2
 
@@ -347,13 +538,14 @@ class RoboflowTestServer(StandInServer):
         seen.image_shape, seen.image_digest = rgb.shape, pixels_digest(rgb)
         return rgb
 
-    def _check_boxes(self, boxes: list[tuple[float, float, float, float]]) -> str | None:
+    def _check_boxes(self, boxes: list[tuple[float, float, float, float]],
+                     reading: str = "read centre-based: x1 = x - width / 2") -> str | None:
         if self.expected_boxes is None:
             return None
         for box in boxes:
             if not np.any(np.all(np.abs(self.expected_boxes - np.asarray(box)) <= 1e-6, axis=1)):
-                return (f"box {[round(v, 3) for v in box]} (read centre-based: x1 = x - width / 2) matches none of the"
-                        " expected boxes; were the boxes sent top-left-based or as xyxy?")
+                return (f"box {[round(v, 3) for v in box]} ({reading}) matches none of the expected boxes;"
+                        " were the boxes sent in another convention?")
         return None
 
 
@@ -396,16 +588,25 @@ def _describe(fault: Fault) -> str:
 
 
 @contextmanager
-def offline_segmenter(name: str, workdir: Path) -> Iterator[Segmenter]:
-    """A roboflow-* segmenter for ``name`` pointed at a running test server, not yet loaded."""
-    from segkit_roboflow import SAM2_BACKENDS, RoboflowSam2Segmenter, RoboflowSam3Segmenter
+def offline_segmenter(name: str, workdir: Path, **options_given: Any) -> Iterator[Segmenter | ConceptSegmenter]:
+    """A roboflow-* backend for ``name`` (box or concept) pointed at a running test server, not yet loaded;
+    ``options_given`` are RoboflowOptions fields."""
+    from segkit_roboflow import (
+        CONCEPT_BACKEND,
+        SAM2_BACKENDS,
+        RoboflowSam2Segmenter,
+        RoboflowSam3ConceptSegmenter,
+        RoboflowSam3Segmenter,
+    )
     from segkit_roboflow.options import RoboflowOptions
 
     with RoboflowTestServer() as server:
-        options = RoboflowOptions(api_url=server.url, api_key=server.api_key, timeout=10, max_tries=2,
-                                  backoff=0.05, max_backoff=0.2)
+        options = RoboflowOptions(**{"timeout": 10, "max_tries": 2, "backoff": 0.05, "max_backoff": 0.2, **options_given,
+                                     "api_url": server.url, "api_key": server.api_key})
         if name in SAM2_BACKENDS:
             yield RoboflowSam2Segmenter(name, options, version_id=SAM2_BACKENDS[name])
+        elif name == CONCEPT_BACKEND:
+            yield RoboflowSam3ConceptSegmenter(name, options)
         else:
             yield RoboflowSam3Segmenter(name, options)
 

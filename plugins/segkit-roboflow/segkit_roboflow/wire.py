@@ -1,13 +1,23 @@
-"""What goes over the wire, as inference-sdk 1.8 sends it: the image as lossless PNG, box prompts, where the
-key travels, and the predictions coming back.
+"""What the backends hand inference-sdk and read back from it: the image as lossless PNG, box prompts (SAM2,
+SAM3 visual segment), concept prompts (SAM3 concept segment), and the predictions coming back. The SDK
+builds the request around them::
 
-Request (``POST {api_url}/sam2/segment_image`` or ``/sam3/visual_segment``)::
-
+    POST {api_url}/sam2/segment_image (or /sam3/visual_segment)
     {"sam2_version_id": "hiera_large",            # SAM2 only
      "multimask_output": true, "format": "rle",   # or "json" (polygons)
      "prompts": {"prompts": [{"box": {"x": 36.0, "y": 41.0, "width": 52.0, "height": 58.0}}]},
      "image": {"type": "base64", "value": "<PNG>"},
      "api_key": "..."}                            # or ?api_key=... or Authorization: Bearer ...
+
+    POST {api_url}/sam3/concept_segment           # 1 to 16 prompts; boxes TOP-LEFT x, y, width, height
+    {"model_id": "sam3/sam3_final", "output_prob_thresh": 0.5, "format": "rle",   # or "polygon"
+     "nms_iou_threshold": 0.5,                    # only when set
+     "prompts": [{"type": "text", "text": "red car"},
+                 {"type": "visual", "text": "person",            # text optional with boxes
+                  "boxes": [{"x": 10.0, "y": 12.0, "width": 52.0, "height": 58.0}], "box_labels": [1]}],
+     "image": {"type": "base64", "value": "<PNG>"}, "api_key": "..."}
+    -> {"prompt_results": [{"prompt_index": 0, "echo": {...}, "predictions": [{"masks", "confidence", "format"}]}],
+        "time": 0.2}
 """
 
 from __future__ import annotations
@@ -17,41 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from segkit import xyxy_to_cxcywh
+from segkit import Concept, xyxy_to_cxcywh, xyxy_to_xywh
 
 from segkit_roboflow.decode import MaskDecodeError, decode_prediction
 
 # The API's names for the mask encodings: SAM2's /sam2/segment_image knows "json" (polygons), "rle"
 # and "binary"; SAM3's /sam3/visual_segment also accepts "polygon". "json" works for both.
 WIRE_FORMAT = {"polygon": "json", "rle": "rle"}
-# inference-sdk's ALL_ROBOFLOW_API_URLS: for these it puts the key in the query string ("v0" mode).
-HOSTED_API_URLS = (
-    "https://detect.roboflow.com", "https://outline.roboflow.com", "https://classify.roboflow.com",
-    "https://infer.roboflow.com", "https://serverless.roboflow.com", "https://serverless.roboflow.one",
-    "https://serverless.roboflow.eu", "https://serverless.roboflow-eu.one", "https://asyncinfer.roboflow.com",
-    "https://asyncinfer.roboflow.one",
-)
-
-
-def segment_request(picture: str, prompts: list[dict[str, Any]], fmt: str, multimask: bool,
-                    version_id: str | None = None) -> dict[str, Any]:
-    """The body of a segment request (without the key)."""
-    body: dict[str, Any] = {"sam2_version_id": version_id} if version_id else {}
-    body.update(multimask_output=multimask, format=WIRE_FORMAT[fmt], prompts={"prompts": prompts},
-                image={"type": "base64", "value": picture})
-    return body
-
-
-def key_placement(api_url: str, transport: str, key: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """(query, body fields, headers) that carry the key: ``auto`` is the SDK's choice, the query string for
-    Roboflow-hosted URLs and the JSON body elsewhere."""
-    if transport == "auto":
-        transport = "query" if api_url.startswith(HOSTED_API_URLS) else "body"
-    if transport == "query":
-        return {"api_key": key}, {}, {}
-    if transport == "body":
-        return {}, {"api_key": key}, {}
-    return {}, {}, {"Authorization": f"Bearer {key}"}
+# /sam3/concept_segment's names: "polygon" or "rle".
+CONCEPT_FORMAT = {"polygon": "polygon", "rle": "rle"}
 
 
 class ResponseError(ValueError):
@@ -99,3 +83,64 @@ def read_predictions(answer: dict, expected: int, height: int, width: int, reque
             raise ResponseError(f"prediction {index} has no numeric confidence (got {confidence!r})")
         scores.append(float(confidence))
     return masks, scores
+
+
+def concept_prompts(concepts: list[Concept]) -> list[dict[str, Any]]:
+    """One /sam3/concept_segment prompt per concept: ``text`` alone, or ``visual`` with exemplar boxes sent
+    TOP-LEFT-based (x, y = the box's top-left corner, unlike SAM2's centre boxes) and ``box_labels`` (1:
+    find things like this, 0: leave things like this out), with the phrase when there is one."""
+    prompts = []
+    for index, concept in enumerate(concepts):
+        text = concept.text.strip() if concept.text else ""
+        if not concept.boxes:
+            if not text:
+                raise ValueError(f"concept {index} ({concept.name!r}) has neither a phrase nor exemplar boxes")
+            prompts.append({"type": "text", "text": text})
+            continue
+        prompt: dict[str, Any] = {"type": "visual"}
+        if text:
+            prompt["text"] = text
+        prompt["boxes"] = [{"x": float(x), "y": float(y), "width": float(w), "height": float(h)}
+                           for x, y, w, h in xyxy_to_xywh(concept.box_array())]
+        prompt["box_labels"] = [1 if positive else 0 for positive in concept.positive()]
+        prompts.append(prompt)
+    return prompts
+
+
+def mask_extent(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """The pixel xyxy box of a mask (x2, y2 exclusive); an empty mask's is all zeros."""
+    columns, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if not len(columns):
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(columns[0]), float(rows[0]), float(columns[-1] + 1), float(rows[-1] + 1))
+
+
+def read_concept_results(answer: dict, n_prompts: int, height: int, width: int,
+                         requested: str) -> tuple[list[np.ndarray], list[float], list[int], float | None]:
+    """Masks, confidences and prompt indices of every instance in a concept answer, prompt by prompt in
+    the order the server lists them, and the server's time."""
+    results = answer.get("prompt_results")
+    if not isinstance(results, list):
+        keys = ", ".join(sorted(str(k) for k in answer)) or "nothing"
+        raise ResponseError(f"the answer has no 'prompt_results' list (it has {keys})")
+    masks: list[np.ndarray] = []
+    scores: list[float] = []
+    owners: list[int] = []
+    for position, result in enumerate(results):
+        if not isinstance(result, dict) or not isinstance(result.get("predictions"), list):
+            raise ResponseError(f"prompt result {position} has no 'predictions' list")
+        index = result.get("prompt_index", position)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_prompts:
+            raise ResponseError(f"prompt result {position} answers prompt {index!r}; {n_prompts} were sent")
+        for number, prediction in enumerate(result["predictions"]):
+            try:
+                masks.append(decode_prediction(prediction, height, width, requested))
+            except MaskDecodeError as exc:
+                raise ResponseError(f"prompt {index} prediction {number}: {exc}") from None
+            confidence = prediction.get("confidence")
+            if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not np.isfinite(confidence):
+                raise ResponseError(f"prompt {index} prediction {number} has no numeric confidence (got {confidence!r})")
+            scores.append(float(confidence))
+            owners.append(index)
+    took = answer.get("time")
+    return masks, scores, owners, float(took) if isinstance(took, (int, float)) and not isinstance(took, bool) else None

@@ -16,7 +16,6 @@ from segkit.testing import SAMPLE_BOXES, sample_image
 from segkit_http.testing import DripServer, assert_no_secret, closed_port, in_thread
 from segkit_roboflow import RoboflowSam2Segmenter
 from segkit_roboflow.testing import SAM3_PATH, Fault, pixels_digest, reference_mask
-from segkit_roboflow.wire import key_placement
 
 IMAGE = sample_image()
 BOXES = SAMPLE_BOXES
@@ -176,9 +175,14 @@ def test_key_transport(server, make_segmenter, transport, channel):
     assert server.seen()[0].key_channel == channel
 
 
-def test_auto_puts_the_key_in_the_query_for_roboflow_hosted_urls_as_the_sdk_does():
-    assert key_placement("https://serverless.roboflow.com", "auto", "k") == ({"api_key": "k"}, {}, {})
-    assert key_placement("https://my-deployment.roboflow.cloud", "auto", "k") == ({}, {"api_key": "k"}, {})
+@pytest.mark.parametrize("url, mode", [("https://serverless.roboflow.com", "v0"), ("https://my-deployment.roboflow.cloud", "v1")])
+def test_auto_is_the_sdks_own_choice_query_for_roboflow_hosted_urls(url, mode):
+    """v0: the key in the query string; v1: in the JSON body (inference-sdk decides from the URL)."""
+    from segkit_http import HttpClient
+    from segkit_roboflow.sdk import SdkClient
+
+    http = HttpClient("t", url, url_option="-O roboflow.api_url=URL", timeout_option="-O roboflow.timeout=SECONDS")
+    assert SdkClient(http, url, "rf_key_0123456789", "auto").client.client_mode.value == mode
 
 
 @pytest.mark.parametrize("transport", ["query", "body", "header"])
