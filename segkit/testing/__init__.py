@@ -156,11 +156,12 @@ def registered_backends(plugin: str) -> dict[str, "BackendEntry"]:
 
 
 def __getattr__(name: str) -> Any:
-    """``SegmenterContract`` on first use: it imports pytest, which segkit itself does not need."""
-    if name == "SegmenterContract":
-        from segkit.testing.contract import SegmenterContract
+    """``SegmenterContract`` and ``ConceptSegmenterContract`` on first use: they import pytest, which segkit
+    itself does not need."""
+    if name in ("SegmenterContract", "ConceptSegmenterContract"):
+        from segkit.testing import contract
 
-        return SegmenterContract
+        return getattr(contract, name)
     raise AttributeError(f"module 'segkit.testing' has no attribute {name!r}")
 
 

@@ -152,3 +152,63 @@ def _fresh_process_readiness(backend: str, heavy: tuple[str, ...]) -> dict[str, 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class ConceptSegmenterContract(SegmenterContract):
+    """The same suite for a concept backend (``segkit.ConceptSegmenter``): subclass it as ``Test...`` and set
+    ``backend``. It keeps the registration, cheap-readiness, settings and close checks, and replaces the box
+    checks with: valid ``ConceptInstances`` (``check_concept_instances``) for a phrase, exemplar boxes,
+    both, and no concept at all (zero instances); ``segment_concepts_batch`` equals one image at a time."""
+
+    batch_score_atol: ClassVar[float] = 1e-4
+
+    def concepts(self) -> list[Any]:
+        """The concepts the checks send: a phrase, one exemplar box, a phrase with a positive and a negative box."""
+        from segkit.plugins.concept_segmenter import Concept
+        from segkit.testing import SAMPLE_BOXES
+
+        first, second = (tuple(float(v) for v in box) for box in SAMPLE_BOXES[:2])
+        return [Concept(text="shape"), Concept(boxes=(first,), label="exemplar"), Concept(text="rectangle", boxes=(second, first), negative=(False, True))]
+
+    def test_the_name_is_registered_by_the_installed_plugin(self, tmp_path: Path) -> None:
+        from segkit.plugins.concept_segmenter import ConceptSegmenter
+
+        super().test_the_name_is_registered_by_the_installed_plugin(tmp_path)
+        with self._made(tmp_path / "kind") as segmenter:
+            assert isinstance(segmenter, ConceptSegmenter), f"{self.backend!r} is not a segkit.ConceptSegmenter"
+
+    def test_one_bool_mask_per_box_in_box_order_with_scores(self, loaded: Any) -> None:  # type: ignore[override]
+        pytest.skip("a concept backend takes concepts, not boxes (see the concept checks)")
+
+    def test_segment_batch_equals_one_image_at_a_time(self, loaded: Any) -> None:  # type: ignore[override]
+        pytest.skip("a concept backend takes concepts, not boxes (see test_concepts_batch_equals_one_image_at_a_time)")
+
+    def test_every_instance_is_valid_for_each_kind_of_concept(self, loaded: Any) -> None:
+        from segkit.plugins.concept_segmenter import check_concept_instances
+        from segkit.testing import sample_image
+
+        image = sample_image()
+        height, width = image.shape[:2]
+        concepts = self.concepts()
+        for index, concept in enumerate(concepts):
+            check_concept_instances(loaded.segment_concepts(image.copy(), [concept]), 1, height, width, self.backend)
+        answer = check_concept_instances(loaded.segment_concepts(image.copy(), concepts), len(concepts), height, width, self.backend)
+        assert set(answer.concepts.tolist()) <= set(range(len(concepts)))
+        none = check_concept_instances(loaded.segment_concepts(image.copy(), []), 0, height, width, self.backend)
+        assert none.masks.shape == (0, height, width)
+
+    def test_concepts_batch_equals_one_image_at_a_time(self, loaded: Any) -> None:
+        from segkit.plugins.concept_segmenter import check_concept_instances
+        from segkit.testing import sample_image
+
+        images = [sample_image(seed=0), sample_image(seed=1, size=(120, 96))]
+        concepts = [self.concepts()[:1], self.concepts()]
+        batched = loaded.segment_concepts_batch([image.copy() for image in images], concepts)
+        assert len(batched) == len(images), f"{self.backend}: {len(batched)} answers for {len(images)} images"
+        for index, (image, image_concepts, answer) in enumerate(zip(images, concepts, batched)):
+            height, width = image.shape[:2]
+            answer = check_concept_instances(answer, len(image_concepts), height, width, self.backend)
+            alone = check_concept_instances(loaded.segment_concepts(image.copy(), image_concepts), len(image_concepts), height, width, self.backend)
+            assert answer.concepts.tolist() == alone.concepts.tolist(), f"{self.backend}: image {index}: other instances batched"
+            np.testing.assert_allclose(answer.scores, alone.scores, rtol=1e-3, atol=self.batch_score_atol)
+            assert (answer.masks != alone.masks).mean() <= 1 - self.batch_iou, f"{self.backend}: image {index}: masks differ batched"
