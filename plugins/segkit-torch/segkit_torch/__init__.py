@@ -18,7 +18,18 @@ from segkit_torch.upstream import package_version, warnings_logged
 
 __version__ = "0.1.0"
 __all__ = [
-    "CheckpointError", "DEVICE_HELP", "DTYPE_HELP", "DeviceOptions", "DtypeName", "SamOptions", "TorchOptions", "TorchSegmenter",
-    "TorchBackend", "TorchConceptSegmenter",
-    "best_per_box", "check_device", "package_version", "warnings_logged",
+    "DEVICE_HELP",
+    "DTYPE_HELP",
+    "CheckpointError",
+    "DeviceOptions",
+    "DtypeName",
+    "SamOptions",
+    "TorchBackend",
+    "TorchConceptSegmenter",
+    "TorchOptions",
+    "TorchSegmenter",
+    "best_per_box",
+    "check_device",
+    "package_version",
+    "warnings_logged",
 ]

@@ -92,7 +92,8 @@ def clip_tokenizer() -> Any:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("a SAM 3 concept test folder needs open_clip's BPE vocabulary: pip install open_clip_torch")
     path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[1 : 49152 - 256 - 2 + 1]
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        lines = file.read().split("\n")[1 : 49152 - 256 - 2 + 1]
     merges = [tuple(line.split()) for line in lines]
     symbols = list(bytes_to_unicode().values())
     vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
