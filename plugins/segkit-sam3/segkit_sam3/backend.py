@@ -36,15 +36,13 @@ class Sam3Options(SamOptions):
     batch_size: int = Field(1, ge=1, le=64, description="images per image-encoder pass (segment_batch); more needs more memory")
 
 
-class Sam3Segmenter(TorchSegmenter):
-    """Meta's SAM 3 (`sam3` package), instance-interactive head: one set_image per image, one predict_inst
-    call for all of its boxes."""
+class Sam3File:
+    """What both sam3 backends (``sam3``, ``sam3-concept``) do with sam3.pt: readiness (the file by its
+    header, the vocabulary), the download hint, the file's contents checked before sam3's lenient loader,
+    and the one line when it does not load. A mixin before ``TorchSegmenter`` / ``TorchConceptSegmenter``."""
 
-    options_key = "sam3"
-    Options = Sam3Options
     package = "sam3"
     held = ("model", "processor")
-
     checkpoint_file = checkpoints.FILE
 
     def how_to_get(self) -> str:
@@ -53,6 +51,30 @@ class Sam3Segmenter(TorchSegmenter):
     def readiness_problem(self) -> str | None:
         return super().readiness_problem() or vocabulary.missing_message(self.options.bpe_path)
 
+    def checked_keys(self) -> list[str]:
+        """The file's parameter names, once it is known to hold SAM 3 (sam3 loads with strict=False and only
+        prints what it did not find: a wrong file would run on random weights)."""
+        from segkit_torch.checkpoints import read_state_dict
+
+        state_dict, problem = read_state_dict(self.checkpoint, key="model", key_required=False)
+        problem = problem or checkpoints.problem(state_dict)
+        if problem:
+            raise CheckpointError(checkpoints.unusable(self.name, self.checkpoint, f"cannot be used: {problem}"))
+        return list(state_dict)
+
+    def load_failure(self, exc: Exception) -> str:  # a shape mismatch in the state dict, a corrupt tensor
+        from segkit_torch.checkpoints import load_error_text
+
+        return checkpoints.unusable(self.name, self.checkpoint, f"holds SAM 3 weights but does not load: {load_error_text(exc)}")
+
+
+class Sam3Segmenter(Sam3File, TorchSegmenter):
+    """Meta's SAM 3 (`sam3` package), instance-interactive head: one set_image per image, one predict_inst
+    call for all of its boxes."""
+
+    options_key = "sam3"
+    Options = Sam3Options
+
     # -- running ---------------------------------------------------------------------------------
 
     def build(self) -> None:
@@ -60,16 +82,8 @@ class Sam3Segmenter(TorchSegmenter):
         from sam3.model.sam3_image_processor import Sam3Processor
 
         from segkit_sam3 import building
-        from segkit_torch.checkpoints import read_state_dict
 
-        # sam3 loads with strict=False and only prints what it did not find: check the file first.
-        state_dict, problem = read_state_dict(self.checkpoint, key="model", key_required=False)
-        problem = problem or checkpoints.problem(state_dict)
-        if problem:
-            raise CheckpointError(checkpoints.unusable(self.name, self.checkpoint, f"cannot be used: {problem}"))
-        keys = list(state_dict)
-        del state_dict
-
+        keys = self.checked_keys()
         model = building.build(self.checkpoint, vocabulary.find(self.options.bpe_path), self.device)
         missing = checkpoints.missing_for_boxes(model, keys)
         if missing:
@@ -82,11 +96,6 @@ class Sam3Segmenter(TorchSegmenter):
         model.inst_interactive_predictor = predictor
         self.model = model
         self.processor = Sam3Processor(model, resolution=tracker.image_size, device=self.device)
-
-    def load_failure(self, exc: Exception) -> str:  # a shape mismatch in the state dict, a corrupt tensor
-        from segkit_torch.checkpoints import load_error_text
-
-        return checkpoints.unusable(self.name, self.checkpoint, f"holds SAM 3 weights but does not load: {load_error_text(exc)}")
 
     def forward(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
         from PIL import Image

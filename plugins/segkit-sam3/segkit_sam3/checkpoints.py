@@ -62,11 +62,17 @@ def missing_for_boxes(model: Any, keys: Iterable[str]) -> list[str]:
     return [name for name, _ in model.named_parameters() if name.startswith(BOX_PATH) and name not in loaded]
 
 
+def missing_for_concepts(model: Any, keys: Iterable[str]) -> list[str]:
+    """Parameters of the concept model (a build without the instance head) the file did not provide."""
+    loaded = loaded_names(keys)
+    return [name for name, _ in model.named_parameters() if name not in loaded]
+
+
 def unusable(backend: str, path: Path, what: str) -> str:
     """The one line for a checkpoint that cannot be used: ``what`` follows "checkpoint PATH"."""
     return f"backend {backend!r}: checkpoint {path} {what}; use the official {FILE} ({REPO})"
 
 
-def missing_message(missing: list[str]) -> str:
+def missing_message(missing: list[str], prompts: str = "box prompts") -> str:
     shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-    return f"lacks {len(missing)} of the weights box prompts use ({shown}); sam3 would run them on random values"
+    return f"lacks {len(missing)} of the weights {prompts} use ({shown}); sam3 would run them on random values"

@@ -29,6 +29,7 @@ from unittest import mock
 
 from segkit_sam3 import checkpoints, vocabulary
 from segkit_sam3.backend import Sam3Options, Sam3Segmenter
+from segkit_sam3.concept import Sam3ConceptOptions, Sam3ConceptSegmenter
 from segkit_torch.testing import BuildOnce, link
 
 Size = Literal["reduced", "full"]
@@ -71,22 +72,38 @@ def random_checkpoint(directory: Path, size: Size = "reduced", name: str = check
     return link(_checkpoints.get(size, lambda folder: _build(size, folder)), Path(directory) / name)
 
 
-def offline_env(checkpoint: Path) -> dict[str, str]:
-    """Environment variables that point the sam3 backend at ``checkpoint``, on the CPU."""
-    return {"SEGKIT_SAM3_CHECKPOINT": str(checkpoint), "SEGKIT_SAM3_DEVICE": "cpu"}
+def offline_env(checkpoint: Path, key: str = "sam3") -> dict[str, str]:
+    """Environment variables that point the sam3 backend (``key="sam3_concept"``: sam3-concept) at
+    ``checkpoint``, on the CPU."""
+    prefix = f"SEGKIT_{key.upper()}"
+    return {f"{prefix}_CHECKPOINT": str(checkpoint), f"{prefix}_DEVICE": "cpu"}
 
 
 @contextmanager
-def offline_segmenter(name: str, workdir: Path, size: Size = "reduced", **options: Any) -> Iterator[Sam3Segmenter]:
-    """A ready, not yet loaded sam3 segmenter on a random-weight checkpoint in ``workdir``, on the CPU.
-    With the reduced size, ``reduced()`` stays active until the block ends (loading builds through it)."""
+def offline_segmenter(name: str, workdir: Path, size: Size = "reduced", **options: Any) -> Iterator[Sam3Segmenter | Sam3ConceptSegmenter]:
+    """A ready, not yet loaded sam3 (or, for a name ending in "-concept", sam3-concept) segmenter on a
+    random-weight checkpoint in ``workdir``, on the CPU. With the reduced size, ``reduced()`` stays active
+    until the block ends (loading builds through it)."""
     with reduced() if size == "reduced" else contextlib.nullcontext():
         path = random_checkpoint(Path(workdir), size)
-        segmenter = Sam3Segmenter(name, Sam3Options(checkpoint=path, device="cpu", **options))
+        cls, options_cls = (Sam3ConceptSegmenter, Sam3ConceptOptions) if name.endswith("-concept") else (Sam3Segmenter, Sam3Options)
+        segmenter = cls(name, options_cls(checkpoint=path, device="cpu", **options))
         try:
             yield segmenter
         finally:
             segmenter.close()
+
+
+def initialise_text_encoder(model: Any) -> None:
+    """Give the two text-encoder parameters sam3 creates with ``torch.empty`` (``positional_embedding``,
+    ``text_projection``; the official file fills them) random values as open_clip initialises them:
+    left empty they hold whatever memory held (NaN), and every concept answer would be NaN."""
+    import torch
+
+    encoder = model.backbone.language_backbone.encoder
+    with torch.no_grad():
+        torch.nn.init.normal_(encoder.positional_embedding, std=0.01)
+        torch.nn.init.normal_(encoder.text_projection, std=encoder.width**-0.5)
 
 
 def _build(size: Size, folder: Path) -> Path:
@@ -104,6 +121,7 @@ def _build(size: Size, folder: Path) -> Path:
             load_from_HF=False,
             enable_inst_interactivity=True,
         )
+    initialise_text_encoder(model)
     path = folder / f"random-sam3-{size}.pt"
     torch.save(official_layout(model.state_dict()), path)
     del model

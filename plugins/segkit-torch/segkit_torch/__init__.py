@@ -13,11 +13,23 @@ uses them in ``load``. See README.md for each name.
 
 from segkit_torch.masks import best_per_box
 from segkit_torch.options import DEVICE_HELP, DTYPE_HELP, DeviceOptions, DtypeName, SamOptions, TorchOptions, check_device
-from segkit_torch.segmenter import CheckpointError, TorchSegmenter
+from segkit_torch.segmenter import CheckpointError, TorchBackend, TorchConceptSegmenter, TorchSegmenter
 from segkit_torch.upstream import package_version, warnings_logged
 
 __version__ = "0.1.0"
 __all__ = [
-    "CheckpointError", "DEVICE_HELP", "DTYPE_HELP", "DeviceOptions", "DtypeName", "SamOptions", "TorchOptions", "TorchSegmenter",
-    "best_per_box", "check_device", "package_version", "warnings_logged",
+    "DEVICE_HELP",
+    "DTYPE_HELP",
+    "CheckpointError",
+    "DeviceOptions",
+    "DtypeName",
+    "SamOptions",
+    "TorchBackend",
+    "TorchConceptSegmenter",
+    "TorchOptions",
+    "TorchSegmenter",
+    "best_per_box",
+    "check_device",
+    "package_version",
+    "warnings_logged",
 ]

@@ -1,4 +1,5 @@
-"""``TorchSegmenter``: the engine every torch backend runs on; a family keeps only what is its own.
+"""``TorchSegmenter`` and ``TorchConceptSegmenter``: the engine every torch backend runs on (box prompts or
+concepts); a family keeps only what is its own. Both are ``TorchBackend`` plus the contract they serve.
 
 The base owns readiness (the library importable, the checkpoint there and a PyTorch checkpoint by its
 header), device and dtype, TF32, the batch loop in ``torch.inference_mode`` and autocast, optional
@@ -13,6 +14,7 @@ A family writes::
     file_option, folder_option                 # the options naming its file, or the folder of files
     build()                                    # import the library, build on self.device
     forward(images, boxes) -> [Segmentation]   # one batch, already inside the inference context
+                                               # (concepts: forward(images, concepts) -> [ConceptInstances])
     settings()                                 # {**super().settings(), ...its own}
 
 and may override ``how_to_get``, ``readiness_problem``, ``load_failure`` and ``compile_target``. Nothing
@@ -27,7 +29,10 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from segkit import BackendFatalError, BackendNotReady, ConfigError, Readiness, Segmentation, Segmenter, SegkitError, one_line
+from segkit import (
+    BackendFatalError, BackendNotReady, Concept, ConceptInstances, ConceptSegmenter, ConfigError, Readiness, Segmentation, Segmenter,
+    SegkitError, one_line,
+)
 from segkit_torch.files import checkpoint_file_problem
 from segkit_torch.upstream import package_version, warnings_logged
 
@@ -37,8 +42,9 @@ class CheckpointError(ConfigError):
     exit 2, before any image, like any other setting segkit cannot use."""
 
 
-class TorchSegmenter(Segmenter):
-    """Base class of segkit's torch backends (see the module docstring)."""
+class TorchBackend:
+    """What every torch backend shares, box or concept (see the module docstring); a mixin before
+    ``Segmenter`` (``TorchSegmenter``) or ``ConceptSegmenter`` (``TorchConceptSegmenter``)."""
 
     package: ClassVar[str] = ""  # the library that runs the model, as imported
     install: ClassVar[str] = ""  # what `pip install` takes for it, when more than the package name
@@ -87,8 +93,8 @@ class TorchSegmenter(Segmenter):
         """Import the library, build the model from ``self.checkpoint`` on ``self.device``, set ``held``."""
         raise NotImplementedError
 
-    def forward(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
-        """One batch (at most ``batch_size`` images), inside ``torch.inference_mode`` and autocast."""
+    def forward(self, images: list[np.ndarray], prompts: list[Any]) -> list[Any]:
+        """One batch, inside ``torch.inference_mode`` and autocast (see the two classes below)."""
         raise NotImplementedError
 
     def compile_target(self) -> Any:
@@ -162,8 +168,10 @@ class TorchSegmenter(Segmenter):
                 raise CheckpointError(self.load_failure(exc)) from exc  # the file does not fit: say what it holds
         if self.compiling:
             compile_forward(self.compile_target(), self.device, f"{self.options_key}.compile")
-            # One batch now, so that compiling is part of loading and no image pays for it.
-            self.segment_batch([np.zeros((64, 64, 3), np.uint8)], [np.array([[8, 8, 56, 56]], np.float32)])
+            self.warm_up()  # one batch now, so that compiling is part of loading and no image pays for it
+
+    def warm_up(self) -> None:
+        raise NotImplementedError
 
     def load_failure(self, exc: Exception) -> str:
         """The one line for a checkpoint that did not load (``exc`` is the library's error)."""
@@ -176,25 +184,22 @@ class TorchSegmenter(Segmenter):
 
     # -- running ----------------------------------------------------------------------------------
 
-    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
-        return self.segment_batch([image], [boxes])[0]
-
-    def segment_batch(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[Segmentation]:
-        """``batch_size`` images per ``forward``; with ``compile`` a short batch is padded to ``batch_size``
-        (a compiled model knows one shape) and the extra answers dropped."""
+    def run_batches(self, images: Sequence[np.ndarray], prompts: Sequence[Any]) -> list[Any]:
+        """``batch_size`` images (with their prompts: boxes or concepts) per ``forward``; with ``compile`` a
+        short batch is padded to ``batch_size`` (a compiled model knows one shape) and the extra answers dropped."""
         if not self.loaded:
-            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segment()")
+            raise BackendFatalError(f"backend {self.name!r} was not loaded; call load() before segmenting")
         from segkit_torch import runtime
         from segkit_torch.compile import fixed_batch
 
-        results: list[Segmentation] = []
+        results: list[Any] = []
         for start in range(0, len(images), self.batch_size):
-            chunk_images, chunk_boxes = list(images[start : start + self.batch_size]), list(boxes[start : start + self.batch_size])
+            chunk_images, chunk_prompts = list(images[start : start + self.batch_size]), list(prompts[start : start + self.batch_size])
             count = len(chunk_images)
             if self.compiling:
-                chunk_images, chunk_boxes = fixed_batch(chunk_images, self.batch_size), fixed_batch(chunk_boxes, self.batch_size)
+                chunk_images, chunk_prompts = fixed_batch(chunk_images, self.batch_size), fixed_batch(chunk_prompts, self.batch_size)
             with warnings_logged(), runtime.inference_context(self.device, self.dtype):
-                results += self.forward(chunk_images, chunk_boxes)[:count]
+                results += self.forward(chunk_images, chunk_prompts)[:count]
         return results
 
     def settings(self) -> dict[str, Any]:
@@ -219,3 +224,39 @@ class TorchSegmenter(Segmenter):
     def _drop(self) -> None:
         for attribute in self.held:
             setattr(self, attribute, None)
+
+
+class TorchSegmenter(TorchBackend, Segmenter):
+    """A box-prompted torch backend: ``forward(images, boxes)`` returns one ``Segmentation`` per image."""
+
+    def forward(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
+        """One batch (at most ``batch_size`` images), inside ``torch.inference_mode`` and autocast."""
+        raise NotImplementedError
+
+    def segment(self, image: np.ndarray, boxes: np.ndarray) -> Segmentation:
+        return self.run_batches([image], [boxes])[0]
+
+    def segment_batch(self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[Segmentation]:
+        return self.run_batches(images, boxes)
+
+    def warm_up(self) -> None:
+        self.segment_batch([np.zeros((64, 64, 3), np.uint8)], [np.array([[8, 8, 56, 56]], np.float32)])
+
+
+class TorchConceptSegmenter(TorchBackend, ConceptSegmenter):
+    """A concept torch backend (phrases and exemplar boxes in, every instance out): the same readiness,
+    loading, device, dtype, errors and close as ``TorchSegmenter``; ``forward(images, concepts)`` returns one
+    ``ConceptInstances`` per image."""
+
+    def forward(self, images: list[np.ndarray], concepts: list[list[Concept]]) -> list[ConceptInstances]:
+        """One batch (at most ``batch_size`` images, each with its concepts), inside the inference context."""
+        raise NotImplementedError
+
+    def segment_concepts(self, image: np.ndarray, concepts: Sequence[Concept]) -> ConceptInstances:
+        return self.run_batches([image], [list(concepts)])[0]
+
+    def segment_concepts_batch(self, images: Sequence[np.ndarray], concepts: Sequence[Sequence[Concept]]) -> list[ConceptInstances]:
+        return self.run_batches(images, [list(c) for c in concepts])
+
+    def warm_up(self) -> None:
+        self.segment_concepts_batch([np.zeros((64, 64, 3), np.uint8)], [[Concept(text="object")]])

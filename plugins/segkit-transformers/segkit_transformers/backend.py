@@ -35,24 +35,28 @@ class TransformersOptions(SamOptions):
     allow_network: bool = Field(False, description="load a missing folder's model from the Hugging Face Hub by its id (downloads into transformers' cache)")
 
 
-class TransformersSegmenter(TorchSegmenter):
-    """SAM 2.1 / SAM 3 through transformers: one encoder pass per image (or batch), all boxes in one call."""
+class HfFolder:
+    """What every hf-* backend (box or concept) does with its ``from_pretrained`` folder: which one, readiness,
+    loading the model and processor classes with the missing-weights check, and the one-line failures. A
+    mixin before ``TorchSegmenter`` / ``TorchConceptSegmenter``; ``model_class``/``processor_class`` name the
+    transformers classes (default: the family's)."""
 
-    options_key = "transformers"
-    Options = TransformersOptions
     package = "transformers"
     install = "'transformers>=5'"
     held = ("network", "processor")
-
     folder_option, file_option = "model_dir", "folder_{key}"
+    model_class: str = ""
+    processor_class: str = ""
 
-    def __init__(self, name: str, options: TransformersOptions | None = None, *, key: str, **params: Any):
+    def __init__(self, name: str, options: Any = None, *, key: str, **params: Any):
         super().__init__(name, options, key=key, **params)
         self.model: HfModel = MODELS[key]
         self.key, self.checkpoint_file = key, self.model.file
         self.source = ""  # the folder or Hub id it was loaded from
 
-    folder = TorchSegmenter.checkpoint  # a from_pretrained folder
+    @property
+    def folder(self) -> Path:  # a from_pretrained folder
+        return TorchSegmenter.checkpoint.fget(self)
 
     def readiness_problem(self) -> str | None:
         problem = transformers_problem() or folder_problem(self.model, self.folder, self.checkpoint_option)
@@ -66,15 +70,13 @@ class TransformersSegmenter(TorchSegmenter):
         config, _ = read_config(self.folder)
         return f"{self.folder} ({describe(config or {})}), transformers {package_version('transformers')}"
 
-    # -- running ---------------------------------------------------------------------------------
-
     def build(self) -> None:
         import transformers
 
         from_hub = not self.folder.exists()  # readiness allowed that only with allow_network
         self.source = self.model.hub_id if from_hub else str(self.folder)
-        model_class = getattr(transformers, self.model.family.model_class)
-        processor_class = getattr(transformers, self.model.family.processor_class)
+        model_class = getattr(transformers, self.model_class or self.model.family.model_class)
+        processor_class = getattr(transformers, self.processor_class or self.model.family.processor_class)
         with quiet(transformers):
             network, info = model_class.from_pretrained(
                 self.source, local_files_only=not from_hub, output_loading_info=True, **weight_renames(self.model)
@@ -97,6 +99,15 @@ class TransformersSegmenter(TorchSegmenter):
 
         fix = download_command(self.model, self.folder, self.checkpoint_option)
         return f"{self.where()} could not be loaded by transformers ({load_error_text(exc)}); {fix}"
+
+
+class TransformersSegmenter(HfFolder, TorchSegmenter):
+    """SAM 2.1 / SAM 3 through transformers: one encoder pass per image (or batch), all boxes in one call."""
+
+    options_key = "transformers"
+    Options = TransformersOptions
+
+    # -- running ---------------------------------------------------------------------------------
 
     def forward(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> list[Segmentation]:
         results = []

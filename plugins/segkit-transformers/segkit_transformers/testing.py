@@ -21,9 +21,10 @@ from segkit.testing import backend_entry
 
 from segkit_torch.testing import BuildOnce, link
 from segkit_transformers.backend import TransformersOptions, TransformersSegmenter, quiet
+from segkit_transformers.concept import HfConceptOptions
 from segkit_transformers.models import MODELS, SAM2, HfModel
 
-__all__ = ["OFFLINE_IMAGE_SIZE", "link", "offline_env", "offline_segmenter", "random_model_folder", "sam2_config"]
+__all__ = ["OFFLINE_IMAGE_SIZE", "clip_tokenizer", "link", "offline_env", "offline_segmenter", "random_model_folder", "sam2_config"]
 
 OFFLINE_IMAGE_SIZE = {"SAM 2.1": 128, "SAM 3": 112}
 
@@ -52,7 +53,8 @@ def random_model_folder(name: str, directory: Path, *, full_depth: bool = False,
     SAM 3 the sam3_video config with the weights under the model's own module names, as facebook/sam3 has
     them); ``layout="save_pretrained"`` is SAM 3's video model saved by this transformers' ``save_pretrained``
     (which, in 5.23, writes the tracker's weights under a doubled ``tracker_model.`` prefix);
-    ``layout="image"`` saves the image model itself (sam2, sam3_tracker). ``version="2.0"`` makes a SAM 2.0
+    ``layout="image"`` saves the image model itself (sam2, sam3_tracker); ``layout="concept"`` is the hub layout
+    with ``Sam3Processor`` and its tokenizer, for hf-sam3-concept. ``version="2.0"`` makes a SAM 2.0
     folder (no 2.1 occlusion embedding) for tests of a wrong download.
     """
     model = MODELS[backend_entry(name).params["key"]]
@@ -70,9 +72,32 @@ def offline_env(directory: Path) -> dict[str, str]:
 
 def offline_segmenter(name: str, workdir: Path, **options: Any) -> ContextManager[TransformersSegmenter]:
     """A ready, not yet loaded segmenter for backend ``name`` with a random-weight folder under ``workdir/hf``, on
-    the CPU; ``with`` closes it."""
-    random_model_folder(name, Path(workdir) / "hf")
-    return closing(backend_entry(name).create(TransformersOptions(model_dir=Path(workdir) / "hf", device="cpu", **options)))
+    the CPU; ``with`` closes it. ``hf-sam3-concept`` gets the folder with a tokenizer (``layout="concept"``)."""
+    concept = name.endswith("-concept")
+    random_model_folder(name, Path(workdir) / "hf", layout="concept" if concept else "hub")
+    options_class = HfConceptOptions if concept else TransformersOptions
+    return closing(backend_entry(name).create(options_class(model_dir=Path(workdir) / "hf", device="cpu", **options)))
+
+
+def clip_tokenizer() -> Any:
+    """SAM 3's text tokenizer (CLIP's BPE, 49408 tokens) built from the BPE vocabulary open_clip ships, as
+    CLIP's own vocabulary is derived from it: nothing downloaded. The Hub folder holds the same files."""
+    import gzip
+    import importlib.util
+
+    import transformers
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("a SAM 3 concept test folder needs open_clip's BPE vocabulary: pip install open_clip_torch")
+    path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as file:
+        lines = file.read().split("\n")[1 : 49152 - 256 - 2 + 1]
+    merges = [tuple(line.split()) for line in lines]
+    symbols = list(bytes_to_unicode().values())
+    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    return transformers.CLIPTokenizer(vocab={token: i for i, token in enumerate(vocab)}, merges=merges)
 
 
 def sam2_config(size: str, image_size: int, *, full_depth: bool = True, video: bool = True, version: str = "2.1") -> Any:
@@ -118,10 +143,12 @@ def _build(model: HfModel, folder: Path, full_depth: bool, version: str, layout:
             config = _sam3_config(size)
             network = transformers.Sam3TrackerModel(config.tracker_config) if layout == "image" else transformers.Sam3VideoModel(config)
             processor = transformers.Sam3TrackerProcessor(image_processor=transformers.Sam3ImageProcessor(size={"height": size, "width": size}))
-        if model.family is SAM2 or layout != "hub":
+        if model.family is SAM2 or layout not in ("hub", "concept"):
             network.save_pretrained(folder)
         else:
             _save_under_module_names(network, folder)
+        if layout == "concept":  # the concept model's processor: images and text (facebook/sam3 has its tokenizer)
+            processor = transformers.Sam3Processor(image_processor=processor.image_processor, tokenizer=clip_tokenizer())
         processor.save_pretrained(folder)
     return folder
 

@@ -61,9 +61,10 @@ def encoder_batches(network, monkeypatch) -> list[int]:
     return seen
 
 
-def test_the_five_models_are_registered():
+def test_the_five_models_and_the_concept_backend_are_registered():
     registered = registered_backends("transformers")
-    assert {name: entry.params for name, entry in registered.items()} == {m.backend: {"key": m.key} for m in MODELS.values()}
+    expected = {m.backend: {"key": m.key} for m in MODELS.values()} | {"hf-sam3-concept": {"key": "sam3"}}
+    assert {name: entry.params for name, entry in registered.items()} == expected
     assert backend_entry("hf-sam2.1-large").description == "SAM 2.1 hiera large through Hugging Face transformers (facebook/sam2.1-hiera-large)"
     assert backend_entry("hf-sam3").description == "SAM 3 through Hugging Face transformers (facebook/sam3)"
 

@@ -37,9 +37,9 @@ def unsure_weights(folder):
     return path
 
 
-def test_the_five_models_are_registered():
+def test_the_five_models_and_the_concept_backend_are_registered():
     registered = {name: entry.params for name, entry in registered_backends("ultralytics").items()}
-    assert registered == {**{m.backend: {"size": m.key} for m in MODELS.values()}, "ultralytics-sam3": {}}
+    assert registered == {**{m.backend: {"size": m.key} for m in MODELS.values()}, "ultralytics-sam3": {}, "ultralytics-sam3-concept": {}}
     assert backend_entry("ultralytics-sam2.1-b").description == "SAM 2.1 b+ through Ultralytics (sam2.1_b.pt)"
 
 
