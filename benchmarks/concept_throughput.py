@@ -11,8 +11,8 @@ number of concepts (distinct phrases), segments photo-like images one call per i
 * instances per image found at ``--threshold`` (random weights score about alike: most or none pass).
 
 Timing does not depend on the weights' values, so random weights measure the real cost of the code path.
-A loopback Roboflow concept server is measured too when ``segkit_roboflow.testing`` offers one
-(``concept_server``); otherwise the script says so and skips it.
+Beside it, ``roboflow-sam3-concept`` against the loopback stand-in server of ``segkit_roboflow.testing``
+(no model: the wire format, mask decoding and segkit's own side).
 
     .venv/bin/python benchmarks/concept_throughput.py [--images 4] [--concepts 1,8] [--size 640x480]
     .venv/bin/python benchmarks/concept_throughput.py --device cuda --dtype bfloat16 --concepts 1,8,32 --model-size full
@@ -102,13 +102,14 @@ def roboflow_rows(images: list[np.ndarray], counts: list[int]) -> list[tuple[str
     except ImportError:
         print("roboflow-sam3-concept: skipped (segkit-roboflow is not installed)")
         return []
-    if not hasattr(testing, "concept_server"):
-        print("roboflow-sam3-concept: skipped (segkit_roboflow.testing offers no loopback concept server yet)")
-        return []
     rows = []
-    with testing.concept_server() as segmenter:  # a loaded concept backend against a loopback server
-        for n in counts:
-            rows.append(("roboflow loopback", n, measure(segmenter, images, n, lambda: None)))
+    with tempfile.TemporaryDirectory() as work, testing.offline_segmenter("roboflow-sam3-concept", Path(work)) as segmenter:
+        segmenter.load()  # against a loopback stand-in server: the wire, decoding and segkit's side, no model
+        try:
+            for n in counts:
+                rows.append(("roboflow loopback", n, measure(segmenter, images, n, lambda: None)))
+        finally:
+            segmenter.close()
     return rows
 
 
