@@ -16,8 +16,9 @@
 * **finish**, in the last backend's actors: ``ImagePipeline.finish`` (backend records, pair IoUs, panel,
   the image record last);
 * an actor takes ``IMAGES_PER_BATCH`` images per call and runs them on its own threads, segkit's own work
-  (decode, masks, outputs) under a gate of its node's cores, as the local engine does: one backend is one
-  stage, and an image's pixels never leave the actor that decoded them;
+  (decode, masks, outputs) under a gate of its node's cores and its decoded pixels under the pixel budget
+  (``limits.max_pixels_in_flight``, per actor), as the local engine does: one backend is one stage, and
+  an image's pixels never leave the actor that decoded them;
 * the driver hands each image's ``ImageResult`` to the job as it arrives.
 
 A row holds one image: its place in the run's list, path and detections on the way in; its state, pickled,
@@ -36,14 +37,16 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 from urllib.parse import urlsplit
 
 from segkit.config import RaySettings
 from segkit.errors import BackendFatalError, InputError, SegkitError, one_line
 from segkit.inputs.detection_files import DetectionIndex
+from segkit.inputs.images import image_size
 from segkit.machine import machine_cores
 from segkit.outputs.files import remove_stale_temp_files
 from segkit.pipeline.backend_calls import BackendCalls
@@ -52,6 +55,7 @@ from segkit.pipeline.engine import Engine, EngineRun
 from segkit.pipeline.events import RunEvents
 from segkit.pipeline.image_pipeline import DecodedImage, ImagePipeline, SegmentedImage
 from segkit.pipeline.image_result import ImageResult
+from segkit.pipeline.local_engine import PixelBudget
 from segkit.redact import redact
 
 INSTALL = "pip install 'segkit[ray]'"
@@ -93,17 +97,22 @@ class ImageState:
 # -- stages (run in Ray actors) ----------------------------------------------------------------
 
 
-def prepare_image(pipeline: ImagePipeline, index: int, image: Path, entry: Any, error: str | None) -> ImageState:
-    """Triage and decode one image (in the first backend's actor)."""
+def prepare_image(pipeline: ImagePipeline, index: int, image: Path, entry: Any, error: str | None,
+                  room: Callable[[Path], None] = lambda image: None,
+                  cpu: Callable[[], ContextManager[Any]] = nullcontext) -> ImageState:
+    """Triage and decode one image (in the first backend's actor); ``room`` waits until the image's
+    pixels fit in memory, ``cpu`` guards the decoding."""
     state = ImageState(index, ImageResult(image, "done"))
     try:
         step = pipeline.triage(image, entry, error)
         if isinstance(step, ImageResult):
             state.result = step
             return state
-        started = time.perf_counter()
-        state.decoded = pipeline.decode(step)
-        state.result.seconds["decode"] = time.perf_counter() - started
+        room(image)
+        with cpu():
+            started = time.perf_counter()
+            state.decoded = pipeline.decode(step)
+            state.result.seconds["decode"] = time.perf_counter() - started
     except Exception as exc:  # a bad image fails that image only
         state.result = pipeline.failed(image, exc)
     return state
@@ -136,6 +145,9 @@ class BackendStage:
         self.pipeline = pipeline
         self.first, self.last = first, last
         self.cpu = threading.BoundedSemaphore(machine_cores())
+        # As in the local engine: an image waits before decoding until the images in flight in this actor
+        # leave room, so its memory does not grow with the images' size.
+        self.pixels = PixelBudget(pipeline.plan.limits.max_pixels_in_flight)
         self.load_error: str | None = None
         self.backend: ActiveBackend | None = None
         try:
@@ -175,11 +187,18 @@ class BackendStage:
         return state
 
     def _image(self, blob: bytes) -> ImageState:
-        if self.first:
-            with self.cpu:
-                state = prepare_image(self.pipeline, *_unpack(blob))
-        else:
-            state = _unpack(blob)
+        if not self.first:
+            return self._segment_and_finish(_unpack(blob))
+        with ExitStack() as held:  # the image's pixels, from its decoding until it leaves this actor
+
+            def room(image: Path) -> None:
+                width, height = image_size(image)  # (0, 0) if unreadable: decode says why
+                held.enter_context(self.pixels.hold(width * height))
+
+            state = prepare_image(self.pipeline, *_unpack(blob), room=room, cpu=lambda: self.cpu)
+            return self._segment_and_finish(state)
+
+    def _segment_and_finish(self, state: ImageState) -> ImageState:
         self._segment(state)
         if self.last:
             with self.cpu:
