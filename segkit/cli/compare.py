@@ -16,14 +16,12 @@ from segkit.cli.app import (
     app,
     console,
     count_line,
-    error,
     fail,
     failed,
-    page_line,
     say,
     warn,
 )
-from segkit.cli.eval_tables import show_evaluation
+from segkit.cli.eval_tables import show_scoring_and_page
 from segkit.cli.progress import CliEvents
 from segkit.cli.run_tables import render_report
 from segkit.config import find_config, load_settings
@@ -67,11 +65,7 @@ def compare(
     render_report(console, result.report, [str(p) for p in result.files])
     say(f"{result.compared} images compared ({', '.join(result.backends)}), {len(result.panels('redrawn'))} panels"
         f" redrawn, in {result.seconds:.1f} s. Outputs in {out_dir}")
-    if result.evaluation is not None:
-        show_evaluation(result.evaluation)
-    elif result.evaluation_error is not None:
-        error(f"evaluation: {result.evaluation_error}")
-    page_line(result.page)
+    show_scoring_and_page(result)
     if result.problems:
         count_line(len(result.problems), "image(s) could not be compared", " and are left out of the report")
     raise typer.Exit(result.exit_code)

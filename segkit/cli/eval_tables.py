@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from segkit.cli.app import console, count_line, failed
+from segkit.cli.app import console, count_line, error, failed, page_line
 from segkit.evaluation.folder import EvalResult
 from segkit.text import for_terminal
 
@@ -168,3 +168,12 @@ def show_evaluation(result: EvalResult) -> None:
     render_evaluation(console, result.document.model_dump(mode="json"), [str(p) for p in result.files])
     if result.problems:
         count_line(len(result.problems), "image(s) could not be scored", " and are left out of the evaluation")
+
+
+def show_scoring_and_page(result: Any) -> None:
+    """What `run` and `compare` end with: the scoring against --gt (or why it failed), and the page."""
+    if result.evaluation is not None:
+        show_evaluation(result.evaluation)
+    elif result.evaluation_error is not None:
+        error(f"evaluation: {result.evaluation_error}")
+    page_line(result.page)

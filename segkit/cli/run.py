@@ -21,10 +21,9 @@ from segkit.cli.app import (
     count_line,
     error,
     fail,
-    page_line,
     say,
 )
-from segkit.cli.eval_tables import show_evaluation
+from segkit.cli.eval_tables import show_scoring_and_page
 from segkit.cli.progress import CliEvents
 from segkit.cli.run_tables import render_report, render_summary
 from segkit.config import find_config, load_settings
@@ -173,11 +172,7 @@ def show_run(result: RunResult) -> int:
     if result.other_backends:
         say(f"{out_dir} also holds results of {', '.join(result.other_backends)} (other runs or machines);"
             f" `segkit compare {out_dir}` compares every backend in it.")
-    if result.evaluation is not None:
-        show_evaluation(result.evaluation)
-    elif result.evaluation_error is not None:
-        error(f"evaluation: {result.evaluation_error}")
-    page_line(result.page)
+    show_scoring_and_page(result)
     if summary.fatal:
         error(f"run stopped: {summary.fatal}")
     elif summary.failures:

@@ -70,37 +70,26 @@ class PairStats(_Doc):
     empty_b: int = 0
 
 
-class PairEntry(_Doc):
+class _PairNames(_Doc):
     pair: str
     a: str
     b: str
-    detections: int = 0
-    mean_iou: float | None = None
-    median_iou: float | None = None
-    p5_iou: float | None = None
-    min_iou: float | None = None
-    below_threshold: int = 0
-    fraction_below: float | None = None
-    median_area_ratio: float | None = None
-    empty_a: int = 0
-    empty_b: int = 0
 
 
-class LabelEntry(_Doc):
+class _LabelPairNames(_Doc):
     label: str
     pair: str
     a: str
     b: str
-    detections: int = 0
-    mean_iou: float | None = None
-    median_iou: float | None = None
-    p5_iou: float | None = None
-    min_iou: float | None = None
-    below_threshold: int = 0
-    fraction_below: float | None = None
-    median_area_ratio: float | None = None
-    empty_a: int = 0
-    empty_b: int = 0
+
+
+# The names first, then the statistics (pydantic orders fields from the last base on): report.json's key order.
+class PairEntry(PairStats, _PairNames):
+    pass
+
+
+class LabelEntry(PairStats, _LabelPairNames):
+    pass
 
 
 class BackendEntry(_Doc):

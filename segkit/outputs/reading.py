@@ -173,20 +173,7 @@ def load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
 def load_answer_mask(layout: OutputLayout, answer: Answer, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """One answer's mask as (H, W) bool, from its PNG file (which must lie in ``OUT/masks/``) or its RLE;
     a record whose image is above ``max_pixels`` (``limits.max_image_pixels``) is refused before either."""
-    if size[0] * size[1] > max_pixels:
-        raise OutputFileError(f"its record says the image is {size[0]}x{size[1]}, above limits.max_image_pixels ({max_pixels});"
-                              " its masks are not read")
-    if answer.rle is not None:
-        if tuple(answer.rle.size) != (size[1], size[0]):
-            raise OutputFileError(f"the RLE mask of detection {answer.id} is {answer.rle.size[1]}x{answer.rle.size[0]},"
-                                  f" its record says the image is {size[0]}x{size[1]}")
-        try:
-            return decode_mask(answer.rle.model_dump())
-        except Exception as exc:  # pycocotools' own errors for garbled counts
-            raise OutputFileError(f"the RLE mask of detection {answer.id} cannot be decoded ({exc})") from exc
-    if not answer.mask:
-        raise OutputFileError(f"detection {answer.id} has neither a mask file nor an RLE mask")
-    return load_mask(output_file(layout, answer.mask, layout.masks_dir, f"the mask of detection {answer.id}"), size)
+    return _stored_mask(layout, answer.rle, answer.mask, f"detection {answer.id}", size, max_pixels)
 
 
 def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list[int], MaskSet]:
@@ -202,20 +189,25 @@ def load_answer_masks(layout: OutputLayout, record: BackendRecord) -> tuple[list
 def load_instance_mask(layout: OutputLayout, instance: InstanceRecord, size: tuple[int, int],
                        max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """One instance's mask as (H, W) bool, from its PNG file (which must lie in ``OUT/masks/``) or its RLE."""
+    return _stored_mask(layout, instance.rle, instance.mask, f"instance {instance.id}", size, max_pixels)
+
+
+def _stored_mask(layout: OutputLayout, rle, mask: str | None, what: str, size: tuple[int, int], max_pixels: int) -> np.ndarray:
+    """A mask a record names (``what``: "detection 3", "instance 2"), checked against the record's image size."""
     if size[0] * size[1] > max_pixels:
         raise OutputFileError(f"its record says the image is {size[0]}x{size[1]}, above limits.max_image_pixels ({max_pixels});"
                               " its masks are not read")
-    if instance.rle is not None:
-        if tuple(instance.rle.size) != (size[1], size[0]):
-            raise OutputFileError(f"the RLE mask of instance {instance.id} is {instance.rle.size[1]}x{instance.rle.size[0]},"
+    if rle is not None:
+        if tuple(rle.size) != (size[1], size[0]):
+            raise OutputFileError(f"the RLE mask of {what} is {rle.size[1]}x{rle.size[0]},"
                                   f" its record says the image is {size[0]}x{size[1]}")
         try:
-            return decode_mask(instance.rle.model_dump())
+            return decode_mask(rle.model_dump())
         except Exception as exc:  # pycocotools' own errors for garbled counts
-            raise OutputFileError(f"the RLE mask of instance {instance.id} cannot be decoded ({exc})") from exc
-    if not instance.mask:
-        raise OutputFileError(f"instance {instance.id} has neither a mask file nor an RLE mask")
-    return load_mask(output_file(layout, instance.mask, layout.masks_dir, f"the mask of instance {instance.id}"), size)
+            raise OutputFileError(f"the RLE mask of {what} cannot be decoded ({exc})") from exc
+    if not mask:
+        raise OutputFileError(f"{what} has neither a mask file nor an RLE mask")
+    return load_mask(output_file(layout, mask, layout.masks_dir, f"the mask of {what}"), size)
 
 
 def load_instance_masks(layout: OutputLayout, record: BackendRecord) -> MaskSet:
