@@ -74,15 +74,22 @@ def read_predictions(answer: dict, expected: int, height: int, width: int, reque
         raise ResponseError(f"the answer has {len(predictions)} predictions for {expected} prompts")
     masks, scores = [], []
     for index, prediction in enumerate(predictions):
-        try:
-            masks.append(decode_prediction(prediction, height, width, requested))
-        except MaskDecodeError as exc:
-            raise ResponseError(f"prediction {index}: {exc}") from None
-        confidence = prediction.get("confidence")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not np.isfinite(confidence):
-            raise ResponseError(f"prediction {index} has no numeric confidence (got {confidence!r})")
-        scores.append(float(confidence))
+        mask, score = _mask_and_score(prediction, height, width, requested, f"prediction {index}")
+        masks.append(mask)
+        scores.append(score)
     return masks, scores
+
+
+def _mask_and_score(prediction: Any, height: int, width: int, requested: str, where: str) -> tuple[np.ndarray, float]:
+    """One prediction's decoded mask and its confidence; ResponseError naming ``where`` when either is unusable."""
+    try:
+        mask = decode_prediction(prediction, height, width, requested)
+    except MaskDecodeError as exc:
+        raise ResponseError(f"{where}: {exc}") from None
+    confidence = prediction.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not np.isfinite(confidence):
+        raise ResponseError(f"{where} has no numeric confidence (got {confidence!r})")
+    return mask, float(confidence)
 
 
 def concept_prompts(concepts: list[Concept]) -> list[dict[str, Any]]:
@@ -133,14 +140,9 @@ def read_concept_results(answer: dict, n_prompts: int, height: int, width: int,
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_prompts:
             raise ResponseError(f"prompt result {position} answers prompt {index!r}; {n_prompts} were sent")
         for number, prediction in enumerate(result["predictions"]):
-            try:
-                masks.append(decode_prediction(prediction, height, width, requested))
-            except MaskDecodeError as exc:
-                raise ResponseError(f"prompt {index} prediction {number}: {exc}") from None
-            confidence = prediction.get("confidence")
-            if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not np.isfinite(confidence):
-                raise ResponseError(f"prompt {index} prediction {number} has no numeric confidence (got {confidence!r})")
-            scores.append(float(confidence))
+            mask, score = _mask_and_score(prediction, height, width, requested, f"prompt {index} prediction {number}")
+            masks.append(mask)
+            scores.append(score)
             owners.append(index)
     took = answer.get("time")
     return masks, scores, owners, float(took) if isinstance(took, (int, float)) and not isinstance(took, bool) else None
