@@ -32,8 +32,7 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class ConceptLabelStats(_Doc):
-    label: str
+class _ConceptCounts(_Doc):
     detections: int = 0
     matched: int = 0
     missed: int = 0
@@ -43,19 +42,24 @@ class ConceptLabelStats(_Doc):
     mean_match_iou: float | None = None
 
 
-class ConceptStats(_Doc):
-    """One concept backend overall, with its rows per label."""
+class _LabelName(_Doc):
+    label: str
 
+
+class _BackendHead(_Doc):
     backend: str
     images: int = 0
     concepts: int = 0
-    detections: int = 0
-    matched: int = 0
-    missed: int = 0
-    instances: int = 0
-    extra: int = 0
-    mean_score: float | None = None
-    mean_match_iou: float | None = None
+
+
+# The names first, then the counts (pydantic orders fields from the last base on): report.json's key order.
+class ConceptLabelStats(_ConceptCounts, _LabelName):
+    pass
+
+
+class ConceptStats(_ConceptCounts, _BackendHead):
+    """One concept backend overall, with its rows per label."""
+
     labels: list[ConceptLabelStats] = Field(default_factory=list)
 
 
