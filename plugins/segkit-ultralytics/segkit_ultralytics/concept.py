@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from segkit import Concept, ConceptInstances
 from segkit_torch import DeviceOptions, TorchConceptSegmenter, package_version
 from segkit_ultralytics.backend import keep_ultralytics_offline
-from segkit_ultralytics.sam3 import FILE, NATIVE_IMGSZ, STRIDE, UltralyticsSam3Segmenter
+from segkit_ultralytics.sam3 import FILE, NATIVE_IMGSZ, STRIDE, UltralyticsSam3Options, UltralyticsSam3Segmenter
 
 CLIP_FORK = "git+https://github.com/ultralytics/CLIP.git"
 
@@ -40,12 +40,7 @@ class UltralyticsSam3ConceptOptions(DeviceOptions):
     iou: float = Field(0.7, ge=0, le=1, description="IoU of Ultralytics' NMS among one phrase's instances (its default 0.7; 1.0 keeps all)")
     half: bool | None = Field(None, description="FP16 inference; default: on with CUDA, off elsewhere")
 
-    @field_validator("imgsz")
-    @classmethod
-    def _imgsz(cls, value: int) -> int:
-        if value % STRIDE:
-            raise ValueError(f"must be a multiple of {STRIDE} (SAM 3's patch size), e.g. {NATIVE_IMGSZ}")
-        return value
+    _imgsz = field_validator("imgsz")(UltralyticsSam3Options._imgsz.__func__)
 
 
 def clip_problem() -> str | None:
